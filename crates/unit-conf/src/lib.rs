@@ -1,0 +1,33 @@
+//! The unitd command line, the settings it produces, and the JSON rendering of the
+//! control API.
+//!
+//! [`parse_command_line`] turns argv into an [`Action`]: run with [`Settings`], print the
+//! version, or print the help. The option names, their defaults and every message match
+//! `unitd` 1.35 (UNIT-COMPAT section 1.1), plus one addition of ours, `--config FILE`.
+//! [`ControlAddress`] parses the address forms the control socket accepts, and
+//! [`to_pretty_json`] renders a JSON value byte for byte the way Unit's control API does.
+//!
+//! What this crate deliberately does not do: it prints nothing, opens no socket or file,
+//! and resolves no user or group except for showing the default group in the help text.
+//! The caller writes the messages, exits with the right status and acts on the settings.
+
+#![forbid(unsafe_code)]
+
+mod address;
+mod cli;
+mod error;
+mod json;
+mod pretty;
+mod settings;
+mod validate;
+
+pub use address::ControlAddress;
+pub use cli::{Action, CommandLine, help_text, parse_command_line, version_text};
+pub use error::{AddressError, CliError};
+pub use json::{JsonError, parse_json};
+pub use pretty::to_pretty_json;
+pub use settings::{PREFIX, Settings, VERSION, version_number};
+pub use validate::{
+    AddressPattern, AddressRange, ListenerAddress, TemplateError, TemplatePart, ValidationError,
+    Variable, parse_address_pattern, parse_listener_address, parse_template, validate_config,
+};

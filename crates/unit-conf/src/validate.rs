@@ -1,0 +1,86 @@
+//! Validation of a whole configuration tree before it is applied, with the messages the
+//! control API returns.
+//!
+//! [`validate_config`] walks the root object the way Unit's controller does and stops at
+//! the first problem, reporting it in Unit's words (UNIT-COMPAT section 3). Objects are
+//! checked against member tables: required members first, then every member in the order
+//! it appears, first its JSON type, then its value.
+//!
+//! The module also exports the parsers the router reuses when it compiles a configuration:
+//! address patterns ([`parse_address_pattern`]), listener addresses
+//! ([`parse_listener_address`]) and variable templates ([`parse_template`]).
+//!
+//! What it deliberately does not do: it does not compile regular expressions (`~`
+//! patterns are only checked to be non-empty, as the workspace has no regex engine), it
+//! does not look for certificates, modules or files on disk, and it changes nothing. This
+//! build has no TLS, njs or OpenTelemetry support and runs only `external` applications,
+//! so those options are reported as missing features.
+
+mod actions;
+mod address;
+mod applications;
+mod listeners;
+mod pass;
+mod pattern;
+mod routes;
+mod schema;
+mod settings;
+mod upstreams;
+mod variables;
+
+use serde_json::Value;
+
+use self::schema::{Context, JsonType, Member, Types, validate_members};
+
+pub use self::address::{
+    AddressPattern, AddressRange, ListenerAddress, parse_address_pattern, parse_listener_address,
+};
+pub use self::variables::{TemplateError, TemplatePart, Variable, parse_template};
+
+/// The first problem found in a configuration. `Display` gives [`detail`](Self::detail),
+/// which is the exact text Unit puts in the `detail` member of its error response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct ValidationError {
+    /// The message as Unit words it, e.g. `Unknown parameter "foo".`
+    pub detail: String,
+}
+
+impl ValidationError {
+    /// Wraps a finished message.
+    pub(crate) fn new(detail: impl Into<String>) -> ValidationError {
+        ValidationError {
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Validates a complete configuration (the root object).
+///
+/// `Err` carries the first problem as Unit words it, e.g. `Unknown parameter "foo".`
+/// References between sections (a `pass` naming an application, a route or an upstream)
+/// are resolved against `conf` itself, so the order of the root members does not matter
+/// for them.
+pub fn validate_config(conf: &Value) -> Result<(), ValidationError> {
+    let Some(root) = conf.as_object() else {
+        return Err(ValidationError::new(format!(
+            "The configuration must be an object, but not {}.",
+            JsonType::of(conf).name()
+        )));
+    };
+    let context = Context { root };
+    validate_members(&context, root, ROOT_MEMBERS)
+}
+
+/// The members of the root object.
+const ROOT_MEMBERS: &[Member] = &[
+    Member::new("settings", Types::OBJECT).check(settings::check_settings),
+    Member::new("listeners", Types::OBJECT).check(listeners::check_listeners),
+    Member::new("routes", Types::ARRAY.or(Types::OBJECT)).check(routes::check_routes),
+    Member::new("applications", Types::OBJECT).check(applications::check_applications),
+    Member::new("upstreams", Types::OBJECT).check(upstreams::check_upstreams),
+    Member::new("access_log", Types::STRING.or(Types::OBJECT)).check(settings::check_access_log),
+];
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,319 @@
+//! Request head parsing with the framing checks of RFC 9112.
+//!
+//! `parse_request_head` runs `httparse` over at most `max_head_bytes` of the
+//! buffer, then applies what `httparse` leaves to its users: the form of the
+//! request-target, Host checks, and the Content-Length / Transfer-Encoding
+//! rules whose lax handling enables request smuggling. The parsed head owns
+//! its bytes, so the caller may reuse its read buffer; the body is not read
+//! here (see `ChunkedDecoder` for chunked bodies).
+//!
+//! Deliberately not enforced: a Host header in HTTP/1.1 requests (its absence
+//! is the router's business) and methods from a fixed list.
+
+use std::str;
+
+use crate::HttpError;
+use crate::fields::validate_host;
+use crate::framing::{Framing, TransferCoding};
+use crate::target::split_absolute_form;
+
+/// How many header slots live on the stack before falling back to the heap.
+const STACK_HEADER_SLOTS: usize = 64;
+
+/// Limits applied while parsing a message head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadLimits {
+    /// The whole head, start line and final empty line included, must fit in this many bytes.
+    pub max_head_bytes: usize,
+    /// The head may carry at most this many header fields.
+    pub max_headers: usize,
+}
+
+// === impl HeadLimits ===
+
+impl Default for HeadLimits {
+    /// 8 KiB and 100 fields, in line with the router's `large_header_buffer_size`.
+    fn default() -> Self {
+        Self {
+            max_head_bytes: 8192,
+            max_headers: 100,
+        }
+    }
+}
+
+/// How the body of a request is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// No body follows the head.
+    None,
+    /// Exactly this many bytes follow (possibly zero).
+    Length(u64),
+    /// A chunked body follows; decode it with `ChunkedDecoder`.
+    Chunked,
+}
+
+/// A parsed request head that owns its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// The method, case preserved (methods are case-sensitive).
+    pub method: String,
+    /// The raw request-target: origin-form, absolute-form or `*`.
+    pub target: String,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version_minor: u8,
+    /// The header fields in order, names as sent, values without surrounding whitespace.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// How many bytes of the buffer the head used; the body or the next request starts there.
+    pub head_len: usize,
+    /// How the body is delimited.
+    pub body: BodyKind,
+    /// Whether the connection may carry another request after this one.
+    pub keep_alive: bool,
+    /// The client (HTTP/1.1 only) waits for `100 Continue` before sending the body.
+    pub expect_continue: bool,
+}
+
+// === impl RequestHead ===
+
+impl RequestHead {
+    /// The value of the first field called `name` (compared case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(field_name, _)| field_name.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+    }
+
+    /// The values of every field called `name` (compared case-insensitively), in order.
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(field_name, _)| field_name.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+    }
+
+    /// The host the request is for, port included, as sent.
+    ///
+    /// An absolute-form target's authority wins over the Host header, as
+    /// RFC 9112 section 3.2.2 requires. Both were validated while parsing.
+    pub fn host(&self) -> Option<&str> {
+        if let Some((authority, _)) = split_absolute_form(&self.target) {
+            return Some(authority);
+        }
+        self.header("host")
+            .and_then(|value| str::from_utf8(value).ok())
+    }
+
+    /// The request line as `$request_line` shows it, e.g. `GET /x HTTP/1.1`.
+    pub fn request_line(&self) -> String {
+        format!(
+            "{} {} HTTP/1.{}",
+            self.method, self.target, self.version_minor
+        )
+    }
+}
+
+/// Parses a request head from the start of `buf`.
+///
+/// Returns `Ok(None)` while the head is incomplete and still within
+/// `limits`; once `buf` holds `max_head_bytes` or more without a complete
+/// head, the result is `HeadTooLarge`. Bytes after the head are not looked
+/// at: `head_len` tells where the body or a pipelined request begins.
+pub fn parse_request_head(
+    buf: &[u8],
+    limits: &HeadLimits,
+) -> Result<Option<RequestHead>, HttpError> {
+    let window = &buf[..buf.len().min(limits.max_head_bytes)];
+    with_header_slots(limits.max_headers, |slots| {
+        let mut request = httparse::Request::new(slots);
+        let head_len = match request.parse(window) {
+            Ok(httparse::Status::Complete(head_len)) => head_len,
+            Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
+                return Err(HttpError::HeadTooLarge);
+            }
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(error) => return Err(classify_error(error, window, StartLine::Request)),
+        };
+        finish_request(&request, head_len).map(Some)
+    })
+}
+
+/// Applies the checks `httparse` leaves to us and copies the head out.
+fn finish_request(
+    request: &httparse::Request<'_, '_>,
+    head_len: usize,
+) -> Result<RequestHead, HttpError> {
+    let method = request.method.ok_or(HttpError::BadRequestLine)?;
+    let target = request.path.ok_or(HttpError::BadRequestLine)?;
+    let version_minor = request.version.ok_or(HttpError::BadRequestLine)?;
+    check_target(method, target)?;
+
+    let framing = Framing::scan(&request.headers[..])?;
+    if framing.n_hosts > 1 {
+        return Err(HttpError::DuplicateHost);
+    }
+    if let Some(host) = framing.host {
+        validate_host(host)?;
+    }
+    let body = match (framing.transfer_coding, framing.content_length) {
+        (Some(_), _) if version_minor == 0 => return Err(HttpError::TransferEncodingInHttp10),
+        (Some(_), Some(_)) => return Err(HttpError::ConflictingLength),
+        (Some(TransferCoding::Chunked), None) => BodyKind::Chunked,
+        (Some(_), None) => return Err(HttpError::UnsupportedTransferEncoding),
+        (None, Some(length)) => BodyKind::Length(length),
+        (None, None) => BodyKind::None,
+    };
+
+    Ok(RequestHead {
+        method: method.to_owned(),
+        target: target.to_owned(),
+        version_minor,
+        headers: request
+            .headers
+            .iter()
+            .map(|header| (header.name.to_owned(), header.value.to_vec()))
+            .collect(),
+        head_len,
+        body,
+        keep_alive: framing.keep_alive(version_minor),
+        expect_continue: version_minor >= 1 && framing.expect_continue,
+    })
+}
+
+/// Runs `parse` with `max_headers` empty header slots, on the stack when few.
+pub(crate) fn with_header_slots<'buf, R>(
+    max_headers: usize,
+    parse: impl FnOnce(&mut [httparse::Header<'buf>]) -> R,
+) -> R {
+    if max_headers <= STACK_HEADER_SLOTS {
+        let mut slots = [httparse::EMPTY_HEADER; STACK_HEADER_SLOTS];
+        parse(&mut slots[..max_headers])
+    } else {
+        parse(&mut vec![httparse::EMPTY_HEADER; max_headers])
+    }
+}
+
+/// Which kind of start line a head begins with, for error classification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StartLine {
+    /// `method SP target SP version`.
+    Request,
+    /// `version SP status SP reason`.
+    Status,
+}
+
+/// Turns an `httparse` error into ours, looking at the bytes for detail
+/// `httparse` does not report (obsolete line folding, other versions).
+pub(crate) fn classify_error(error: httparse::Error, window: &[u8], kind: StartLine) -> HttpError {
+    let (first_line, first_line_complete) = first_line(window);
+    let start_line_error = match kind {
+        StartLine::Request => HttpError::BadRequestLine,
+        StartLine::Status => HttpError::BadStatusLine,
+    };
+    let header_error = || {
+        if has_folded_line(window) {
+            HttpError::ObsoleteLineFolding
+        } else {
+            HttpError::BadHeader
+        }
+    };
+    match error {
+        httparse::Error::TooManyHeaders => HttpError::TooManyHeaders,
+        httparse::Error::HeaderName | httparse::Error::HeaderValue => header_error(),
+        httparse::Error::NewLine => {
+            let ends_in_version = match kind {
+                StartLine::Request => {
+                    first_line.ends_with(b" HTTP/1.1") || first_line.ends_with(b" HTTP/1.0")
+                }
+                StartLine::Status => false,
+            };
+            if first_line_complete && ends_in_version {
+                header_error()
+            } else {
+                start_line_error
+            }
+        }
+        httparse::Error::Version => {
+            let version = match kind {
+                StartLine::Request => first_line.splitn(3, |&byte| byte == b' ').nth(2),
+                StartLine::Status => first_line.split(|&byte| byte == b' ').next(),
+            };
+            if version.is_some_and(is_other_version) {
+                HttpError::UnsupportedVersion
+            } else {
+                start_line_error
+            }
+        }
+        _ => start_line_error,
+    }
+}
+
+/// Checks the request-target form against the method (RFC 9112 section 3.2).
+fn check_target(method: &str, target: &str) -> Result<(), HttpError> {
+    if target.starts_with('/') {
+        return Ok(());
+    }
+    if target == "*" {
+        return if method == "OPTIONS" {
+            Ok(())
+        } else {
+            Err(HttpError::BadRequestLine)
+        };
+    }
+    match split_absolute_form(target) {
+        Some(("", _)) | None => Err(HttpError::BadRequestLine),
+        Some((authority, _)) => validate_host(authority.as_bytes()),
+    }
+}
+
+/// The first non-empty line of `window` without its line ending, and whether it ended.
+fn first_line(window: &[u8]) -> (&[u8], bool) {
+    let start = window
+        .iter()
+        .position(|&byte| byte != b'\r' && byte != b'\n')
+        .unwrap_or(window.len());
+    let rest = &window[start..];
+    match rest.iter().position(|&byte| byte == b'\n') {
+        Some(newline_idx) => {
+            let line = &rest[..newline_idx];
+            (line.strip_suffix(b"\r").unwrap_or(line), true)
+        }
+        None => (rest, false),
+    }
+}
+
+/// Whether a header line of `window` (before the empty line) starts with whitespace.
+fn has_folded_line(window: &[u8]) -> bool {
+    let start = window
+        .iter()
+        .position(|&byte| byte != b'\r' && byte != b'\n')
+        .unwrap_or(window.len());
+    let mut lines = window[start..].split(|&byte| byte == b'\n');
+    lines.next();
+    for line in lines {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match line.first() {
+            None => return false,
+            Some(b' ' | b'\t') => return true,
+            Some(_) => {}
+        }
+    }
+    false
+}
+
+/// Whether `token` is (a prefix of) `HTTP/<digit>.<digit>`, i.e. a version we
+/// recognise but do not speak, as opposed to garbage or a supported one.
+fn is_other_version(token: &[u8]) -> bool {
+    let Some(number) = token.strip_prefix(b"HTTP/") else {
+        return false;
+    };
+    match number {
+        b"1.0" | b"1.1" => false,
+        [major] | [major, b'.'] => major.is_ascii_digit(),
+        [major, b'.', minor] => major.is_ascii_digit() && minor.is_ascii_digit(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

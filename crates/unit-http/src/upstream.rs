@@ -1,0 +1,140 @@
+//! Response head parsing for the router's proxy client (RFC 9112 section 6.3).
+//!
+//! The rules mirror the request side but decide the body differently: HEAD
+//! requests and 1xx, 204 and 304 responses have none, and a response without
+//! framing fields runs until the upstream closes. Framing that could split a
+//! response differently in two parsers (both Content-Length and
+//! Transfer-Encoding, differing lengths, folded lines) is refused, so the
+//! router answers 502 rather than forwarding something ambiguous.
+//!
+//! A 1xx response is returned like any other; the caller keeps reading for
+//! the final response (or switches protocols after 101).
+
+use crate::framing::{Framing, TransferCoding};
+use crate::request::{StartLine, classify_error, with_header_slots};
+use crate::{HeadLimits, HttpError};
+
+/// How the body of an upstream response is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseBody {
+    /// No body: a response to HEAD, or a 1xx, 204 or 304 status.
+    None,
+    /// Exactly this many bytes follow.
+    Length(u64),
+    /// A chunked body follows; decode it with `ChunkedDecoder`.
+    Chunked,
+    /// The body runs until the upstream closes the connection.
+    UntilClose,
+}
+
+/// A parsed upstream response head that owns its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHeadParsed {
+    /// The status code, 100-999.
+    pub status: u16,
+    /// The reason phrase as sent; empty if absent or not plain ASCII.
+    pub reason: String,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version_minor: u8,
+    /// The header fields in order, names as sent, values without surrounding whitespace.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// How many bytes of the buffer the head used; the body starts there.
+    pub head_len: usize,
+    /// How the body is delimited.
+    pub body: ResponseBody,
+    /// Whether the upstream connection may be reused after this response.
+    pub keep_alive: bool,
+}
+
+// === impl ResponseHeadParsed ===
+
+impl ResponseHeadParsed {
+    /// The value of the first field called `name` (compared case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(field_name, _)| field_name.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+    }
+
+    /// The values of every field called `name` (compared case-insensitively), in order.
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(field_name, _)| field_name.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+    }
+}
+
+/// Parses a response head from the start of `buf`.
+///
+/// `request_was_head` tells whether the request was HEAD, whose response
+/// has no body whatever its fields say. Returns `Ok(None)` while the head is
+/// incomplete and within `limits`, like `parse_request_head`.
+pub fn parse_response_head(
+    buf: &[u8],
+    limits: &HeadLimits,
+    request_was_head: bool,
+) -> Result<Option<ResponseHeadParsed>, HttpError> {
+    let window = &buf[..buf.len().min(limits.max_head_bytes)];
+    with_header_slots(limits.max_headers, |slots| {
+        let mut response = httparse::Response::new(slots);
+        let head_len = match response.parse(window) {
+            Ok(httparse::Status::Complete(head_len)) => head_len,
+            Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
+                return Err(HttpError::HeadTooLarge);
+            }
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(error) => return Err(classify_error(error, window, StartLine::Status)),
+        };
+        finish_response(&response, head_len, request_was_head).map(Some)
+    })
+}
+
+/// Applies the framing rules and copies the head out.
+fn finish_response(
+    response: &httparse::Response<'_, '_>,
+    head_len: usize,
+    request_was_head: bool,
+) -> Result<ResponseHeadParsed, HttpError> {
+    let status = response.code.ok_or(HttpError::BadStatusLine)?;
+    let version_minor = response.version.ok_or(HttpError::BadStatusLine)?;
+    if status < 100 {
+        return Err(HttpError::BadStatusLine);
+    }
+
+    let framing = Framing::scan(&response.headers[..])?;
+    let framed_body = match (framing.transfer_coding, framing.content_length) {
+        (Some(_), _) if version_minor == 0 => return Err(HttpError::TransferEncodingInHttp10),
+        (Some(_), Some(_)) => return Err(HttpError::ConflictingLength),
+        (Some(TransferCoding::Chunked), None) => ResponseBody::Chunked,
+        (Some(TransferCoding::ChunkedAfterOthers), None) => {
+            return Err(HttpError::UnsupportedTransferEncoding);
+        }
+        (Some(TransferCoding::NotChunked), None) => ResponseBody::UntilClose,
+        (None, Some(length)) => ResponseBody::Length(length),
+        (None, None) => ResponseBody::UntilClose,
+    };
+    let body = if request_was_head || status < 200 || status == 204 || status == 304 {
+        ResponseBody::None
+    } else {
+        framed_body
+    };
+
+    Ok(ResponseHeadParsed {
+        status,
+        reason: response.reason.unwrap_or_default().to_owned(),
+        version_minor,
+        headers: response
+            .headers
+            .iter()
+            .map(|header| (header.name.to_owned(), header.value.to_vec()))
+            .collect(),
+        head_len,
+        body,
+        keep_alive: body != ResponseBody::UntilClose && framing.keep_alive(version_minor),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,383 @@
+//! The two ends of a port: the owner's receiver and the senders others hold.
+
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use mio::event::Source;
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::unistd::{Pid, getpid};
+use unit_engine::HashMap;
+
+use crate::error::PortError;
+use crate::message::{FLAG_LAST, Header, Message, MsgType};
+use crate::sys::{self, MAX_FDS_PER_PACKET};
+use crate::table::PortId;
+
+/// The largest payload one packet carries; larger payloads are fragmented.
+const MAX_FRAGMENT: usize = 16 * 1024;
+/// The largest message a receiver reassembles; a sender past it is dropped.
+const MAX_MESSAGE: usize = 256 * 1024 * 1024;
+/// How long a send waits for a full receiver before giving up.
+const SEND_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Creates a new port: the receiver its owner reads, and a sender for others.
+pub fn port_pair() -> Result<(PortReceiver, PortSender), PortError> {
+    let (read_end, write_end) =
+        sys::seqpacket_pair().map_err(|errno| PortError::io("socketpair", errno))?;
+    Ok((
+        PortReceiver::from_fd(read_end),
+        PortSender::from_fd(write_end),
+    ))
+}
+
+// === impl PortSender ===
+
+/// The writing end of some process's port. Safe to share between threads: a message's
+/// fragments are never interleaved with another message's from this sender.
+#[derive(Debug)]
+pub struct PortSender {
+    fd: OwnedFd,
+    send_lock: Mutex<()>,
+}
+
+impl PortSender {
+    /// Wraps a descriptor received or inherited as a port's sending end.
+    pub fn from_fd(fd: OwnedFd) -> PortSender {
+        PortSender {
+            fd,
+            send_lock: Mutex::new(()),
+        }
+    }
+
+    /// Sends `message`, replies to go to this process's port `reply_port`.
+    /// Fragments large payloads; descriptors ride with the first packet.
+    pub fn send(&self, message: &Message, reply_port: PortId) -> Result<(), PortError> {
+        if message.fds.len() > MAX_FDS_PER_PACKET {
+            return Err(PortError::TooManyFds);
+        }
+        let raw_fds: Vec<RawFd> = message.fds.iter().map(AsRawFd::as_raw_fd).collect();
+        let sender_pid = getpid().as_raw();
+        let mut chunks: Vec<&[u8]> = message.payload.chunks(MAX_FRAGMENT).collect();
+        if chunks.is_empty() {
+            chunks.push(&[]);
+        }
+        let n_chunks = chunks.len();
+        let deadline = Instant::now() + SEND_DEADLINE;
+        // A poisoned lock only means another thread panicked mid-send; the socket is intact.
+        let _guard = self
+            .send_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (chunk_idx, chunk) in chunks.into_iter().enumerate() {
+            let first = chunk_idx == 0;
+            let fds: &[RawFd] = if first { &raw_fds } else { &[] };
+            let header = Header {
+                msg_type: message.msg_type,
+                flags: if chunk_idx + 1 == n_chunks {
+                    FLAG_LAST
+                } else {
+                    0
+                },
+                n_fds: fds.len() as u8,
+                stream: message.stream,
+                sender_pid,
+                reply_port,
+                payload_len: chunk.len() as u32,
+            };
+            let header_bytes = header.encode();
+            self.send_packet(
+                &[IoSlice::new(&header_bytes), IoSlice::new(chunk)],
+                fds,
+                deadline,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A second sender for the same port (a duplicated descriptor), to pass on.
+    pub fn try_clone(&self) -> Result<PortSender, PortError> {
+        let fd = self.fd.try_clone().map_err(|source| PortError::Io {
+            operation: "dup",
+            source,
+        })?;
+        Ok(PortSender::from_fd(fd))
+    }
+
+    /// Gives up the descriptor, to pass it to another process.
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
+    fn send_packet(
+        &self,
+        parts: &[IoSlice<'_>],
+        fds: &[RawFd],
+        deadline: Instant,
+    ) -> Result<(), PortError> {
+        loop {
+            match sys::send_packet(self.fd.as_fd(), parts, fds) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => self.wait_writable(deadline)?,
+                Err(Errno::EPIPE | Errno::ECONNREFUSED | Errno::ECONNRESET) => {
+                    return Err(PortError::Closed);
+                }
+                Err(errno) => return Err(PortError::io("sendmsg", errno)),
+            }
+        }
+    }
+
+    fn wait_writable(&self, deadline: Instant) -> Result<(), PortError> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(PortError::SendTimeout);
+        }
+        let millis = u16::try_from(remaining.as_millis()).unwrap_or(u16::MAX);
+        let mut poll_fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLOUT)];
+        match poll(&mut poll_fds, PollTimeout::from(millis)) {
+            Ok(_) | Err(Errno::EINTR) => Ok(()),
+            Err(errno) => Err(PortError::io("poll", errno)),
+        }
+    }
+}
+
+impl AsFd for PortSender {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+// === impl PortReceiver ===
+
+/// A message still arriving in fragments.
+#[derive(Debug)]
+struct PartialMessage {
+    msg_type: MsgType,
+    reply_port: PortId,
+    payload: Vec<u8>,
+    fds: Vec<OwnedFd>,
+}
+
+/// The reading end of a port, owned by the process the port belongs to.
+/// Register it with an engine and call [`PortReceiver::receive`] until it returns `None`.
+#[derive(Debug)]
+pub struct PortReceiver {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+    partial: HashMap<(i32, u32), PartialMessage>,
+}
+
+impl PortReceiver {
+    /// Wraps a descriptor received or inherited as this process's port reading end.
+    pub fn from_fd(fd: OwnedFd) -> PortReceiver {
+        PortReceiver {
+            fd,
+            buf: vec![0; Header::SIZE + MAX_FRAGMENT],
+            partial: HashMap::default(),
+        }
+    }
+
+    /// The next complete message, or `None` when nothing more is waiting.
+    /// `Err(PortError::Closed)` means every sender is gone.
+    pub fn receive(&mut self) -> Result<Option<Message>, PortError> {
+        loop {
+            let packet = match sys::recv_packet(self.fd.as_fd(), &mut self.buf) {
+                Ok(packet) => packet,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => return Ok(None),
+                Err(errno) => return Err(PortError::io("recvmsg", errno)),
+            };
+            if packet.len == 0 && packet.fds.is_empty() {
+                return Err(PortError::Closed);
+            }
+            if packet.truncated {
+                return Err(PortError::Malformed("packet larger than a fragment"));
+            }
+            let header = Header::decode(&self.buf[..packet.len])?;
+            let chunk = &self.buf[Header::SIZE..packet.len];
+            let key = (header.sender_pid, header.stream);
+            let mut partial = match self.partial.remove(&key) {
+                Some(partial) => partial,
+                None => PartialMessage {
+                    msg_type: header.msg_type,
+                    reply_port: header.reply_port,
+                    payload: Vec::new(),
+                    fds: Vec::new(),
+                },
+            };
+            if partial.payload.len() + chunk.len() > MAX_MESSAGE {
+                return Err(PortError::Malformed(
+                    "message larger than the reassembly limit",
+                ));
+            }
+            partial.payload.extend_from_slice(chunk);
+            partial.fds.extend(packet.fds);
+            if header.is_last() {
+                return Ok(Some(Message {
+                    msg_type: partial.msg_type,
+                    stream: header.stream,
+                    sender: Pid::from_raw(header.sender_pid),
+                    reply_port: partial.reply_port,
+                    payload: partial.payload,
+                    fds: partial.fds,
+                }));
+            }
+            self.partial.insert(key, partial);
+        }
+    }
+
+    /// Drops half-received messages of a process that is gone.
+    pub fn forget_sender(&mut self, pid: Pid) {
+        self.partial
+            .retain(|(sender_pid, _), _| *sender_pid != pid.as_raw());
+    }
+}
+
+impl AsFd for PortReceiver {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Source for PortReceiver {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        SourceFd(&self.fd.as_raw_fd()).register(registry, token, interests)
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        SourceFd(&self.fd.as_raw_fd()).reregister(registry, token, interests)
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        SourceFd(&self.fd.as_raw_fd()).deregister(registry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn receive_one(receiver: &mut PortReceiver) -> Message {
+        for _ in 0..1000 {
+            match receiver.receive() {
+                Ok(Some(message)) => return message,
+                Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+                Err(error) => panic!("receive failed: {error}"),
+            }
+        }
+        panic!("no message arrived");
+    }
+
+    #[test]
+    fn small_message_round_trip() -> Result<(), PortError> {
+        let (mut receiver, sender) = port_pair()?;
+        sender.send(
+            &Message::new(MsgType::Data)
+                .with_stream(9)
+                .with_payload("hello"),
+            2,
+        )?;
+        let message = receive_one(&mut receiver);
+        assert_eq!(message.msg_type, MsgType::Data);
+        assert_eq!(message.stream, 9);
+        assert_eq!(message.reply_port, 2);
+        assert_eq!(message.sender, getpid());
+        assert_eq!(message.payload, b"hello");
+        assert!(receiver.receive()?.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn empty_message_round_trip() -> Result<(), PortError> {
+        let (mut receiver, sender) = port_pair()?;
+        sender.send(&Message::new(MsgType::Quit), 0)?;
+        let message = receive_one(&mut receiver);
+        assert_eq!(message.msg_type, MsgType::Quit);
+        assert!(message.payload.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn large_payload_is_fragmented_and_reassembled() -> Result<(), PortError> {
+        let (mut receiver, sender) = port_pair()?;
+        let payload: Vec<u8> = (0..(3 * MAX_FRAGMENT + 123))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let expected = payload.clone();
+        let writer = std::thread::spawn(move || {
+            sender.send(&Message::new(MsgType::Data).with_payload(payload), 0)
+        });
+        let message = receive_one(&mut receiver);
+        assert!(writer.join().map_err(|_| PortError::Closed)?.is_ok());
+        assert_eq!(message.payload, expected);
+        Ok(())
+    }
+
+    #[test]
+    fn descriptors_are_passed() -> Result<(), Box<dyn std::error::Error>> {
+        let (mut receiver, sender) = port_pair()?;
+        let (mut ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+        sender.send(
+            &Message::new(MsgType::ChangeFile).with_fd(OwnedFd::from(theirs)),
+            0,
+        )?;
+        let mut message = receive_one(&mut receiver);
+        assert_eq!(message.fds.len(), 1);
+        let passed = message.fds.pop().ok_or("no fd")?;
+        let mut passed = std::os::unix::net::UnixStream::from(passed);
+        passed.write_all(b"ping")?;
+        let mut got = [0u8; 4];
+        ours.read_exact(&mut got)?;
+        assert_eq!(&got, b"ping");
+        Ok(())
+    }
+
+    #[test]
+    fn too_many_descriptors_are_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let (_receiver, sender) = port_pair()?;
+        let mut message = Message::new(MsgType::Data);
+        for _ in 0..=MAX_FDS_PER_PACKET {
+            message.fds.push(std::fs::File::open("/dev/null")?.into());
+        }
+        assert!(matches!(
+            sender.send(&message, 0),
+            Err(PortError::TooManyFds)
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn closed_when_every_sender_is_gone() -> Result<(), PortError> {
+        let (mut receiver, sender) = port_pair()?;
+        drop(sender);
+        assert!(matches!(receiver.receive(), Err(PortError::Closed)));
+        Ok(())
+    }
+
+    #[test]
+    fn send_to_a_closed_port_fails() -> Result<(), PortError> {
+        let (receiver, sender) = port_pair()?;
+        drop(receiver);
+        assert!(matches!(
+            sender.send(&Message::new(MsgType::Quit), 0),
+            Err(PortError::Closed)
+        ));
+        Ok(())
+    }
+}

@@ -1,0 +1,244 @@
+//! The port table: senders by `(pid, port id)`, with a slot per process type.
+
+use nix::unistd::Pid;
+use unit_engine::HashMap;
+
+use crate::error::PortError;
+use crate::message::{Message, NewPort, ProcessType};
+use crate::port::PortSender;
+
+/// A port's number within its process; each process's first port is 0.
+pub type PortId = u32;
+
+/// Names a port across processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PortKey {
+    /// The owning process.
+    pub pid: Pid,
+    /// The port within it.
+    pub id: PortId,
+}
+
+/// A known port: how to write to it and what kind of process owns it.
+#[derive(Debug)]
+struct PortEntry {
+    sender: PortSender,
+    process_type: ProcessType,
+}
+
+/// Every port this process can write to.
+#[derive(Debug, Default)]
+pub struct PortTable {
+    ports: HashMap<PortKey, PortEntry>,
+    by_type: [Option<PortKey>; ProcessType::COUNT],
+}
+
+impl PortTable {
+    /// An empty table.
+    pub fn new() -> PortTable {
+        PortTable::default()
+    }
+
+    /// Adds a port; it becomes the latest of its type. Replaces a port with the same key.
+    pub fn insert(&mut self, key: PortKey, process_type: ProcessType, sender: PortSender) {
+        self.ports.insert(
+            key,
+            PortEntry {
+                sender,
+                process_type,
+            },
+        );
+        self.by_type[process_type as usize] = Some(key);
+    }
+
+    /// The sender for a port.
+    pub fn get(&self, key: PortKey) -> Option<&PortSender> {
+        self.ports.get(&key).map(|entry| &entry.sender)
+    }
+
+    /// The latest port of a process type, with its key.
+    pub fn by_type(&self, process_type: ProcessType) -> Option<(PortKey, &PortSender)> {
+        let key = self.by_type[process_type as usize]?;
+        self.ports.get(&key).map(|entry| (key, &entry.sender))
+    }
+
+    /// The process type that owns a port.
+    pub fn process_type(&self, key: PortKey) -> Option<ProcessType> {
+        self.ports.get(&key).map(|entry| entry.process_type)
+    }
+
+    /// Removes one port, clearing its type slot if it held it.
+    pub fn remove(&mut self, key: PortKey) -> Option<PortSender> {
+        let entry = self.ports.remove(&key)?;
+        let slot = &mut self.by_type[entry.process_type as usize];
+        if *slot == Some(key) {
+            *slot = None;
+        }
+        Some(entry.sender)
+    }
+
+    /// Removes every port of a process (it is gone); returns how many there were.
+    pub fn remove_pid(&mut self, pid: Pid) -> usize {
+        let keys: Vec<PortKey> = self
+            .ports
+            .keys()
+            .filter(|key| key.pid == pid)
+            .copied()
+            .collect();
+        for key in &keys {
+            self.remove(*key);
+        }
+        keys.len()
+    }
+
+    /// Every port, with its key and owner type.
+    pub fn iter(&self) -> impl Iterator<Item = (PortKey, ProcessType, &PortSender)> {
+        self.ports
+            .iter()
+            .map(|(key, entry)| (*key, entry.process_type, &entry.sender))
+    }
+
+    /// Applies a `NEW_PORT` message: adds the port whose sender came with it.
+    /// Returns what was added.
+    pub fn apply_new_port(&mut self, message: &mut Message) -> Result<NewPort, PortError> {
+        let new_port = NewPort::decode(&message.payload)?;
+        let fd = message
+            .fds
+            .pop()
+            .ok_or(PortError::Malformed("NEW_PORT without a descriptor"))?;
+        let key = PortKey {
+            pid: new_port.pid,
+            id: new_port.id,
+        };
+        self.insert(key, new_port.process_type, PortSender::from_fd(fd));
+        Ok(new_port)
+    }
+
+    /// Applies a `REMOVE_PID` message: drops that process's ports. Returns its pid.
+    pub fn apply_remove_pid(&mut self, message: &Message) -> Result<Pid, PortError> {
+        let pid = decode_pid(&message.payload)?;
+        self.remove_pid(pid);
+        Ok(pid)
+    }
+
+    /// How many ports are known.
+    pub fn len(&self) -> usize {
+        self.ports.len()
+    }
+
+    /// Whether no port is known.
+    pub fn is_empty(&self) -> bool {
+        self.ports.is_empty()
+    }
+}
+
+/// The payload of `REMOVE_PID`: the pid as decimal text.
+pub fn encode_pid(pid: Pid) -> Vec<u8> {
+    pid.to_string().into_bytes()
+}
+
+fn decode_pid(payload: &[u8]) -> Result<Pid, PortError> {
+    std::str::from_utf8(payload)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .map(Pid::from_raw)
+        .ok_or(PortError::Malformed("REMOVE_PID payload is not a pid"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::MsgType;
+    use crate::port::port_pair;
+
+    fn key(pid: i32, id: PortId) -> PortKey {
+        PortKey {
+            pid: Pid::from_raw(pid),
+            id,
+        }
+    }
+
+    fn sender() -> Result<PortSender, PortError> {
+        Ok(port_pair()?.1)
+    }
+
+    #[test]
+    fn lookup_by_key_and_type() -> Result<(), PortError> {
+        let mut table = PortTable::new();
+        table.insert(key(10, 0), ProcessType::Controller, sender()?);
+        table.insert(key(11, 0), ProcessType::Router, sender()?);
+        table.insert(key(11, 1), ProcessType::Router, sender()?);
+        assert_eq!(table.len(), 3);
+        assert!(table.get(key(10, 0)).is_some());
+        assert!(table.get(key(10, 1)).is_none());
+        assert_eq!(
+            table.by_type(ProcessType::Router).map(|(k, _)| k),
+            Some(key(11, 1))
+        );
+        assert_eq!(
+            table.process_type(key(10, 0)),
+            Some(ProcessType::Controller)
+        );
+        assert!(table.by_type(ProcessType::Main).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn removing_the_latest_port_clears_its_slot() -> Result<(), PortError> {
+        let mut table = PortTable::new();
+        table.insert(key(10, 0), ProcessType::Router, sender()?);
+        table.insert(key(12, 0), ProcessType::Router, sender()?);
+        assert!(table.remove(key(10, 0)).is_some());
+        assert_eq!(
+            table.by_type(ProcessType::Router).map(|(k, _)| k),
+            Some(key(12, 0))
+        );
+        assert!(table.remove(key(12, 0)).is_some());
+        assert!(table.by_type(ProcessType::Router).is_none());
+        assert!(table.remove(key(12, 0)).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn new_port_and_remove_pid_messages_apply() -> Result<(), PortError> {
+        let mut table = PortTable::new();
+        let new_port = NewPort {
+            pid: Pid::from_raw(30),
+            id: 0,
+            process_type: ProcessType::Router,
+        };
+        let mut message = Message::new(MsgType::NewPort)
+            .with_payload(new_port.encode())
+            .with_fd(sender()?.into_fd());
+        assert_eq!(table.apply_new_port(&mut message)?, new_port);
+        assert!(table.by_type(ProcessType::Router).is_some());
+        let mut without_fd = Message::new(MsgType::NewPort).with_payload(new_port.encode());
+        assert!(table.apply_new_port(&mut without_fd).is_err());
+        let remove = Message::new(MsgType::RemovePid).with_payload(encode_pid(Pid::from_raw(30)));
+        assert_eq!(table.apply_remove_pid(&remove)?, Pid::from_raw(30));
+        assert!(table.is_empty());
+        assert!(
+            table
+                .apply_remove_pid(&Message::new(MsgType::RemovePid).with_payload("x"))
+                .is_err()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn remove_pid_drops_all_of_its_ports() -> Result<(), PortError> {
+        let mut table = PortTable::new();
+        table.insert(key(20, 0), ProcessType::App, sender()?);
+        table.insert(key(20, 1), ProcessType::App, sender()?);
+        table.insert(key(21, 0), ProcessType::App, sender()?);
+        assert_eq!(table.remove_pid(Pid::from_raw(20)), 2);
+        assert_eq!(table.len(), 1);
+        assert_eq!(
+            table.by_type(ProcessType::App).map(|(k, _)| k),
+            Some(key(21, 0))
+        );
+        assert!(table.get(key(21, 0)).is_some());
+        assert_eq!(table.remove_pid(Pid::from_raw(20)), 0);
+        Ok(())
+    }
+}

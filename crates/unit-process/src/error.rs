@@ -1,0 +1,53 @@
+//! The error type of process operations.
+
+use std::io;
+
+/// What can go wrong starting, tracking or configuring processes.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// `getpwnam` found no such user.
+    #[error("getpwnam(\"{0}\") failed, user \"{0}\" not found")]
+    UserNotFound(String),
+    /// `getgrnam` found no such group.
+    #[error("getgrnam(\"{0}\") failed, group \"{0}\" not found")]
+    GroupNotFound(String),
+    /// A name with a NUL byte cannot be looked up.
+    #[error("invalid user or group name \"{0}\"")]
+    InvalidName(String),
+    /// The user database could not be read.
+    #[error("looking up \"{name}\" failed")]
+    Lookup {
+        /// The user or group looked up.
+        name: String,
+        /// The underlying error.
+        #[source]
+        source: nix::Error,
+    },
+    /// Changing credentials failed.
+    #[error("{operation} failed")]
+    Credentials {
+        /// The call that failed, such as `setuid(65534)`.
+        operation: String,
+        /// The underlying error.
+        #[source]
+        source: nix::Error,
+    },
+    /// After dropping privileges the process could still become root again.
+    #[error("privileges were not dropped: setuid(0) still succeeds")]
+    RegainedRoot,
+    /// The child could not be started.
+    #[error("starting \"{title}\" failed")]
+    Spawn {
+        /// The title of the process that did not start.
+        title: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A descriptor could not be prepared for handing over.
+    #[error("duplicating a descriptor for a child failed")]
+    Dup(#[source] nix::Error),
+    /// The inherited-descriptor variable is malformed.
+    #[error("invalid inherited descriptor list \"{0}\"")]
+    BadInheritedFds(String),
+}

@@ -1,0 +1,27 @@
+//! Processes: the registry of unitd's processes keyed by pid, how each is started, the
+//! credentials children drop to, and reaping.
+//!
+//! Children are started by executing the unitd binary again (`/proc/self/exe`) with their
+//! role in the environment and their title as `argv[0]`, so `ps` shows the title and no
+//! child inherits its parent's threads or state. Descriptors a child needs are handed over
+//! by number ([`InheritedFds`]); the child adopts them with [`take_inherited_fds`].
+//!
+//! This crate starts and tracks processes; what they say to each other is `unit-port`'s
+//! business, and when to start or stop them is the runtime's.
+
+#![deny(unsafe_code)]
+
+mod credentials;
+mod error;
+mod reap;
+mod registry;
+mod spawn;
+mod sys;
+
+pub use sys::adopt_inherited_fd;
+
+pub use credentials::Credentials;
+pub use error::ProcessError;
+pub use reap::{ExitStatus, reap_exited};
+pub use registry::{Process, ProcessRegistry, ProcessState};
+pub use spawn::{INHERITED_FDS_ENV, InheritedFds, ROLE_ENV, StartSpec, spawn, take_inherited_fds};

@@ -1,0 +1,16 @@
+//! The unitd router process: it takes configurations from the controller and serves them.
+//!
+//! The router receives each new configuration over its port as an RPC from the
+//! controller, checks it can serve it, and answers ready or error; the controller only
+//! commits a configuration the router accepted.
+//!
+//! Not here: binding listen sockets (main binds them, privileged, and passes them over)
+//! and validating the configuration's shape (the controller does that before sending).
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod router;
+
+pub use error::RouterError;
+pub use router::{RouterSetup, run};

@@ -1,0 +1,116 @@
+//! The error type of the main process's start-up and storage.
+
+use std::io;
+use std::path::PathBuf;
+
+use unit_log::os_error_suffix;
+
+/// Why the main process could not start or store something. Each message is one line
+/// that names the path or value at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A file system call on a path failed.
+    #[error("{operation}(\"{}\") failed{}", path.display(), os_error_suffix(error))]
+    Path {
+        /// The call, such as `open` or `mkdir`.
+        operation: &'static str,
+        /// The path it was given.
+        path: PathBuf,
+        /// The OS error (printed in the message, Unit style).
+        error: io::Error,
+    },
+    /// A socket call on an address failed.
+    #[error("{operation}(\"{address}\") failed{}", os_error_suffix(error))]
+    Socket {
+        /// The call, such as `bind`.
+        operation: &'static str,
+        /// The address, as given.
+        address: String,
+        /// The OS error (printed in the message, Unit style).
+        error: io::Error,
+    },
+    /// Another unitd answers on the control socket.
+    #[error("connect({fd}, {address}) socket already in use")]
+    ControlInUse {
+        /// The probing descriptor.
+        fd: i32,
+        /// The control socket address.
+        address: String,
+    },
+    /// The state directory is missing or not writable.
+    #[error("state directory \"{}\" is not usable{}", path.display(), os_error_suffix(error))]
+    StateDir {
+        /// The state directory.
+        path: PathBuf,
+        /// Why not.
+        error: io::Error,
+    },
+    /// `NGINX` holds something that is not a descriptor number.
+    #[error(
+        "invalid socket number \"{0}\" in NGINX environment variable, ignoring the rest of the variable"
+    )]
+    BadNginxValue(String),
+    /// An inherited descriptor is not a usable socket.
+    #[error("inherited socket {fd} is unusable{}", os_error_suffix(error))]
+    BadInheritedSocket {
+        /// The descriptor number.
+        fd: i32,
+        /// Why.
+        error: io::Error,
+    },
+    /// A user or group lookup, or starting a process, failed.
+    #[error(transparent)]
+    Process(#[from] unit_process::ProcessError),
+    /// A port operation failed.
+    #[error(transparent)]
+    Port(#[from] unit_port::PortError),
+    /// The event engine failed.
+    #[error(transparent)]
+    Engine(#[from] unit_engine::EngineError),
+    /// Logging could not be set up.
+    #[error(transparent)]
+    Log(#[from] unit_log::LogError),
+    /// The main process could not be executed.
+    #[error("executing the main process failed{}", os_error_suffix(.0))]
+    Exec(io::Error),
+    /// The daemon ended before it answered on its control socket.
+    #[error("unitd exited during start-up; see the log file \"{}\"", .0.display())]
+    DaemonFailed(PathBuf),
+    /// The daemon did not answer in time.
+    #[error("unitd did not become ready within {seconds} seconds; see the log file \"{}\"", log.display())]
+    DaemonTimeout {
+        /// How long the launcher waited.
+        seconds: u64,
+        /// The log file to look in.
+        log: PathBuf,
+    },
+    /// Registering with the event engine failed.
+    #[error("registering with the event engine failed{}", os_error_suffix(.0))]
+    Register(io::Error),
+}
+
+impl RuntimeError {
+    pub(crate) fn path(
+        operation: &'static str,
+        path: impl Into<PathBuf>,
+        source: io::Error,
+    ) -> RuntimeError {
+        RuntimeError::Path {
+            operation,
+            path: path.into(),
+            error: source,
+        }
+    }
+
+    pub(crate) fn socket(
+        operation: &'static str,
+        address: impl ToString,
+        source: impl Into<io::Error>,
+    ) -> RuntimeError {
+        RuntimeError::Socket {
+            operation,
+            address: address.to_string(),
+            error: source.into(),
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! `cargo xtask bench`: runs a benchmark suite.
+//!
+//! Each suite is its own submodule behind one variant of [`Suite`]; today there is only
+//! `criterion` (every crate's `benches/`), which also runs when no suite is named.
+//! A load benchmark of the HTTP path belongs in a sibling module with its own variant.
+//! Suites report their own results; this module only dispatches.
+
+mod criterion;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+/// Arguments of `cargo xtask bench`.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct BenchArgs {
+    /// The suite to run; the criterion benches when omitted.
+    #[command(subcommand)]
+    suite: Option<Suite>,
+    /// Extra arguments for `cargo bench` (after `--`) when no suite is named.
+    #[arg(last = true)]
+    cargo_bench_args: Vec<String>,
+}
+
+/// The benchmark suites.
+#[derive(Subcommand)]
+enum Suite {
+    /// The criterion micro-benchmarks of every workspace crate (`cargo bench --workspace`).
+    Criterion {
+        /// Extra arguments for `cargo bench`, after `--`.
+        #[arg(last = true)]
+        cargo_bench_args: Vec<String>,
+    },
+}
+
+/// Runs the chosen suite.
+pub(crate) fn run(bench_args: BenchArgs) -> Result<()> {
+    match bench_args.suite {
+        None => criterion::run(&bench_args.cargo_bench_args),
+        Some(Suite::Criterion { cargo_bench_args }) => criterion::run(&cargo_bench_args),
+    }
+}
