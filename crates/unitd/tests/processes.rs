@@ -118,10 +118,17 @@ fn privileges_follow_the_invoking_user() {
         assert!(!unit.log_text().contains("running unprivileged"));
     } else {
         assert_eq!(uid_of(router), uid_of(unit.main_pid));
-        assert!(unit.wait_for_log("[warn]", 1));
-        assert!(unit.log_text().contains(
-            "Unit is running unprivileged, then it cannot use arbitrary user and group."
-        ));
+        // The warning comes before the log file is opened: it is on the original stderr.
+        let mut unit = unit;
+        unit.signal(Signal::SIGTERM);
+        let (_, stderr) = unit.wait_exit();
+        assert!(
+            stderr.contains("[warn]")
+                && stderr.contains(
+                    "Unit is running unprivileged, then it cannot use arbitrary user and group."
+                ),
+            "{stderr}"
+        );
     }
 }
 
