@@ -1,125 +1,473 @@
-//! The control API's URL space (UNIT-COMPAT 2.3): what a request asks for and the answer.
+//! The control API's URL space (UNIT-COMPAT 2.3, 2.4): what a request asks for, as a
+//! plan the controller carries out, and the answers' shapes.
 
 use serde_json::{Value, json};
+use unit_conf::{parse_json, validate_config};
 
-use crate::tree;
+use crate::tree::{self, EditError};
 
-/// An answer: a status and a JSON body.
+/// An answer: a status, a JSON body, and an entity tag for reads of the tree.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ApiResponse {
     pub(crate) status: u16,
     pub(crate) body: Value,
+    pub(crate) etag: Option<String>,
 }
 
 impl ApiResponse {
     pub(crate) fn new(status: u16, body: Value) -> ApiResponse {
-        ApiResponse { status, body }
-    }
-
-    fn data(body: Value) -> ApiResponse {
-        ApiResponse { status: 200, body }
-    }
-
-    fn error(status: u16, text: &str) -> ApiResponse {
         ApiResponse {
             status,
-            body: json!({ "error": text }),
+            body,
+            etag: None,
         }
     }
-}
 
-/// The request path without its query and with one trailing `/` dropped.
-pub(crate) fn request_path(target: &str) -> &str {
-    let path = target.split_once('?').map_or(target, |(path, _)| path);
-    match path.strip_suffix('/') {
-        Some(trimmed) if !trimmed.is_empty() => trimmed,
-        _ => path,
+    pub(crate) fn error(status: u16, text: &str) -> ApiResponse {
+        ApiResponse::new(status, json!({ "error": text }))
+    }
+
+    pub(crate) fn error_with_detail(status: u16, text: &str, detail: &str) -> ApiResponse {
+        ApiResponse::new(status, json!({ "error": text, "detail": detail }))
+    }
+
+    pub(crate) fn success(text: &str) -> ApiResponse {
+        ApiResponse::new(200, json!({ "success": text }))
     }
 }
 
-/// Answers a request that reads: `GET` of the configuration tree.
-pub(crate) fn handle(method: &str, target: &str, conf: &Value) -> ApiResponse {
-    let path = request_path(target);
-    let Some(config_rest) = config_subpath(path) else {
-        return ApiResponse::error(404, "Value doesn't exist.");
+/// What a request needs done.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Plan {
+    /// Answer this at once.
+    Respond(ApiResponse),
+    /// Apply this validated configuration through the router, then store it.
+    Apply(Value),
+    /// Fetch the router's status and answer with the part at `segments`; with `root`, the
+    /// answer is `{"config": ..., "status": ...}`.
+    Status { segments: Vec<String>, root: bool },
+    /// Move an application to a new generation of processes.
+    Restart(String),
+}
+
+/// The parts of a request the API looks at.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ApiRequest<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) target: &'a str,
+    pub(crate) body: &'a [u8],
+    pub(crate) if_match: Option<&'a [u8]>,
+}
+
+/// Where a request path points.
+#[derive(Debug, PartialEq)]
+enum Resource {
+    Root,
+    Config(Vec<String>),
+    Status(Vec<String>),
+    Restart(String),
+    /// A path that names nothing (or a `/control/` path that is not a restart).
+    Nothing,
+}
+
+/// Whether a request is a plain read of the configuration, answered without queueing.
+pub(crate) fn is_config_read(request: &ApiRequest<'_>) -> bool {
+    request.method == "GET" && matches!(resource(request.target), Resource::Config(_))
+}
+
+/// Decides what `request` needs, given the current configuration.
+pub(crate) fn plan(request: &ApiRequest<'_>, conf: &Value) -> Plan {
+    match resource(request.target) {
+        Resource::Root if request.method == "GET" => Plan::Status {
+            segments: Vec::new(),
+            root: true,
+        },
+        Resource::Root => Plan::Respond(ApiResponse::error(405, "Invalid method.")),
+        Resource::Status(segments) if request.method == "GET" => Plan::Status {
+            segments,
+            root: false,
+        },
+        Resource::Status(_) => Plan::Respond(ApiResponse::error(405, "Invalid method.")),
+        Resource::Restart(_) if request.method != "GET" => Plan::Respond(method_not_allowed()),
+        Resource::Restart(app) => {
+            if conf
+                .get("applications")
+                .and_then(|apps| apps.get(&app))
+                .is_some()
+            {
+                Plan::Restart(app)
+            } else {
+                Plan::Respond(not_found())
+            }
+        }
+        Resource::Config(segments) => plan_config(request, &segments, conf),
+        Resource::Nothing => Plan::Respond(not_found()),
+    }
+}
+
+/// Answers a `GET` of the configuration tree, with its entity tag.
+pub(crate) fn read_config(target: &str, conf: &Value) -> ApiResponse {
+    let Resource::Config(segments) = resource(target) else {
+        return not_found();
     };
-    if method != "GET" {
-        return ApiResponse::error(405, "Method isn't allowed.");
-    }
-    match tree::split_segments(config_rest).and_then(|segments| tree::get(conf, &segments).cloned())
-    {
-        Some(value) => ApiResponse::data(value),
-        None => ApiResponse::error(404, "Value doesn't exist."),
+    match tree::get(conf, &segments) {
+        Some(value) => ApiResponse {
+            status: 200,
+            etag: Some(tree::etag(value)),
+            body: value.clone(),
+        },
+        None => not_found(),
     }
 }
 
-/// The part of `path` after `/config`, if it addresses the configuration.
-fn config_subpath(path: &str) -> Option<&str> {
-    let rest = path.strip_prefix("/config")?;
-    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+/// Picks the part of a status document a request asked for.
+pub(crate) fn status_answer(
+    status: &Value,
+    segments: &[String],
+    root: bool,
+    conf: &Value,
+) -> ApiResponse {
+    if root {
+        return ApiResponse::new(200, json!({ "config": conf, "status": status }));
+    }
+    match tree::get(status, segments) {
+        Some(value) => ApiResponse::new(200, value.clone()),
+        None => ApiResponse::error(404, "Invalid path."),
+    }
+}
+
+fn plan_config(request: &ApiRequest<'_>, segments: &[String], conf: &Value) -> Plan {
+    let method = request.method;
+    if !matches!(method, "PUT" | "POST" | "DELETE") {
+        return Plan::Respond(method_not_allowed());
+    }
+    if let Some(if_match) = request.if_match
+        && !tree::if_match_allows(if_match, tree::get(conf, segments))
+    {
+        return Plan::Respond(ApiResponse::error_with_detail(
+            412,
+            "Precondition failed.",
+            "The value at this path no longer matches the If-Match entity tag.",
+        ));
+    }
+    let mut candidate = conf.clone();
+    let edited = if method == "DELETE" {
+        tree::delete(&mut candidate, segments)
+    } else {
+        let value = match parse_json(request.body) {
+            Ok(value) => value,
+            Err(error) => return Plan::Respond(invalid_json(&error)),
+        };
+        if method == "PUT" {
+            tree::put(&mut candidate, segments, value)
+        } else {
+            tree::post(&mut candidate, segments, value)
+        }
+    };
+    match edited {
+        Ok(()) => {}
+        Err(EditError::NotFound) => return Plan::Respond(not_found()),
+        Err(EditError::NotAllowed) => return Plan::Respond(method_not_allowed()),
+    }
+    match validate_config(&candidate) {
+        Ok(()) => Plan::Apply(candidate),
+        Err(error) => Plan::Respond(ApiResponse::error_with_detail(
+            400,
+            "Invalid configuration.",
+            &error.detail,
+        )),
+    }
+}
+
+fn invalid_json(error: &unit_conf::JsonError) -> ApiResponse {
+    let mut location = serde_json::Map::new();
+    location.insert("offset".to_owned(), json!(error.offset));
+    if let (Some(line), Some(column)) = (error.line, error.column) {
+        location.insert("line".to_owned(), json!(line));
+        location.insert("column".to_owned(), json!(column));
+    }
+    ApiResponse::new(
+        400,
+        json!({ "error": "Invalid JSON.", "detail": error.detail, "location": location }),
+    )
+}
+
+fn not_found() -> ApiResponse {
+    ApiResponse::error(404, "Value doesn't exist.")
+}
+
+fn method_not_allowed() -> ApiResponse {
+    ApiResponse::error(405, "Method isn't allowed.")
+}
+
+/// Resolves a request target: the query is ignored, dot segments are resolved, one
+/// trailing `/` is dropped, and each segment is percent-decoded on its own (so `%2F`
+/// stays inside a key).
+fn resource(target: &str) -> Resource {
+    let (raw_path, _query) = unit_http::split_target(target);
+    let Ok(path) = unit_http::normalize_path_keeping(raw_path.as_bytes(), b"/%") else {
+        return Resource::Nothing;
+    };
+    let Ok(path) = String::from_utf8(path) else {
+        return Resource::Nothing;
+    };
+    let Some(segments) = tree::split_segments(&path) else {
+        return Resource::Nothing;
+    };
+    match segments.split_first() {
+        None => Resource::Root,
+        Some((first, rest)) => match first.as_str() {
+            "config" => Resource::Config(rest.to_vec()),
+            "status" => Resource::Status(rest.to_vec()),
+            "control" => match rest {
+                [applications, app, restart]
+                    if applications == "applications" && restart == "restart" =>
+                {
+                    Resource::Restart(app.clone())
+                }
+                _ => Resource::Nothing,
+            },
+            _ => Resource::Nothing,
+        },
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn check(method: &str, target: &str, expected_status: u16, expected_body: Value) {
-        let conf = json!({"listeners": {}, "applications": {}});
-        let response = handle(method, target, &conf);
+    fn conf() -> Value {
+        json!({"listeners": {}, "applications": {"app": {"type": "external", "executable": "/bin/true"}}})
+    }
+
+    fn check(method: &str, target: &str, body: &str, expected: Plan) {
+        let request = ApiRequest {
+            method,
+            target,
+            body: body.as_bytes(),
+            if_match: None,
+        };
         assert_eq!(
-            response,
+            plan(&request, &conf()),
+            expected,
+            "{method} {target} {body}"
+        );
+    }
+
+    fn respond(status: u16, body: Value) -> Plan {
+        Plan::Respond(ApiResponse::new(status, body))
+    }
+
+    #[test]
+    fn plans_for_each_resource() {
+        let mut with_listener = conf();
+        with_listener["listeners"] = json!({"127.0.0.1:8080": {"pass": "applications/app"}});
+        let rows: Vec<(&str, &str, &str, Plan)> = vec![
+            (
+                "GET",
+                "/",
+                "",
+                Plan::Status {
+                    segments: vec![],
+                    root: true,
+                },
+            ),
+            (
+                "PUT",
+                "/",
+                "{}",
+                respond(405, json!({"error": "Invalid method."})),
+            ),
+            (
+                "GET",
+                "/status",
+                "",
+                Plan::Status {
+                    segments: vec![],
+                    root: false,
+                },
+            ),
+            (
+                "GET",
+                "/status/connections/active",
+                "",
+                Plan::Status {
+                    segments: vec!["connections".into(), "active".into()],
+                    root: false,
+                },
+            ),
+            (
+                "DELETE",
+                "/status",
+                "",
+                respond(405, json!({"error": "Invalid method."})),
+            ),
+            (
+                "GET",
+                "/control/applications/app/restart",
+                "",
+                Plan::Restart("app".into()),
+            ),
+            (
+                "GET",
+                "/control/applications/none/restart",
+                "",
+                respond(404, json!({"error": "Value doesn't exist."})),
+            ),
+            (
+                "POST",
+                "/control/applications/app/restart",
+                "",
+                respond(405, json!({"error": "Method isn't allowed."})),
+            ),
+            (
+                "GET",
+                "/control/other",
+                "",
+                respond(404, json!({"error": "Value doesn't exist."})),
+            ),
+            (
+                "GET",
+                "/certificates",
+                "",
+                respond(404, json!({"error": "Value doesn't exist."})),
+            ),
+            (
+                "PATCH",
+                "/config",
+                "{}",
+                respond(405, json!({"error": "Method isn't allowed."})),
+            ),
+            (
+                "POST",
+                "/config",
+                "{}",
+                respond(405, json!({"error": "Method isn't allowed."})),
+            ),
+            (
+                "POST",
+                "/config/listeners",
+                "{}",
+                respond(405, json!({"error": "Method isn't allowed."})),
+            ),
+            (
+                "PUT",
+                "/config/nothing/here",
+                "1",
+                respond(404, json!({"error": "Value doesn't exist."})),
+            ),
+            (
+                "DELETE",
+                "/config/routes",
+                "",
+                respond(404, json!({"error": "Value doesn't exist."})),
+            ),
+            (
+                "PUT",
+                "/config/listeners/127.0.0.1:8080",
+                r#"{"pass": "applications/app"}"#,
+                Plan::Apply(with_listener),
+            ),
+            (
+                "PUT",
+                "/config/listeners/127.0.0.1:8080",
+                r#"{"pass": "applications/none"}"#,
+                respond(
+                    400,
+                    json!({"error": "Invalid configuration.", "detail": "Request \"pass\" points to invalid location \"applications/none\"."}),
+                ),
+            ),
+            (
+                "PUT",
+                "/config/x",
+                "1",
+                respond(
+                    400,
+                    json!({"error": "Invalid configuration.", "detail": "Unknown parameter \"x\"."}),
+                ),
+            ),
+            ("DELETE", "/config", "", Plan::Apply(json!({}))),
+            ("DELETE", "/config/", "", Plan::Apply(json!({}))),
+            ("DELETE", "/config/../config", "", Plan::Apply(json!({}))),
+        ];
+        for (method, target, body, expected) in rows {
+            check(method, target, body, expected);
+        }
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_location() {
+        let request = ApiRequest {
+            method: "PUT",
+            target: "/config",
+            body: b"{\n  \"a\": }",
+            if_match: None,
+        };
+        let Plan::Respond(response) = plan(&request, &conf()) else {
+            panic!("expected an answer");
+        };
+        assert_eq!(response.status, 400);
+        assert_eq!(response.body["error"], "Invalid JSON.");
+        assert_eq!(
+            response.body["location"],
+            json!({"offset": 9, "line": 2, "column": 8})
+        );
+        assert!(response.body["detail"].is_string());
+    }
+
+    #[test]
+    fn if_match_guards_changes() {
+        let current = read_config("/config/listeners", &conf());
+        let tag = current.etag.clone().unwrap_or_default();
+        let request = |if_match: &'static [u8]| ApiRequest {
+            method: "PUT",
+            target: "/config/listeners",
+            body: b"{}",
+            if_match: Some(if_match),
+        };
+        let stale = plan(&request(b"\"0000000000000000\""), &conf());
+        assert!(
+            matches!(stale, Plan::Respond(ApiResponse { status: 412, .. })),
+            "{stale:?}"
+        );
+        let tag: &'static [u8] = Box::leak(tag.into_bytes().into_boxed_slice());
+        assert!(matches!(plan(&request(tag), &conf()), Plan::Apply(_)));
+    }
+
+    #[test]
+    fn reads_carry_etags() {
+        let response = read_config("/config", &conf());
+        assert_eq!(response.status, 200);
+        assert_eq!(response.etag, Some(tree::etag(&conf())));
+        assert_eq!(read_config("/config/nothing", &conf()).status, 404);
+        assert_eq!(
+            read_config("/config/listeners/", &conf()),
             ApiResponse {
-                status: expected_status,
-                body: expected_body
-            },
-            "{method} {target}"
+                status: 200,
+                body: json!({}),
+                etag: Some(tree::etag(&json!({})))
+            }
         );
     }
 
     #[test]
-    fn reads_of_the_tree() {
-        check(
-            "GET",
-            "/config",
-            200,
-            json!({"listeners": {}, "applications": {}}),
+    fn status_answers() {
+        let status = json!({"connections": {"accepted": 3}, "requests": {"total": 1}});
+        assert_eq!(
+            status_answer(
+                &status,
+                &["connections".into(), "accepted".into()],
+                false,
+                &conf()
+            )
+            .body,
+            json!(3)
         );
-        check(
-            "GET",
-            "/config/",
-            200,
-            json!({"listeners": {}, "applications": {}}),
+        assert_eq!(
+            status_answer(&status, &["nope".into()], false, &conf()).status,
+            404
         );
-        check(
-            "GET",
-            "/config?x=1",
-            200,
-            json!({"listeners": {}, "applications": {}}),
-        );
-        check("GET", "/config/listeners", 200, json!({}));
-        check(
-            "GET",
-            "/config/routes",
-            404,
-            json!({"error": "Value doesn't exist."}),
-        );
-        check(
-            "GET",
-            "/configuration",
-            404,
-            json!({"error": "Value doesn't exist."}),
-        );
-        check(
-            "GET",
-            "/nothing",
-            404,
-            json!({"error": "Value doesn't exist."}),
-        );
-        check(
-            "PATCH",
-            "/config",
-            405,
-            json!({"error": "Method isn't allowed."}),
-        );
+        let root = status_answer(&status, &[], true, &conf());
+        assert_eq!(root.body, json!({"config": conf(), "status": status}));
     }
 }

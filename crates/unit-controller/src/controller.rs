@@ -1,7 +1,9 @@
-//! The controller's state and its engine loop.
+//! The controller's state and its engine loop: control connections, the queue of
+//! changes, and the RPCs that carry them to the router and to main.
 
+use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use mio::net::{TcpListener, UnixListener};
@@ -10,14 +12,15 @@ use nix::sys::signal::Signal;
 use nix::sys::socket::{AddressFamily, SockaddrLike, SockaddrStorage, getsockname};
 use nix::unistd::Pid;
 use serde_json::Value;
-use unit_engine::{Engine, Event, HashMap, Interest, Token};
+use unit_conf::{parse_json, validate_config};
+use unit_engine::{Engine, Event, HashMap, Interest, TimerId, Token, WORKER_SIGNALS};
 use unit_log::alert;
 use unit_port::{
     Message, MsgType, PortKey, PortReceiver, PortSender, PortTable, ProcessType, RpcStreams,
 };
 
-use crate::api;
-use crate::connection::{Connection, ReadOutcome, Stream};
+use crate::api::{self, ApiResponse, Plan};
+use crate::connection::{Connection, Phase, ReadOutcome, Request, Stream, Timeouts};
 use crate::error::ControllerError;
 
 /// The engine token of the controller's port.
@@ -26,10 +29,12 @@ const PORT: Token = Token(0);
 const MAIN_LINK: Token = Token(1);
 /// The token of the control socket.
 const LISTENER: Token = Token(2);
-/// Connections get tokens from here on.
+/// Connections get tokens (and timer keys) from here on.
 const FIRST_CONNECTION: usize = 16;
-/// A control connection must be done within this time.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Timer key of the RPC in flight.
+const RPC_TIMER: u64 = 1;
+/// How long the router or main may take to answer an RPC.
+const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the controller is handed at start.
 #[derive(Debug)]
@@ -44,11 +49,23 @@ pub struct ControllerSetup {
     pub listener: OwnedFd,
 }
 
-/// What an RPC to the router was for.
+/// The RPC in flight and what its reply finishes.
 #[derive(Debug)]
-enum Pending {
-    /// Sending the current configuration to a (new) router.
-    Apply,
+enum InFlight {
+    /// Giving the current configuration to a router that lacks it.
+    Sync,
+    /// A change, waiting for the router to apply it.
+    Apply { token: usize, conf: Value },
+    /// An applied change, waiting for main to store it.
+    Store { token: usize, conf: Value },
+    /// A status read.
+    Status {
+        token: usize,
+        segments: Vec<String>,
+        root: bool,
+    },
+    /// An application restart.
+    Restart { token: usize },
 }
 
 /// The control socket, unix or TCP.
@@ -100,25 +117,23 @@ struct Controller {
     ports: PortTable,
     listener: Listener,
     accepting: bool,
+    /// The configuration the router runs; `None` until main sends the stored one.
     conf: Option<Value>,
+    /// The router that has the current configuration.
     conf_sent_to: Option<Pid>,
-    rpc: RpcStreams<Pending>,
+    rpc: RpcStreams<InFlight>,
+    /// The stream of the RPC in flight and its timeout; one at a time.
+    in_flight: Option<(u32, TimerId)>,
+    queue: VecDeque<(usize, Request)>,
     connections: HashMap<usize, Connection>,
     next_token: usize,
+    timeouts: Timeouts,
 }
 
 /// Runs the controller until main says quit or goes away.
 pub fn run(setup: ControllerSetup) -> Result<(), ControllerError> {
     let mut engine: Engine<Controller> = Engine::new()?;
-    engine.watch_signals(&[
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGQUIT,
-        Signal::SIGHUP,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGPIPE,
-    ])?;
+    engine.watch_signals(&WORKER_SIGNALS)?;
     let mut controller = Controller {
         own_port: setup.port,
         main: setup.main,
@@ -129,14 +144,17 @@ pub fn run(setup: ControllerSetup) -> Result<(), ControllerError> {
         conf: None,
         conf_sent_to: None,
         rpc: RpcStreams::new(),
+        in_flight: None,
+        queue: VecDeque::new(),
         connections: HashMap::default(),
         next_token: FIRST_CONNECTION,
+        timeouts: Timeouts::from_env(),
     };
     let registry = engine.registry();
     registry
         .register(&mut controller.own_port, PORT, Interest::READABLE)
         .map_err(ControllerError::Socket)?;
-    let main_fd = std::os::fd::AsFd::as_fd(&controller.main).as_raw_fd();
+    let main_fd = controller.main.as_fd().as_raw_fd();
     registry
         .register(&mut SourceFd(&main_fd), MAIN_LINK, Interest::READABLE)
         .map_err(ControllerError::Socket)?;
@@ -165,8 +183,10 @@ impl Controller {
                 token: LISTENER, ..
             } => self.accept_connections(engine),
             Event::Io { token, .. } => self.drive_connection(engine, token.0),
+            Event::Timer { key: RPC_TIMER, .. } => self.rpc_timed_out(engine),
             Event::Timer { key, .. } => {
                 if let Ok(token) = usize::try_from(key) {
+                    tracing::info!("control connection timed out");
                     self.close_connection(engine, token);
                 }
             }
@@ -194,23 +214,16 @@ impl Controller {
         match message.msg_type {
             MsgType::Quit => engine.stop(),
             MsgType::Data if message.sender == self.main_pid => {
-                self.conf = Some(stored_conf(&message.payload_text()));
-                self.apply_to_router(engine);
+                self.conf = Some(stored_conf(&message.payload));
+                self.pump(engine);
             }
             MsgType::NewPort => match self.ports.apply_new_port(&mut message) {
-                Ok(new_port) if new_port.process_type == ProcessType::Router => {
-                    self.apply_to_router(engine)
-                }
+                Ok(new_port) if new_port.process_type == ProcessType::Router => self.pump(engine),
                 Ok(_) => {}
                 Err(error) => tracing::warn!("bad NEW_PORT message: {error}"),
             },
             MsgType::RemovePid => match self.ports.apply_remove_pid(&message) {
-                Ok(pid) => {
-                    if self.conf_sent_to == Some(pid) {
-                        self.conf_sent_to = None;
-                    }
-                    self.rpc.take_for_peer(pid);
-                }
+                Ok(pid) => self.peer_gone(engine, pid),
                 Err(error) => tracing::warn!("bad REMOVE_PID message: {error}"),
             },
             MsgType::ChangeFile => {
@@ -223,7 +236,10 @@ impl Controller {
             MsgType::RpcReady | MsgType::RpcError => {
                 let ready = message.msg_type == MsgType::RpcReady;
                 match self.rpc.take(message.stream) {
-                    Some(Pending::Apply) => self.on_applied(engine, ready, &message.payload_text()),
+                    Some(in_flight) => {
+                        self.end_rpc(engine, message.stream);
+                        self.finish(engine, in_flight, ready, &message.payload);
+                    }
                     None => tracing::debug!("reply on unknown stream {}", message.stream),
                 }
             }
@@ -231,34 +247,225 @@ impl Controller {
         }
     }
 
-    /// Sends the current configuration to the router, once both are known.
-    fn apply_to_router(&mut self, engine: &mut Engine<Controller>) {
-        let Some(conf) = &self.conf else { return };
-        let Some((PortKey { pid, .. }, router)) = self.ports.by_type(ProcessType::Router) else {
+    /// A process is gone: what it was answering fails, and a new router gets the
+    /// configuration once it is introduced.
+    fn peer_gone(&mut self, engine: &mut Engine<Controller>, pid: Pid) {
+        if self.conf_sent_to == Some(pid) {
+            self.conf_sent_to = None;
+        }
+        for in_flight in self.rpc.take_for_peer(pid) {
+            if let Some((stream, _)) = self.in_flight {
+                self.end_rpc(engine, stream);
+            }
+            self.finish(engine, in_flight, false, b"the process answering it exited");
+        }
+        self.pump(engine);
+    }
+
+    fn rpc_timed_out(&mut self, engine: &mut Engine<Controller>) {
+        let Some((stream, _)) = self.in_flight.take() else {
             return;
         };
-        if self.conf_sent_to == Some(pid) {
-            return;
+        if let Some(in_flight) = self.rpc.take(stream) {
+            self.finish(engine, in_flight, false, b"no answer in time");
         }
-        let stream = self.rpc.register(pid, Pending::Apply);
-        let message = Message::new(MsgType::Data)
-            .with_stream(stream)
-            .with_payload(conf.to_string());
-        match router.send(&message, 0) {
-            Ok(()) => self.conf_sent_to = Some(pid),
+    }
+
+    fn end_rpc(&mut self, engine: &mut Engine<Controller>, stream: u32) {
+        if let Some((in_flight_stream, timer)) = self.in_flight
+            && in_flight_stream == stream
+        {
+            engine.cancel_timer(timer);
+            self.in_flight = None;
+        }
+    }
+
+    /// Sends an RPC; on failure, finishes it as failed at once.
+    fn start_rpc(
+        &mut self,
+        engine: &mut Engine<Controller>,
+        to: ProcessType,
+        message: Message,
+        in_flight: InFlight,
+    ) {
+        let target = if to == ProcessType::Main {
+            Some((self.main_pid, &self.main))
+        } else {
+            self.ports
+                .by_type(to)
+                .map(|(key, sender)| (key.pid, sender))
+        };
+        let Some((pid, sender)) = target else {
+            self.finish(engine, in_flight, false, b"the process is not running");
+            return;
+        };
+        let stream = self.rpc.register(pid, in_flight);
+        match sender.send(&message.with_stream(stream), 0) {
+            Ok(()) => {
+                let timer = engine.add_timer(RPC_TIMEOUT, RPC_TIMER);
+                self.in_flight = Some((stream, timer));
+            }
             Err(error) => {
-                self.rpc.take(stream);
-                alert!("sending the configuration to the router failed: {error}");
-                self.start_accepting(engine);
+                let reason = error.to_string();
+                if let Some(in_flight) = self.rpc.take(stream) {
+                    self.finish(engine, in_flight, false, reason.as_bytes());
+                }
             }
         }
     }
 
-    fn on_applied(&mut self, engine: &mut Engine<Controller>, ready: bool, reason: &str) {
-        if !ready {
-            alert!("failed to apply previous configuration: {reason}");
+    /// Completes an RPC with the reply (`ready` or not, and its payload).
+    fn finish(
+        &mut self,
+        engine: &mut Engine<Controller>,
+        in_flight: InFlight,
+        ready: bool,
+        payload: &[u8],
+    ) {
+        let reason = String::from_utf8_lossy(payload).into_owned();
+        match in_flight {
+            InFlight::Sync => {
+                if ready {
+                    self.conf_sent_to = self
+                        .ports
+                        .by_type(ProcessType::Router)
+                        .map(|(key, _)| key.pid);
+                } else {
+                    alert!("failed to apply previous configuration: {reason}");
+                    // Start from the empty configuration rather than retrying a refused one.
+                    self.conf = Some(empty_conf());
+                    self.conf_sent_to = None;
+                }
+                self.start_accepting(engine);
+            }
+            InFlight::Apply { token, conf } if ready => {
+                self.conf_sent_to = self
+                    .ports
+                    .by_type(ProcessType::Router)
+                    .map(|(key, _)| key.pid);
+                let message = Message::new(MsgType::ConfStore).with_payload(conf.to_string());
+                self.start_rpc(
+                    engine,
+                    ProcessType::Main,
+                    message,
+                    InFlight::Store { token, conf },
+                );
+            }
+            InFlight::Apply { token, .. } => {
+                alert!("failed to apply new conf: {reason}");
+                self.respond(
+                    engine,
+                    token,
+                    ApiResponse::error_with_detail(
+                        500,
+                        "Failed to apply new configuration.",
+                        &reason,
+                    ),
+                );
+            }
+            InFlight::Store { token, conf } => {
+                // The router runs it either way; the answer says whether it is stored.
+                self.conf = Some(conf);
+                let response = if ready {
+                    ApiResponse::success("Reconfiguration done.")
+                } else {
+                    ApiResponse::error_with_detail(500, "Failed to store configuration.", &reason)
+                };
+                self.respond(engine, token, response);
+            }
+            InFlight::Status {
+                token,
+                segments,
+                root,
+            } => {
+                let status = if ready {
+                    serde_json::from_slice::<Value>(payload).ok()
+                } else {
+                    None
+                };
+                let response = match status {
+                    Some(status) => {
+                        let empty = empty_conf();
+                        api::status_answer(
+                            &status,
+                            &segments,
+                            root,
+                            self.conf.as_ref().unwrap_or(&empty),
+                        )
+                    }
+                    None => ApiResponse::error(500, "Failed to get status."),
+                };
+                self.respond(engine, token, response);
+            }
+            InFlight::Restart { token } => {
+                let response = if ready {
+                    ApiResponse::success("Ok")
+                } else {
+                    ApiResponse::error_with_detail(500, "Failed to restart app.", &reason)
+                };
+                self.respond(engine, token, response);
+            }
         }
-        self.start_accepting(engine);
+        self.pump(engine);
+    }
+
+    /// Starts the next piece of work if nothing is in flight: first a router that lacks
+    /// the current configuration gets it, then queued requests run in order.
+    fn pump(&mut self, engine: &mut Engine<Controller>) {
+        while self.in_flight.is_none() {
+            let Some(conf) = &self.conf else { return };
+            let Some((PortKey { pid: router, .. }, _)) = self.ports.by_type(ProcessType::Router)
+            else {
+                return;
+            };
+            if self.conf_sent_to != Some(router) {
+                let message = Message::new(MsgType::Data).with_payload(conf.to_string());
+                self.start_rpc(engine, ProcessType::Router, message, InFlight::Sync);
+                continue;
+            }
+            let Some((token, request)) = self.queue.pop_front() else {
+                return;
+            };
+            if !self.connections.contains_key(&token) {
+                continue;
+            }
+            let empty = empty_conf();
+            let plan = api::plan(&request.api_request(), self.conf.as_ref().unwrap_or(&empty));
+            match plan {
+                Plan::Respond(response) => self.respond(engine, token, response),
+                Plan::Apply(conf) => {
+                    let message = Message::new(MsgType::Data).with_payload(conf.to_string());
+                    self.start_rpc(
+                        engine,
+                        ProcessType::Router,
+                        message,
+                        InFlight::Apply { token, conf },
+                    );
+                }
+                Plan::Status { segments, root } => {
+                    let message = Message::new(MsgType::Status);
+                    self.start_rpc(
+                        engine,
+                        ProcessType::Router,
+                        message,
+                        InFlight::Status {
+                            token,
+                            segments,
+                            root,
+                        },
+                    );
+                }
+                Plan::Restart(app) => {
+                    let message = Message::new(MsgType::AppRestart).with_payload(app);
+                    self.start_rpc(
+                        engine,
+                        ProcessType::Router,
+                        message,
+                        InFlight::Restart { token },
+                    );
+                }
+            }
+        }
     }
 
     /// The first configuration attempt is over: clients may come in now.
@@ -310,8 +517,9 @@ impl Controller {
                 tracing::warn!("registering a control connection failed: {error}");
                 continue;
             }
-            engine.add_timer(CONNECTION_TIMEOUT, token as u64);
-            self.connections.insert(token, Connection::new(stream));
+            let mut connection = Connection::new(stream);
+            connection.timer = Some(engine.add_timer(self.timeouts.header, token as u64));
+            self.connections.insert(token, connection);
         }
     }
 
@@ -319,29 +527,51 @@ impl Controller {
         let Some(connection) = self.connections.get_mut(&token) else {
             return;
         };
-        if connection.is_responding() {
-            self.flush_connection(engine, token);
-            return;
+        match connection.phase {
+            Phase::Writing => return self.flush_connection(engine, token),
+            Phase::Waiting => return,
+            Phase::Reading => {}
         }
-        let response = match connection.read_request() {
-            ReadOutcome::Incomplete => return,
-            ReadOutcome::Close => {
-                self.close_connection(engine, token);
-                return;
+        match connection.read_request() {
+            ReadOutcome::Incomplete { head_done } => {
+                if head_done {
+                    // Between reads of the body the body timeout applies.
+                    let timer = connection.timer.take();
+                    if let Some(timer) = timer {
+                        engine.cancel_timer(timer);
+                    }
+                    connection.timer = Some(engine.add_timer(self.timeouts.body, token as u64));
+                }
             }
-            ReadOutcome::Refuse(response) => response,
+            ReadOutcome::Close => self.close_connection(engine, token),
+            ReadOutcome::Refuse(response) => self.respond(engine, token, response),
             ReadOutcome::Request(request) => {
+                if let Some(timer) = connection.timer.take() {
+                    engine.cancel_timer(timer);
+                }
+                connection.phase = Phase::Waiting;
                 let empty = empty_conf();
-                api::handle(
-                    &request.head.method,
-                    &request.head.target,
-                    self.conf.as_ref().unwrap_or(&empty),
-                )
+                let conf = self.conf.as_ref().unwrap_or(&empty);
+                if api::is_config_read(&request.api_request()) {
+                    let response = api::read_config(&request.head.target, conf);
+                    self.respond(engine, token, response);
+                } else {
+                    self.queue.push_back((token, request));
+                    self.pump(engine);
+                }
             }
-        };
-        if let Some(connection) = self.connections.get_mut(&token) {
-            connection.respond(&response);
         }
+    }
+
+    fn respond(&mut self, engine: &mut Engine<Controller>, token: usize, response: ApiResponse) {
+        let Some(connection) = self.connections.get_mut(&token) else {
+            return;
+        };
+        connection.respond(&response);
+        if let Some(timer) = connection.timer.take() {
+            engine.cancel_timer(timer);
+        }
+        connection.timer = Some(engine.add_timer(self.timeouts.send, token as u64));
         self.flush_connection(engine, token);
     }
 
@@ -357,20 +587,26 @@ impl Controller {
 
     fn close_connection(&mut self, engine: &mut Engine<Controller>, token: usize) {
         if let Some(mut connection) = self.connections.remove(&token) {
+            if let Some(timer) = connection.timer.take() {
+                engine.cancel_timer(timer);
+            }
             let _ = engine.registry().deregister(connection.stream.source());
         }
     }
 }
 
-/// Parses the stored configuration; an unusable one is logged and replaced by the empty
-/// configuration (the file stays for the operator).
-fn stored_conf(text: &str) -> Value {
-    match serde_json::from_str::<Value>(text) {
-        Ok(conf @ Value::Object(_)) => conf,
-        Ok(_) => {
-            alert!("the previous configuration is invalid: The configuration must be an object.");
-            empty_conf()
+/// The stored configuration main sent at start. One that no longer parses or validates
+/// is logged and replaced by the empty configuration (the file stays for the operator).
+fn stored_conf(text: &[u8]) -> Value {
+    let conf = match parse_json(text) {
+        Ok(conf) => conf,
+        Err(error) => {
+            alert!("the previous configuration is invalid: {}", error.detail);
+            return empty_conf();
         }
+    };
+    match validate_config(&conf) {
+        Ok(()) => conf,
         Err(error) => {
             alert!("the previous configuration is invalid: {error}");
             empty_conf()

@@ -33,4 +33,5 @@ pub use engine::{Engine, Event, Work};
 pub use error::EngineError;
 pub use pool::ThreadPool;
 pub use remote::Remote;
+pub use signals::WORKER_SIGNALS;
 pub use timers::TimerId;

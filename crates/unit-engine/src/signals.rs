@@ -20,6 +20,19 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::error::EngineError;
 
+/// The signals a unitd worker process (controller, router) takes through its engine:
+/// SIGTERM, SIGINT and SIGQUIT make it exit; SIGHUP, SIGUSR1, SIGUSR2 and SIGPIPE are
+/// taken so that they are ignored instead of killing it.
+pub const WORKER_SIGNALS: [Signal; 7] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGPIPE,
+];
+
 /// A non-blocking signalfd registered on an engine's poll instance.
 #[derive(Debug)]
 pub(crate) struct Signals {

@@ -5,8 +5,8 @@ use std::os::fd::{AsFd, AsRawFd};
 use mio::unix::SourceFd;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use serde_json::Value;
-use unit_engine::{Engine, Event, Interest, Token};
+use serde_json::{Value, json};
+use unit_engine::{Engine, Event, HashMap, Interest, Token, WORKER_SIGNALS};
 use unit_port::{Message, MsgType, PortKey, PortReceiver, PortSender, PortTable};
 
 use crate::error::RouterError;
@@ -27,6 +27,15 @@ pub struct RouterSetup {
     pub main_pid: Pid,
 }
 
+/// Router-wide counters since the router started, for `/status`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
+    accepted: u64,
+    idle: u64,
+    closed: u64,
+    requests: u64,
+}
+
 /// The router's state.
 struct Router {
     own_port: PortReceiver,
@@ -34,26 +43,23 @@ struct Router {
     main_pid: Pid,
     ports: PortTable,
     conf: Value,
+    counters: Counters,
+    /// Each application's process generation; a restart starts a new one.
+    generations: HashMap<String, u64>,
 }
 
 /// Runs the router until main says quit or goes away.
 pub fn run(setup: RouterSetup) -> Result<(), RouterError> {
     let mut engine: Engine<Router> = Engine::new()?;
-    engine.watch_signals(&[
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGQUIT,
-        Signal::SIGHUP,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGPIPE,
-    ])?;
+    engine.watch_signals(&WORKER_SIGNALS)?;
     let mut router = Router {
         own_port: setup.port,
         main: setup.main,
         main_pid: setup.main_pid,
         ports: PortTable::new(),
         conf: serde_json::json!({}),
+        counters: Counters::default(),
+        generations: HashMap::default(),
     };
     let registry = engine.registry();
     registry
@@ -119,6 +125,27 @@ impl Router {
                 };
                 self.reply(&message, reply);
             }
+            MsgType::Status => {
+                let status = self.status().to_string();
+                self.reply(
+                    &message,
+                    Message::new(MsgType::RpcReady).with_payload(status),
+                );
+            }
+            MsgType::AppRestart => {
+                let app = message.payload_text().into_owned();
+                let reply = if self
+                    .applications()
+                    .is_some_and(|apps| apps.contains_key(&app))
+                {
+                    *self.generations.entry(app).or_default() += 1;
+                    Message::new(MsgType::RpcReady)
+                } else {
+                    Message::new(MsgType::RpcError)
+                        .with_payload(format!("no application \"{app}\""))
+                };
+                self.reply(&message, reply);
+            }
             MsgType::NewPort => {
                 if let Err(error) = self.ports.apply_new_port(&mut message) {
                     tracing::warn!("bad NEW_PORT message: {error}");
@@ -148,6 +175,45 @@ impl Router {
         }
         self.conf = conf;
         Ok(())
+    }
+
+    fn applications(&self) -> Option<&serde_json::Map<String, Value>> {
+        self.conf.get("applications").and_then(Value::as_object)
+    }
+
+    /// The status document (UNIT-COMPAT 4): connection and request counters and one
+    /// entry per configured application.
+    fn status(&self) -> Value {
+        let counters = self.counters;
+        let active = counters
+            .accepted
+            .saturating_sub(counters.closed)
+            .saturating_sub(counters.idle);
+        let applications: serde_json::Map<String, Value> = self
+            .applications()
+            .map(|apps| {
+                apps.keys()
+                    .map(|name| {
+                        let entry = json!({
+                            "processes": {"running": 0, "starting": 0, "idle": 0},
+                            "requests": {"active": 0},
+                        });
+                        (name.clone(), entry)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        json!({
+            "modules": {},
+            "connections": {
+                "accepted": counters.accepted,
+                "active": active,
+                "idle": counters.idle,
+                "closed": counters.closed,
+            },
+            "requests": {"total": counters.requests},
+            "applications": applications,
+        })
     }
 
     fn reply(&self, request: &Message, reply: Message) {

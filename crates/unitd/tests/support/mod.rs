@@ -108,7 +108,13 @@ impl TestUnit {
     }
 
     pub(crate) fn start_with(paths: Paths, extra: &[&str]) -> TestUnit {
+        Self::start_with_env(paths, extra, &[])
+    }
+
+    /// Starts unitd with extra environment variables as well.
+    pub(crate) fn start_with_env(paths: Paths, extra: &[&str], env: &[(&str, &str)]) -> TestUnit {
         let mut command = Command::new(UNITD);
+        command.envs(env.iter().copied());
         command
             .arg("--no-daemon")
             .args(paths.args())
@@ -267,9 +273,20 @@ pub(crate) fn send_request<S: Read + Write>(
     path: &str,
     body: Option<&str>,
 ) -> std::io::Result<Response> {
+    send_request_with(stream, method, path, body, "")
+}
+
+/// Like `send_request`, with extra header lines (each ending in CRLF).
+pub(crate) fn send_request_with<S: Read + Write>(
+    stream: &mut S,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    extra_headers: &str,
+) -> std::io::Result<Response> {
     let body = body.unwrap_or("");
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{extra_headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes())?;
@@ -384,4 +401,33 @@ pub(crate) fn run_unitd(args: &[&str]) -> Output {
 
 pub(crate) fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
+}
+
+impl TestUnit {
+    pub(crate) fn put(&self, path: &str, body: &str) -> Response {
+        self.request("PUT", path, Some(body))
+    }
+
+    /// Sends raw bytes on a new control connection and reads the answer to its end.
+    pub(crate) fn raw(&self, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+        let mut stream = UnixStream::connect(&self.paths.control)?;
+        stream.set_read_timeout(Some(DEADLINE))?;
+        stream.write_all(bytes)?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer)?;
+        Ok(answer)
+    }
+
+    /// The stored configuration file's bytes (empty if there is none).
+    pub(crate) fn conf_json(&self) -> Vec<u8> {
+        fs::read(self.paths.state.join("conf.json")).unwrap_or_default()
+    }
+
+    /// Stops unitd with SIGTERM, waits for it, and gives back its paths for a restart.
+    pub(crate) fn stop(mut self) -> Paths {
+        self.signal(Signal::SIGTERM);
+        let (status, _) = self.wait_exit();
+        assert_eq!(status.code(), Some(0));
+        std::mem::replace(&mut self.paths, Paths::new("spent"))
+    }
 }
