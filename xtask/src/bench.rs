@@ -1,11 +1,12 @@
 //! `cargo xtask bench`: runs a benchmark suite.
 //!
-//! Each suite is its own submodule behind one variant of [`Suite`]; today there is only
-//! `criterion` (every crate's `benches/`), which also runs when no suite is named.
-//! A load benchmark of the HTTP path belongs in a sibling module with its own variant.
+//! Each suite is its own submodule behind one variant of [`Suite`]: `criterion` (every
+//! crate's `benches/`), which also runs when no suite is named, and `http` (a release unitd
+//! against nginx under wrk load).
 //! Suites report their own results; this module only dispatches.
 
 mod criterion;
+mod http;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -31,6 +32,8 @@ enum Suite {
         #[arg(last = true)]
         cargo_bench_args: Vec<String>,
     },
+    /// Load-test a release unitd against nginx with wrk on loopback (installs both if needed).
+    Http(http::HttpArgs),
 }
 
 /// Runs the chosen suite.
@@ -38,5 +41,6 @@ pub(crate) fn run(bench_args: BenchArgs) -> Result<()> {
     match bench_args.suite {
         None => criterion::run(&bench_args.cargo_bench_args),
         Some(Suite::Criterion { cargo_bench_args }) => criterion::run(&cargo_bench_args),
+        Some(Suite::Http(http_args)) => http::run(http_args),
     }
 }

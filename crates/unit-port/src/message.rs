@@ -96,16 +96,21 @@ msg_types! {
     ConfStore = 8,
     /// A reopened log file: one descriptor to put over the receiver's stderr.
     ChangeFile = 9,
-    /// The router asks main for a listen socket; payload the address.
+    /// The router asks main for a listen socket (RPC); payload `<backlog> <address>`;
+    /// the ready reply carries the socket.
     Socket = 10,
     /// A request for status counters; the reply carries JSON.
     Status = 11,
-    /// The router is asked to reopen its access log; one descriptor.
+    /// Access log: the router asks main to open a path (RPC, the reply carries the file);
+    /// main sends it anew, with the path as payload, after reopening on SIGUSR1.
     AccessLog = 12,
     /// The router asks main to start an application process.
     StartProcess = 13,
     /// Restart the processes of an application.
     AppRestart = 14,
+    /// The router no longer listens on an address (payload); main removes a unix
+    /// listener file it created for it.
+    SocketClose = 15,
 }
 
 /// Flag bit: this packet is the last fragment of its message.

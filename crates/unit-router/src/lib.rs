@@ -9,8 +9,18 @@
 
 #![forbid(unsafe_code)]
 
+mod access_log;
+mod conf;
+mod connection;
 mod error;
+mod handler;
+mod http;
+mod pattern;
 mod router;
+mod routes;
+mod share;
+mod template;
+mod worker;
 
 pub use error::RouterError;
 pub use router::{RouterSetup, run};

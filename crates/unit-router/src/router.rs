@@ -1,15 +1,27 @@
-//! The router's state and its engine loop.
+//! The router's main thread: it takes configurations from the controller, gets listen
+//! sockets and access logs from main, swaps each new configuration into the workers,
+//! and answers status and restart requests.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mio::unix::SourceFd;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use unit_engine::{Engine, Event, HashMap, Interest, Token, WORKER_SIGNALS};
-use unit_port::{Message, MsgType, PortKey, PortReceiver, PortSender, PortTable};
+use unit_port::{
+    Message, MsgType, PortId, PortKey, PortReceiver, PortSender, PortTable, RpcStreams,
+};
 
+use crate::access_log::{AccessLog, LogFormat};
+use crate::conf::{ActiveConf, Compiled};
 use crate::error::RouterError;
+use crate::handler::Services;
+use crate::share::ShareServer;
+use crate::worker::{Shared, WorkerHandle, spawn_worker};
 
 /// The engine token of the router's port.
 const PORT: Token = Token(0);
@@ -27,13 +39,40 @@ pub struct RouterSetup {
     pub main_pid: Pid,
 }
 
-/// Router-wide counters since the router started, for `/status`.
-#[derive(Debug, Default, Clone, Copy)]
-struct Counters {
-    accepted: u64,
-    idle: u64,
-    closed: u64,
-    requests: u64,
+/// Router-wide counters since the router started, for `/status`; workers update them.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) idle: AtomicU64,
+    pub(crate) closed: AtomicU64,
+    pub(crate) requests: AtomicU64,
+}
+
+/// Who asked for the configuration being applied, to answer them.
+#[derive(Debug, Clone, Copy)]
+struct Requester {
+    pid: Pid,
+    reply_port: PortId,
+    stream: u32,
+}
+
+/// A configuration waiting for main's sockets and access log.
+#[derive(Debug)]
+struct Applying {
+    requester: Requester,
+    conf: Value,
+    compiled: Compiled,
+    waiting: usize,
+    failed: Option<String>,
+    new_sockets: HashMap<String, Arc<OwnedFd>>,
+    access_log: Option<Arc<AccessLog>>,
+}
+
+/// What an RPC to main was for.
+#[derive(Debug)]
+enum MainRpc {
+    Socket(String),
+    AccessLog(String, LogFormat),
 }
 
 /// The router's state.
@@ -43,7 +82,12 @@ struct Router {
     main_pid: Pid,
     ports: PortTable,
     conf: Value,
-    counters: Counters,
+    active: Option<Arc<ActiveConf>>,
+    sockets: HashMap<String, Arc<OwnedFd>>,
+    applying: Option<Applying>,
+    rpc: RpcStreams<MainRpc>,
+    shared: Arc<Shared>,
+    workers: Vec<WorkerHandle>,
     /// Each application's process generation; a restart starts a new one.
     generations: HashMap<String, u64>,
 }
@@ -57,8 +101,18 @@ pub fn run(setup: RouterSetup) -> Result<(), RouterError> {
         main: setup.main,
         main_pid: setup.main_pid,
         ports: PortTable::new(),
-        conf: serde_json::json!({}),
-        counters: Counters::default(),
+        conf: json!({}),
+        active: None,
+        sockets: HashMap::default(),
+        applying: None,
+        rpc: RpcStreams::new(),
+        shared: Arc::new(Shared {
+            counters: Counters::default(),
+            services: Services {
+                share: ShareServer::new(),
+            },
+        }),
+        workers: Vec::new(),
         generations: HashMap::default(),
     };
     let registry = engine.registry();
@@ -76,9 +130,13 @@ pub fn run(setup: RouterSetup) -> Result<(), RouterError> {
     ) {
         tracing::warn!("telling main the router is ready failed: {error}");
     }
-    engine.run(&mut router, |router, engine, event| {
+    let result = engine.run(&mut router, |router, engine, event| {
         router.on_event(engine, event)
-    })?;
+    });
+    for worker in router.workers.drain(..) {
+        worker.stop();
+    }
+    result?;
     Ok(())
 }
 
@@ -115,36 +173,44 @@ impl Router {
     fn on_message(&mut self, engine: &mut Engine<Router>, mut message: Message) {
         match message.msg_type {
             MsgType::Quit if message.sender == self.main_pid => engine.stop(),
-            MsgType::Data => {
-                let reply = match self.apply(&message.payload) {
-                    Ok(()) => Message::new(MsgType::RpcReady),
-                    Err(reason) => {
-                        unit_log::alert!("failed to apply new conf");
-                        Message::new(MsgType::RpcError).with_payload(reason)
-                    }
-                };
-                self.reply(&message, reply);
-            }
+            MsgType::Data => self.begin_apply(&message),
             MsgType::Status => {
                 let status = self.status().to_string();
-                self.reply(
-                    &message,
+                self.reply_to(
+                    requester_of(&message),
                     Message::new(MsgType::RpcReady).with_payload(status),
                 );
             }
             MsgType::AppRestart => {
                 let app = message.payload_text().into_owned();
-                let reply = if self
-                    .applications()
-                    .is_some_and(|apps| apps.contains_key(&app))
-                {
+                let known = self
+                    .conf
+                    .get("applications")
+                    .and_then(|apps| apps.get(&app))
+                    .is_some();
+                let reply = if known {
                     *self.generations.entry(app).or_default() += 1;
                     Message::new(MsgType::RpcReady)
                 } else {
                     Message::new(MsgType::RpcError)
                         .with_payload(format!("no application \"{app}\""))
                 };
-                self.reply(&message, reply);
+                self.reply_to(requester_of(&message), reply);
+            }
+            MsgType::RpcReady | MsgType::RpcError if message.sender == self.main_pid => {
+                let ready = message.msg_type == MsgType::RpcReady;
+                if let Some(rpc) = self.rpc.take(message.stream) {
+                    self.on_main_reply(rpc, ready, &mut message);
+                }
+            }
+            MsgType::AccessLog if message.sender == self.main_pid => {
+                // Main reopened the access log (SIGUSR1).
+                let path = message.payload_text().into_owned();
+                if let (Some(fd), Some(access_log)) = (message.fds.pop(), self.access_log())
+                    && access_log.path == path
+                {
+                    access_log.replace_file(File::from(fd));
+                }
             }
             MsgType::NewPort => {
                 if let Err(error) = self.ports.apply_new_port(&mut message) {
@@ -167,30 +233,197 @@ impl Router {
         }
     }
 
-    /// Takes a new configuration.
-    fn apply(&mut self, payload: &[u8]) -> Result<(), String> {
-        let conf: Value = serde_json::from_slice(payload).map_err(|error| error.to_string())?;
-        if !conf.is_object() {
-            return Err("the configuration is not an object".to_owned());
+    fn access_log(&self) -> Option<&Arc<AccessLog>> {
+        self.active
+            .as_ref()
+            .and_then(|active| active.access_log.as_ref())
+    }
+
+    // --- Applying a configuration ---
+
+    fn begin_apply(&mut self, message: &Message) {
+        let requester = requester_of(message);
+        if self.applying.is_some() {
+            return self.reply_to(
+                requester,
+                error_reply("another configuration is being applied"),
+            );
         }
-        self.conf = conf;
+        let conf: Value = match serde_json::from_slice(&message.payload) {
+            Ok(conf @ Value::Object(_)) => conf,
+            Ok(_) => {
+                return self.reply_to(requester, error_reply("the configuration is not an object"));
+            }
+            Err(error) => return self.reply_to(requester, error_reply(&error.to_string())),
+        };
+        let mut compiled = match Compiled::compile(&conf) {
+            Ok(compiled) => compiled,
+            Err(reason) => {
+                unit_log::alert!("failed to apply new conf");
+                return self.reply_to(requester, error_reply(&reason));
+            }
+        };
+        let mut calls: Vec<(Message, MainRpc)> = compiled
+            .listeners
+            .iter()
+            .filter(|(address, ..)| !self.sockets.contains_key(address))
+            .map(|(address, _, _, backlog)| {
+                let message =
+                    Message::new(MsgType::Socket).with_payload(format!("{backlog} {address}"));
+                (message, MainRpc::Socket(address.clone()))
+            })
+            .collect();
+        if let Some((path, format)) = compiled.access_log.take() {
+            let message = Message::new(MsgType::AccessLog).with_payload(path.clone());
+            calls.push((message, MainRpc::AccessLog(path, format)));
+        }
+        let mut waiting = 0;
+        let mut failed = None;
+        for (message, rpc) in calls {
+            if self.call_main(message, rpc) {
+                waiting += 1;
+            } else {
+                failed = Some("main is not reachable".to_owned());
+            }
+        }
+        let applying = Applying {
+            requester,
+            conf,
+            compiled,
+            waiting,
+            failed,
+            new_sockets: HashMap::default(),
+            access_log: None,
+        };
+        self.applying = Some(applying);
+        self.maybe_finish_apply();
+    }
+
+    fn call_main(&mut self, message: Message, rpc: MainRpc) -> bool {
+        let stream = self.rpc.register(self.main_pid, rpc);
+        match self.main.send(&message.with_stream(stream), 0) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!("asking main failed: {error}");
+                self.rpc.take(stream);
+                false
+            }
+        }
+    }
+
+    fn on_main_reply(&mut self, rpc: MainRpc, ready: bool, message: &mut Message) {
+        let Some(applying) = &mut self.applying else {
+            return;
+        };
+        applying.waiting = applying.waiting.saturating_sub(1);
+        let fd = message.fds.pop();
+        match (rpc, ready, fd) {
+            (MainRpc::Socket(address), true, Some(fd)) => {
+                applying.new_sockets.insert(address, Arc::new(fd));
+            }
+            (MainRpc::AccessLog(path, format), true, Some(fd)) => {
+                applying.access_log = Some(Arc::new(AccessLog::new(path, format, File::from(fd))));
+            }
+            _ => {
+                let reason = message.payload_text().into_owned();
+                applying.failed.get_or_insert(reason);
+            }
+        }
+        self.maybe_finish_apply();
+    }
+
+    fn maybe_finish_apply(&mut self) {
+        if self
+            .applying
+            .as_ref()
+            .is_none_or(|applying| applying.waiting > 0)
+        {
+            return;
+        }
+        let Some(applying) = self.applying.take() else {
+            return;
+        };
+        if let Some(reason) = applying.failed {
+            for address in applying.new_sockets.keys() {
+                self.tell_main(Message::new(MsgType::SocketClose).with_payload(address.clone()));
+            }
+            unit_log::alert!("failed to apply new conf");
+            return self.reply_to(applying.requester, error_reply(&reason));
+        }
+        self.sockets.extend(applying.new_sockets);
+        let listen_threads = applying.compiled.listen_threads;
+        let wanted: Vec<String> = applying
+            .compiled
+            .listeners
+            .iter()
+            .map(|(address, ..)| address.clone())
+            .collect();
+        let active = match applying
+            .compiled
+            .activate(&self.sockets, applying.access_log)
+        {
+            Ok(active) => Arc::new(active),
+            Err(reason) => return self.reply_to(applying.requester, error_reply(&reason)),
+        };
+        let removed: Vec<String> = self
+            .sockets
+            .keys()
+            .filter(|address| !wanted.contains(address))
+            .cloned()
+            .collect();
+        for address in removed {
+            self.sockets.remove(&address);
+            self.tell_main(Message::new(MsgType::SocketClose).with_payload(address));
+        }
+        if let Err(error) = self.ensure_workers(listen_threads) {
+            return self.reply_to(
+                applying.requester,
+                error_reply(&format!("starting router threads failed: {error}")),
+            );
+        }
+        for worker in &self.workers {
+            worker.set_conf(Arc::clone(&active));
+        }
+        self.active = Some(active);
+        self.conf = applying.conf;
+        self.reply_to(applying.requester, Message::new(MsgType::RpcReady));
+    }
+
+    /// Runs `listen_threads` workers (default: one per CPU).
+    fn ensure_workers(&mut self, listen_threads: Option<usize>) -> std::io::Result<()> {
+        let wanted = listen_threads
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+            })
+            .max(1);
+        while self.workers.len() < wanted {
+            let worker = spawn_worker(self.workers.len(), Arc::clone(&self.shared))?;
+            if let Some(active) = &self.active {
+                worker.set_conf(Arc::clone(active));
+            }
+            self.workers.push(worker);
+        }
+        while self.workers.len() > wanted {
+            if let Some(worker) = self.workers.pop() {
+                worker.stop();
+            }
+        }
         Ok(())
     }
 
-    fn applications(&self) -> Option<&serde_json::Map<String, Value>> {
-        self.conf.get("applications").and_then(Value::as_object)
-    }
+    // --- Status ---
 
     /// The status document (UNIT-COMPAT 4): connection and request counters and one
     /// entry per configured application.
     fn status(&self) -> Value {
-        let counters = self.counters;
-        let active = counters
-            .accepted
-            .saturating_sub(counters.closed)
-            .saturating_sub(counters.idle);
+        let counters = &self.shared.counters;
+        let accepted = counters.accepted.load(Ordering::Relaxed);
+        let closed = counters.closed.load(Ordering::Relaxed);
+        let idle = counters.idle.load(Ordering::Relaxed);
         let applications: serde_json::Map<String, Value> = self
-            .applications()
+            .conf
+            .get("applications")
+            .and_then(Value::as_object)
             .map(|apps| {
                 apps.keys()
                     .map(|name| {
@@ -206,27 +439,47 @@ impl Router {
         json!({
             "modules": {},
             "connections": {
-                "accepted": counters.accepted,
-                "active": active,
-                "idle": counters.idle,
-                "closed": counters.closed,
+                "accepted": accepted,
+                "active": accepted.saturating_sub(closed).saturating_sub(idle),
+                "idle": idle,
+                "closed": closed,
             },
-            "requests": {"total": counters.requests},
+            "requests": {"total": counters.requests.load(Ordering::Relaxed)},
             "applications": applications,
         })
     }
 
-    fn reply(&self, request: &Message, reply: Message) {
-        let key = PortKey {
-            pid: request.sender,
-            id: request.reply_port,
-        };
-        let Some(sender) = self.ports.get(key) else {
-            tracing::warn!("no port to reply to process {}", request.sender);
-            return;
-        };
-        if let Err(error) = sender.send(&reply.with_stream(request.stream), 0) {
-            tracing::warn!("replying to process {} failed: {error}", request.sender);
+    // --- Replies ---
+
+    fn tell_main(&self, message: Message) {
+        if let Err(error) = self.main.send(&message, 0) {
+            tracing::warn!("telling main failed: {error}");
         }
     }
+
+    fn reply_to(&self, requester: Requester, reply: Message) {
+        let key = PortKey {
+            pid: requester.pid,
+            id: requester.reply_port,
+        };
+        let Some(sender) = self.ports.get(key) else {
+            tracing::warn!("no port to reply to process {}", requester.pid);
+            return;
+        };
+        if let Err(error) = sender.send(&reply.with_stream(requester.stream), 0) {
+            tracing::warn!("replying to process {} failed: {error}", requester.pid);
+        }
+    }
+}
+
+fn requester_of(message: &Message) -> Requester {
+    Requester {
+        pid: message.sender,
+        reply_port: message.reply_port,
+        stream: message.stream,
+    }
+}
+
+fn error_reply(reason: &str) -> Message {
+    Message::new(MsgType::RpcError).with_payload(reason.to_owned())
 }

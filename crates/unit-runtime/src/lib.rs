@@ -17,6 +17,7 @@ mod control_socket;
 mod error;
 mod inherited;
 mod launcher;
+mod listen;
 mod main_process;
 mod pid_file;
 mod state;

@@ -24,10 +24,10 @@ use unit_process::{
 use crate::control_socket::ControlSocket;
 use crate::error::RuntimeError;
 use crate::inherited::{
-    InheritSource, InheritedSocket, LISTEN_FDS_ENV, LISTEN_PID_ENV, NGINX_ENV,
-    take_inherited_sockets,
+    InheritSource, LISTEN_FDS_ENV, LISTEN_PID_ENV, NGINX_ENV, take_inherited_sockets,
 };
 use crate::launcher::{ARGV_ENV, NOTIFY_FD_NAME, READY_NOTE};
+use crate::listen::{ListenSockets, open_access_log};
 use crate::pid_file::PidFile;
 use crate::state::StateDir;
 
@@ -154,8 +154,10 @@ struct MainProcess {
     log: LogHandle,
     state_dir: StateDir,
     control_socket: ControlSocket,
-    // Kept so listeners configured on the same address adopt them.
-    inherited_sockets: Vec<InheritedSocket>,
+    // Binds listeners for the router, adopting inherited sockets on the same address.
+    listen_sockets: ListenSockets,
+    // The access log the router asked for, reopened on SIGUSR1.
+    access_log_path: Option<String>,
     own_pid: Pid,
     own_port: PortReceiver,
     own_sender: PortSender,
@@ -243,7 +245,8 @@ impl MainProcess {
             credentials,
             state_dir,
             control_socket,
-            inherited_sockets,
+            listen_sockets: ListenSockets::new(inherited_sockets),
+            access_log_path: None,
             own_pid,
             own_port,
             own_sender,
@@ -265,10 +268,6 @@ impl MainProcess {
             .registry()
             .register(&mut self.own_port, MAIN_PORT, Interest::READABLE)
             .map_err(RuntimeError::Register)?;
-        tracing::debug!(
-            inherited = self.inherited_sockets.len(),
-            "main process ready"
-        );
         for process_type in [ProcessType::Controller, ProcessType::Router] {
             self.start_child(&mut engine, process_type);
         }
@@ -325,6 +324,7 @@ impl MainProcess {
     }
 
     fn reopen_log_files(&mut self) {
+        self.reopen_access_log();
         // On failure LogHandle keeps the old file and logs why.
         let Ok(file) = self.log.reopen() else { return };
         for pid in self.child_pids() {
@@ -337,6 +337,27 @@ impl MainProcess {
                     tracing::warn!("passing the reopened log to process {pid} failed: {error}")
                 }
             }
+        }
+    }
+
+    fn reopen_access_log(&self) {
+        let Some(path) = &self.access_log_path else {
+            return;
+        };
+        let Some((PortKey { pid, .. }, _)) = self.ports.by_type(ProcessType::Router) else {
+            return;
+        };
+        match open_access_log(path) {
+            Ok(file) => self.send(
+                pid,
+                Message::new(MsgType::AccessLog)
+                    .with_payload(path.clone())
+                    .with_fd(OwnedFd::from(file)),
+            ),
+            Err(error) => alert!(
+                "open(\"{path}\") failed{}",
+                unit_log::os_error_suffix(&error)
+            ),
         }
     }
 
@@ -592,6 +613,43 @@ impl MainProcess {
                     Err(error) => {
                         alert!("failed to store current configuration: {error}");
                         Message::new(MsgType::RpcError).with_payload(error.to_string())
+                    }
+                };
+                self.reply(&message, reply);
+            }
+            MsgType::Socket if process_type == ProcessType::Router => {
+                let request = message.payload_text().into_owned();
+                let (backlog, address) =
+                    request.split_once(' ').unwrap_or(("-1", request.as_str()));
+                let reply = match self
+                    .listen_sockets
+                    .open(address, backlog.parse().unwrap_or(-1))
+                {
+                    Ok(fd) => Message::new(MsgType::RpcReady).with_fd(fd),
+                    Err(error) => {
+                        alert!("{}", error.0);
+                        Message::new(MsgType::RpcError).with_payload(error.0)
+                    }
+                };
+                self.reply(&message, reply);
+            }
+            MsgType::SocketClose if process_type == ProcessType::Router => {
+                self.listen_sockets.release(&message.payload_text());
+            }
+            MsgType::AccessLog if process_type == ProcessType::Router => {
+                let path = message.payload_text().into_owned();
+                let reply = match open_access_log(&path) {
+                    Ok(file) => {
+                        self.access_log_path = Some(path);
+                        Message::new(MsgType::RpcReady).with_fd(OwnedFd::from(file))
+                    }
+                    Err(error) => {
+                        let text = format!(
+                            "open(\"{path}\") failed{}",
+                            unit_log::os_error_suffix(&error)
+                        );
+                        alert!("{text}");
+                        Message::new(MsgType::RpcError).with_payload(text)
                     }
                 };
                 self.reply(&message, reply);

@@ -1,0 +1,501 @@
+//! One HTTP/1.1 client connection (RFC 9112): requests are read, answered in order
+//! (pipelining), and the connection kept alive until the client or a limit ends it.
+//!
+//! The connection reads whatever is available, handles every complete request in its
+//! buffer, writes the answers (file bodies with sendfile), and tells its worker what it
+//! waits for next so the right timeout is armed.
+
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use mio::net::{TcpStream, UnixStream};
+use unit_http::{
+    BodyKind, ChunkedDecoder, HeadLimits, HttpError, RequestHead, ResponseHead, is_safe_field_name,
+    normalize_host, parse_request_head,
+};
+
+use crate::conf::ActiveConf;
+use crate::handler::{self, Services, error_page};
+use crate::http::{Body, ConnAddr, HttpRequest, HttpResponse};
+use crate::router::Counters;
+use crate::template::ResponseVars;
+
+/// Stop reading ahead once this much unhandled input is buffered.
+const MAX_BUFFERED_INPUT: usize = 1024 * 1024;
+
+/// A client socket.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    pub(crate) fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            Stream::Tcp(stream) => stream,
+            Stream::Unix(stream) => stream,
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(stream) => stream.read(buf),
+            Stream::Unix(stream) => stream.read(buf),
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(stream) => stream.write(buf),
+            Stream::Unix(stream) => stream.write(buf),
+        }
+    }
+
+    fn send_file(
+        &mut self,
+        file: &std::fs::File,
+        offset: &mut i64,
+        count: usize,
+    ) -> io::Result<usize> {
+        let result = match self {
+            Stream::Tcp(stream) => {
+                nix::sys::sendfile::sendfile(stream.as_fd(), file, Some(offset), count)
+            }
+            Stream::Unix(stream) => {
+                nix::sys::sendfile::sendfile(stream.as_fd(), file, Some(offset), count)
+            }
+        };
+        result.map_err(io::Error::from)
+    }
+}
+
+/// What a connection waits for, which decides its timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// The rest of a request head.
+    Header,
+    /// More of a request body.
+    Body,
+    /// The client to take more of the answer.
+    Send,
+    /// The next request on a kept-alive connection.
+    Idle,
+}
+
+/// What the worker should do with the connection after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Drive {
+    Wait(Wait),
+    Close,
+}
+
+/// A request body being read (and discarded: no action here consumes bodies).
+#[derive(Debug)]
+enum BodyState {
+    Length(u64),
+    Chunked(ChunkedDecoder, u64),
+}
+
+/// What the access log needs once an answer is written.
+#[derive(Debug)]
+struct Finished {
+    request: HttpRequest,
+    status: u16,
+    body_bytes: u64,
+    headers: Vec<(String, String)>,
+    started: Instant,
+}
+
+/// A file body still to send.
+#[derive(Debug)]
+struct FileSend {
+    file: Arc<std::fs::File>,
+    offset: i64,
+    remaining: u64,
+}
+
+/// One client connection.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) stream: Stream,
+    remote: ConnAddr,
+    local: ConnAddr,
+    listener: Arc<str>,
+    conf: Arc<ActiveConf>,
+    input: Vec<u8>,
+    eof: bool,
+    head: Option<RequestHead>,
+    body: Option<BodyState>,
+    started: Instant,
+    output: Vec<u8>,
+    written: usize,
+    file: Option<FileSend>,
+    close_after: bool,
+    finished: Option<Finished>,
+    requests: u64,
+    /// The listener this connection came in on is no longer configured.
+    listener_gone: bool,
+    pub(crate) idle: bool,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        stream: Stream,
+        remote: ConnAddr,
+        local: ConnAddr,
+        listener: Arc<str>,
+        conf: Arc<ActiveConf>,
+    ) -> Connection {
+        Connection {
+            stream,
+            remote,
+            local,
+            listener,
+            conf,
+            input: Vec::new(),
+            eof: false,
+            head: None,
+            body: None,
+            started: Instant::now(),
+            output: Vec::new(),
+            written: 0,
+            file: None,
+            close_after: false,
+            finished: None,
+            requests: 0,
+            listener_gone: false,
+            idle: false,
+        }
+    }
+
+    /// The configuration the next request runs on: the worker's newest, if this
+    /// connection's listener is still in it.
+    pub(crate) fn refresh_conf(&mut self, newest: &Arc<ActiveConf>) {
+        if self.head.is_none()
+            && self.output.is_empty()
+            && newest.listener(&self.listener).is_some()
+        {
+            self.conf = Arc::clone(newest);
+        }
+    }
+
+    /// Whether this connection belongs to a listener `newest` no longer has.
+    pub(crate) fn listener_removed(&self, newest: &ActiveConf) -> bool {
+        newest.listener(&self.listener).is_none()
+    }
+
+    /// Its listener is gone: close now when nothing is in progress (true), else after
+    /// the request being served, so the listener's socket is released.
+    pub(crate) fn retire(&mut self) -> bool {
+        self.listener_gone = true;
+        let busy = self.head.is_some() || self.output_pending() || !self.input.is_empty();
+        if busy {
+            self.close_after = true;
+        }
+        !busy
+    }
+
+    /// Makes all the progress possible now.
+    pub(crate) fn drive(&mut self, services: &Services, counters: &Counters, date: &str) -> Drive {
+        loop {
+            if self.output_pending() {
+                match self.flush() {
+                    Ok(true) => {
+                        self.finish_response(counters);
+                        if self.close_after {
+                            return Drive::Close;
+                        }
+                    }
+                    Ok(false) => return Drive::Wait(Wait::Send),
+                    Err(_) => return Drive::Close,
+                }
+            }
+            if self.try_request(services, date) {
+                continue;
+            }
+            match self.fill() {
+                Ok(0) if self.eof => return Drive::Close,
+                Ok(0) => return Drive::Wait(self.waiting_for()),
+                Ok(_) => {}
+                Err(_) => return Drive::Close,
+            }
+        }
+    }
+
+    fn waiting_for(&self) -> Wait {
+        if self.head.is_some() {
+            Wait::Body
+        } else if self.input.is_empty() && self.requests > 0 {
+            Wait::Idle
+        } else {
+            Wait::Header
+        }
+    }
+
+    fn output_pending(&self) -> bool {
+        self.written < self.output.len() || self.file.is_some()
+    }
+
+    /// Reads until the socket is drained (or enough is buffered); returns bytes read.
+    fn fill(&mut self) -> io::Result<usize> {
+        let mut total = 0;
+        let mut chunk = [0u8; 16 * 1024];
+        while self.input.len() < MAX_BUFFERED_INPUT {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    self.input.extend_from_slice(&chunk[..n]);
+                    total += n;
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(total)
+    }
+
+    /// Handles one request from the buffer if a whole one is there; true if it did.
+    fn try_request(&mut self, services: &Services, date: &str) -> bool {
+        if self.head.is_none() {
+            if self.input.is_empty() {
+                return false;
+            }
+            let limits = HeadLimits {
+                max_head_bytes: self.conf.http.max_head_bytes(),
+                max_headers: 256,
+            };
+            let head = match parse_request_head(&self.input, &limits) {
+                Ok(None) => return false,
+                Ok(Some(head)) => head,
+                Err(error) => {
+                    self.refuse(&error, date);
+                    return true;
+                }
+            };
+            self.started = Instant::now();
+            self.input.drain(..head.head_len);
+            self.body = match head.body {
+                BodyKind::None => None,
+                BodyKind::Length(length) if length > self.conf.http.max_body_size => {
+                    self.refuse_status(413, date);
+                    return true;
+                }
+                BodyKind::Length(length) => Some(BodyState::Length(length)),
+                BodyKind::Chunked => Some(BodyState::Chunked(ChunkedDecoder::new(), 0)),
+            };
+            if head.expect_continue && self.body.is_some() && self.input.is_empty() {
+                // Best effort: the client sends the body anyway after a while.
+                let _ = self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n");
+            }
+            self.head = Some(head);
+        }
+        match self.consume_body() {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(status) => {
+                self.refuse_status(status, date);
+                return true;
+            }
+        }
+        let Some(head) = self.head.take() else {
+            return false;
+        };
+        self.answer(head, services, date);
+        true
+    }
+
+    /// Reads (and drops) the request body; Ok(true) once it is complete.
+    fn consume_body(&mut self) -> Result<bool, u16> {
+        let max_body = self.conf.http.max_body_size;
+        match &mut self.body {
+            None => Ok(true),
+            Some(BodyState::Length(remaining)) => {
+                let taken = (*remaining).min(self.input.len() as u64);
+                self.input.drain(..taken as usize);
+                *remaining -= taken;
+                if *remaining == 0 {
+                    self.body = None;
+                    Ok(true)
+                } else {
+                    Ok(false)
+                }
+            }
+            Some(BodyState::Chunked(decoder, received)) => {
+                let mut sink = Vec::new();
+                let consumed = decoder
+                    .decode(&self.input, &mut sink)
+                    .map_err(|error| error.status())?;
+                self.input.drain(..consumed);
+                *received += sink.len() as u64;
+                if *received > max_body {
+                    return Err(413);
+                }
+                if decoder.is_done() {
+                    self.body = None;
+                    Ok(true)
+                } else {
+                    Ok(false)
+                }
+            }
+        }
+    }
+
+    fn refuse(&mut self, error: &HttpError, date: &str) {
+        self.refuse_status(error.status(), date);
+    }
+
+    /// Answers a request that cannot be served with an error, then closes.
+    fn refuse_status(&mut self, status: u16, date: &str) {
+        self.head = None;
+        self.body = None;
+        self.input.clear();
+        self.close_after = true;
+        self.queue_response(error_page(status), false, date);
+    }
+
+    fn answer(&mut self, head: RequestHead, services: &Services, date: &str) {
+        let (raw_path, query) = unit_http::split_target(&head.target);
+        let uri = match unit_http::normalize_path(raw_path.as_bytes()) {
+            Ok(uri) => String::from_utf8_lossy(&uri).into_owned(),
+            Err(error) => return self.refuse(&error, date),
+        };
+        if head.version_minor == 1 && head.host().is_none() {
+            return self.refuse_status(400, date);
+        }
+        let conf = Arc::clone(&self.conf);
+        let headers = if conf.http.discard_unsafe_fields {
+            head.headers
+                .iter()
+                .filter(|(name, _)| is_safe_field_name(name))
+                .cloned()
+                .collect()
+        } else {
+            head.headers.clone()
+        };
+        let mut request = HttpRequest {
+            method: head.method.clone(),
+            request_line: head.request_line(),
+            target: head.target.clone(),
+            uri,
+            query: query.unwrap_or("").to_owned(),
+            version_minor: head.version_minor,
+            host: head.host().map(normalize_host).unwrap_or_default(),
+            headers,
+            https: false,
+            remote: self.remote.clone(),
+            local: self.local.clone(),
+        };
+        let response = match conf.listener(&self.listener) {
+            Some(listener) => handler::handle(&conf, listener, &mut request, services),
+            None => error_page(503),
+        };
+        self.close_after = !head.keep_alive || self.eof || self.listener_gone;
+        let head_only = request.method == "HEAD";
+        self.finished = Some(Finished {
+            status: response.status,
+            body_bytes: if head_only { 0 } else { response.body.len() },
+            headers: response.headers.clone(),
+            request,
+            started: self.started,
+        });
+        self.queue_response(response, head_only, date);
+    }
+
+    /// Writes the status line, headers and body (or queues the file) into the output.
+    fn queue_response(&mut self, response: HttpResponse, head_only: bool, date: &str) {
+        let mut head = ResponseHead::new(response.status)
+            .header("Server", self.conf.http.server.clone())
+            .header("Date", date);
+        for (name, value) in response.headers {
+            head.push(name, value);
+        }
+        if !matches!(response.status, 100..=199 | 204 | 304) {
+            head.push("Content-Length", response.body.len().to_string());
+        }
+        if self.close_after {
+            head.push("Connection", "close");
+        }
+        if self.written >= self.output.len() {
+            self.output.clear();
+            self.written = 0;
+        }
+        head.write_to(&mut self.output);
+        if head_only {
+            return;
+        }
+        match response.body {
+            Body::Empty => {}
+            Body::Bytes(bytes) => self.output.extend_from_slice(&bytes),
+            Body::File { file, offset, len } => {
+                self.file = Some(FileSend {
+                    file,
+                    offset: offset as i64,
+                    remaining: len,
+                });
+            }
+        }
+    }
+
+    /// Writes the queued answer; Ok(true) once all of it is out.
+    fn flush(&mut self) -> io::Result<bool> {
+        while self.written < self.output.len() {
+            match self.stream.write(&self.output[self.written..]) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => self.written += n,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        while let Some(file_send) = &mut self.file {
+            if file_send.remaining == 0 {
+                self.file = None;
+                break;
+            }
+            let count = usize::try_from(file_send.remaining.min(1 << 30)).unwrap_or(1 << 30);
+            let file = Arc::clone(&file_send.file);
+            match self.stream.send_file(&file, &mut file_send.offset, count) {
+                // The file shrank under us: what was promised cannot be sent.
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                Ok(n) => file_send.remaining -= n as u64,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        self.output.clear();
+        self.written = 0;
+        Ok(true)
+    }
+
+    /// An answer is out: count it and log it.
+    fn finish_response(&mut self, counters: &Counters) {
+        let Some(finished) = self.finished.take() else {
+            return;
+        };
+        self.requests += 1;
+        counters.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(access_log) = &self.conf.access_log {
+            let time_local = chrono::Local::now()
+                .format("%d/%b/%Y:%H:%M:%S %z")
+                .to_string();
+            let vars = ResponseVars {
+                status: finished.status,
+                body_bytes_sent: finished.body_bytes,
+                request_time: finished.started.elapsed(),
+                request_id: "",
+                time_local: &time_local,
+                response_headers: &finished.headers,
+            };
+            access_log.log(&finished.request, &vars);
+        }
+    }
+}

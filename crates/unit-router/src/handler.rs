@@ -1,0 +1,247 @@
+//! From a request to a response: the listener's `pass`, the routes it leads to, and the
+//! action of the matching step (UNIT-COMPAT 3.3, 3.4).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use unit_log::notice;
+
+use crate::conf::{ActiveConf, ActiveListener, Forwarded};
+use crate::http::{Body, ConnAddr, HttpRequest, HttpResponse};
+use crate::routes::{Action, ActionKind, PassTarget, parse_pass};
+use crate::share::{ShareOutcome, ShareRequest, ShareServer};
+use crate::template::ResponseVars;
+
+/// How many `pass` hops a request may take before it is a loop.
+const MAX_PASSES: usize = 16;
+
+/// What serving needs besides the configuration.
+#[derive(Debug)]
+pub(crate) struct Services {
+    pub(crate) share: ShareServer,
+}
+
+/// Answers `request`, which arrived on `listener`.
+pub(crate) fn handle(
+    conf: &ActiveConf,
+    listener: &ActiveListener,
+    request: &mut HttpRequest,
+    services: &Services,
+) -> HttpResponse {
+    if let Some(forwarded) = &listener.forwarded {
+        apply_forwarded(forwarded, request);
+    }
+    let pass = listener.pass.expand(request, &ResponseVars::default());
+    let mut target = parse_pass(&pass);
+    for _ in 0..MAX_PASSES {
+        match target {
+            Some(PassTarget::Routes(name)) => match conf.routes.select(name.as_deref(), request) {
+                Some(action) => match run_action(conf, action, request, services) {
+                    Step::Respond(response) => return response,
+                    Step::Pass(next) => target = parse_pass(&next),
+                },
+                None => {
+                    if conf.http.log_route {
+                        notice!("no route matched, 404");
+                    }
+                    return error_page(404);
+                }
+            },
+            // Upstreams and applications are served by proxying, which this router does
+            // not do yet: answer plainly rather than hang.
+            Some(PassTarget::Upstream(_)) | Some(PassTarget::Application { .. }) => {
+                return error_page(502);
+            }
+            None => return error_page(500),
+        }
+    }
+    error_page(500)
+}
+
+/// Where an action leads.
+enum Step {
+    Respond(HttpResponse),
+    Pass(String),
+}
+
+fn run_action(
+    conf: &ActiveConf,
+    action: &Action,
+    request: &mut HttpRequest,
+    services: &Services,
+) -> Step {
+    if let Some(rewrite) = &action.rewrite {
+        let rewritten = rewrite.expand(request, &ResponseVars::default());
+        let (path, _query) = unit_http::split_target(&rewritten);
+        match unit_http::normalize_path(path.as_bytes()) {
+            Ok(normalized) => {
+                request.uri = String::from_utf8_lossy(&normalized).into_owned();
+                if conf.http.log_route {
+                    notice!("URI rewritten to \"{}\"", request.uri);
+                }
+            }
+            Err(_) => return Step::Respond(error_page(400)),
+        }
+    }
+    let mut response = match &action.kind {
+        ActionKind::Pass(template) => {
+            return Step::Pass(template.expand(request, &ResponseVars::default()));
+        }
+        ActionKind::Return { status, location } => {
+            if (400..=599).contains(status) {
+                error_page(*status)
+            } else {
+                let mut response = HttpResponse::empty(*status);
+                if let Some(location) = location {
+                    response.headers.push((
+                        "Location".to_owned(),
+                        location.expand(request, &ResponseVars::default()),
+                    ));
+                }
+                response
+            }
+        }
+        ActionKind::Share(share) => {
+            let paths: Vec<String> = share
+                .paths
+                .iter()
+                .map(|path| path.expand(request, &ResponseVars::default()))
+                .collect();
+            let chroot = share
+                .chroot
+                .as_ref()
+                .map(|chroot| chroot.expand(request, &ResponseVars::default()));
+            let types = share
+                .types
+                .as_ref()
+                .map(|types| move |mime: &str| types.matches(mime));
+            let types_filter: Option<&dyn Fn(&str) -> bool> =
+                types.as_ref().map(|filter| filter as &dyn Fn(&str) -> bool);
+            let share_request = ShareRequest {
+                paths: &paths,
+                index: &share.index,
+                chroot: chroot.as_deref(),
+                follow_symlinks: share.follow_symlinks,
+                traverse_mounts: share.traverse_mounts,
+                types: types_filter,
+                method: &request.method,
+                uri: &request.uri,
+                query: &request.query,
+                if_none_match: request.header("If-None-Match"),
+                if_modified_since: request.header("If-Modified-Since"),
+            };
+            match services.share.serve(&share_request, &conf.mime) {
+                ShareOutcome::Response(response) => response,
+                ShareOutcome::NotFound(status) => match &share.fallback {
+                    Some(fallback) => {
+                        if conf.http.log_route {
+                            notice!("\"fallback\" taken");
+                        }
+                        return run_action(conf, fallback, request, services);
+                    }
+                    None => error_page(status),
+                },
+                ShareOutcome::MethodNotAllowed => match &share.fallback {
+                    Some(fallback) => return run_action(conf, fallback, request, services),
+                    None => error_page(405),
+                },
+                ShareOutcome::Error => error_page(500),
+            }
+        }
+        ActionKind::Proxy(_) => error_page(502),
+    };
+    for (name, value) in &action.response_headers {
+        response
+            .headers
+            .retain(|(existing, _)| !existing.eq_ignore_ascii_case(name));
+        if let Some(value) = value {
+            response.headers.push((
+                name.clone(),
+                value.expand(request, &ResponseVars::default()),
+            ));
+        }
+    }
+    Step::Respond(response)
+}
+
+/// Unit's error response: a small HTML page naming the status.
+pub(crate) fn error_page(status: u16) -> HttpResponse {
+    let page = format!("<!DOCTYPE html><title>Error {status}</title><p>Error {status}.\r\n");
+    HttpResponse {
+        status,
+        headers: vec![("Content-Type".to_owned(), "text/html".to_owned())],
+        body: Body::Bytes(Arc::from(page.into_bytes())),
+    }
+}
+
+/// Takes the client address (and scheme) from headers when the peer is a trusted proxy.
+fn apply_forwarded(forwarded: &Forwarded, request: &mut HttpRequest) {
+    let trusted = |address: &ConnAddr| match address {
+        ConnAddr::Inet(socket_addr) => source_matches(&forwarded.source, socket_addr),
+        ConnAddr::Unix => source_matches_unix(&forwarded.source),
+    };
+    if !trusted(&request.remote) {
+        return;
+    }
+    if let Some(protocol) = &forwarded.protocol
+        && let Some(value) = request.header(protocol)
+    {
+        request.https = String::from_utf8_lossy(value)
+            .trim()
+            .eq_ignore_ascii_case("https");
+    }
+    let Some(client_ip) = &forwarded.client_ip else {
+        return;
+    };
+    let values: Vec<String> = request
+        .headers_named(client_ip)
+        .flat_map(|value| {
+            String::from_utf8_lossy(value)
+                .split(',')
+                .map(|part| part.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .filter(|part| !part.is_empty())
+        .collect();
+    // The rightmost address is the one our trusted peer saw; with `recursive`, walk left
+    // past addresses that are themselves trusted.
+    for value in values.iter().rev() {
+        let Ok(ip) = value.parse::<IpAddr>() else {
+            return;
+        };
+        let address = SocketAddr::new(ip, 0);
+        request.remote = ConnAddr::Inet(address);
+        if !forwarded.recursive || !source_matches(&forwarded.source, &address) {
+            return;
+        }
+    }
+}
+
+fn source_matches(patterns: &[unit_conf::AddressPattern], address: &SocketAddr) -> bool {
+    combine(patterns, |pattern| pattern.matches(address))
+}
+
+fn source_matches_unix(patterns: &[unit_conf::AddressPattern]) -> bool {
+    combine(patterns, unit_conf::AddressPattern::matches_unix)
+}
+
+/// Unit's rule for a set of patterns: a matching negative fails, an all-negative set
+/// otherwise holds, else some positive must match.
+fn combine(
+    patterns: &[unit_conf::AddressPattern],
+    matches: impl Fn(&unit_conf::AddressPattern) -> bool,
+) -> bool {
+    let mut any_positive = false;
+    let mut positive_matched = false;
+    for pattern in patterns {
+        if pattern.is_negative() {
+            if matches(pattern) {
+                return false;
+            }
+        } else {
+            any_positive = true;
+            positive_matched |= matches(pattern);
+        }
+    }
+    !any_positive || positive_matched
+}

@@ -1,0 +1,116 @@
+//! The router's view of a request and a response, shared by routing, actions and the
+//! connection code.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A peer or local address of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ConnAddr {
+    /// A TCP connection's address.
+    Inet(SocketAddr),
+    /// A unix socket connection (no address to speak of).
+    Unix,
+}
+
+/// A parsed request, as routing and actions see it.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpRequest {
+    /// The method as sent (`GET`).
+    pub(crate) method: String,
+    /// The raw request target, query included (`$request_uri`).
+    pub(crate) target: String,
+    /// The decoded, normalized path (`$uri`); `rewrite` changes it.
+    pub(crate) uri: String,
+    /// The raw query string after `?` (empty when there is none).
+    pub(crate) query: String,
+    /// `1` for HTTP/1.1, `0` for HTTP/1.0.
+    pub(crate) version_minor: u8,
+    /// Header fields in order; names as sent, lookups are case-insensitive.
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    /// The Host header (or absolute-form authority), lowercased, without port or
+    /// trailing dot (`$host`); empty when absent.
+    pub(crate) host: String,
+    /// Whether the connection is TLS (`scheme` match).
+    pub(crate) https: bool,
+    /// The client (`source`, `$remote_addr`).
+    pub(crate) remote: ConnAddr,
+    /// The listener's local address (`destination`).
+    pub(crate) local: ConnAddr,
+    /// The request line (`$request_line`).
+    pub(crate) request_line: String,
+}
+
+impl HttpRequest {
+    /// The first header with this name (case-insensitive).
+    pub(crate) fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(header_name, _)| header_name.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+    }
+
+    /// Every header with this name, in order.
+    pub(crate) fn headers_named<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(header_name, _)| header_name.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+    }
+}
+
+/// What a response body is.
+#[derive(Debug, Clone)]
+pub(crate) enum Body {
+    /// No body bytes (HEAD, 204, 304, or an empty answer).
+    Empty,
+    /// Bytes in memory.
+    Bytes(Arc<[u8]>),
+    /// A byte range of an open file, sent with sendfile.
+    File {
+        /// The open file.
+        file: Arc<File>,
+        /// Where to start.
+        offset: u64,
+        /// How many bytes.
+        len: u64,
+    },
+}
+
+impl Body {
+    /// The body's length in bytes.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(bytes) => bytes.len() as u64,
+            Body::File { len, .. } => *len,
+        }
+    }
+}
+
+/// A response the connection code writes (it adds `Date`, `Server`, `Content-Length`
+/// and `Connection`).
+#[derive(Debug, Clone)]
+pub(crate) struct HttpResponse {
+    /// The status code.
+    pub(crate) status: u16,
+    /// Header fields besides the ones the connection adds.
+    pub(crate) headers: Vec<(String, String)>,
+    /// The body.
+    pub(crate) body: Body,
+}
+
+impl HttpResponse {
+    /// A response with no extra headers and no body.
+    pub(crate) fn empty(status: u16) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+}

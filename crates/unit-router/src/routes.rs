@@ -1,0 +1,427 @@
+//! Routes (UNIT-COMPAT 3.3): steps of match conditions and actions, compiled once per
+//! configuration and run per request.
+//!
+//! The root `routes` value is an array of steps (reached as `routes`) or an object of
+//! named step arrays (reached as `routes/<name>`). [`Routes::select`] runs the steps of
+//! one route in order and returns the action of the first step whose conditions all
+//! hold. Actions and upstreams live in the submodules and are re-exported here.
+//!
+//! What it deliberately does not do: run actions, follow a `pass` into another route or
+//! apply `rewrite` (the caller does those and calls [`Routes::select`] again for
+//! `routes/...` targets), or log route decisions (`log_route` is the caller's).
+
+mod action;
+mod upstreams;
+
+use std::cell::OnceCell;
+
+use serde_json::{Map, Value};
+use unit_conf::{AddressPattern, parse_address_pattern};
+use unit_engine::HashMap;
+use unit_http::{parse_cookies, parse_query, percent_decode};
+
+pub(crate) use action::{Action, ActionKind, PassTarget, parse_pass};
+pub(crate) use upstreams::Upstreams;
+
+use crate::http::{ConnAddr, HttpRequest};
+use crate::pattern::{Encoding, PatternSet, set_holds};
+use crate::template::{ResponseVars, Template};
+
+/// The compiled `routes` section.
+#[derive(Debug, Default)]
+pub(crate) struct Routes {
+    /// The steps of an array-valued `routes`.
+    anonymous: Option<Vec<Step>>,
+    /// The routes of an object-valued `routes`, by name.
+    named: HashMap<String, Vec<Step>>,
+}
+
+/// One step of a route.
+#[derive(Debug)]
+struct Step {
+    /// The conditions, all of which must hold; none means the step always matches.
+    conditions: Vec<Condition>,
+    /// The action of a matching step.
+    action: Action,
+}
+
+/// One member of a step's `match` object.
+#[derive(Debug)]
+enum Condition {
+    /// `host` against the normalized Host (case-insensitive).
+    Host(PatternSet),
+    /// `uri` against the decoded, normalized path.
+    Uri(PatternSet),
+    /// `method` (case-insensitive).
+    Method(PatternSet),
+    /// `headers` (case-insensitive names and values).
+    Headers(FieldRules),
+    /// `arguments` against the decoded query arguments.
+    Arguments(FieldRules),
+    /// `cookies` against the pairs of the Cookie headers.
+    Cookies(FieldRules),
+    /// `query` against the whole decoded query string.
+    Query(PatternSet),
+    /// `scheme`: whether the connection must be TLS.
+    Scheme {
+        /// True for `https`.
+        https: bool,
+    },
+    /// `source`: the client address.
+    Source(AddressSet),
+    /// `destination`: the listener's address.
+    Destination(AddressSet),
+    /// `if`: a template that must expand to a true value (false with `!`).
+    If {
+        /// Whether the value began with `!`.
+        negated: bool,
+        /// The template after the `!`.
+        template: Template,
+    },
+}
+
+/// The value of a `headers`, `arguments` or `cookies` condition: alternatives (an array
+/// of objects, ORed), each a list of fields that must all match (an object's members).
+#[derive(Debug)]
+struct FieldRules {
+    /// The alternatives; one for an object value.
+    alternatives: Vec<Vec<(String, PatternSet)>>,
+}
+
+/// The value of a `source` or `destination` condition.
+#[derive(Debug)]
+struct AddressSet {
+    /// The address patterns in configuration order.
+    patterns: Vec<AddressPattern>,
+}
+
+// === impl Routes ===
+
+impl Routes {
+    /// Compiles the root `routes` value: an array (anonymous routes) or an object of named
+    /// arrays; `None` means no routes.
+    pub(crate) fn compile(routes: Option<&Value>) -> Result<Routes, String> {
+        match routes {
+            None => Ok(Routes::default()),
+            Some(Value::Array(steps)) => Ok(Routes {
+                anonymous: Some(compile_steps(steps)?),
+                named: HashMap::default(),
+            }),
+            Some(Value::Object(routes)) => {
+                let named = routes
+                    .iter()
+                    .map(|(name, steps)| match steps {
+                        Value::Array(steps) => Ok((name.clone(), compile_steps(steps)?)),
+                        other => Err(format!(
+                            "the route \"{name}\" must be an array of steps, not {other}"
+                        )),
+                    })
+                    .collect::<Result<HashMap<String, Vec<Step>>, String>>()?;
+                Ok(Routes {
+                    anonymous: None,
+                    named,
+                })
+            }
+            Some(other) => Err(format!(
+                "\"routes\" must be an array or an object, not {other}"
+            )),
+        }
+    }
+
+    /// Runs the steps of route `name` (`None`: the anonymous array) against `request` and
+    /// returns the action of the first step whose conditions all hold. `None` when no
+    /// step matches (the caller answers 404) or the route does not exist.
+    pub(crate) fn select(&self, name: Option<&str>, request: &HttpRequest) -> Option<&Action> {
+        let steps = match name {
+            None => self.anonymous.as_ref()?,
+            Some(name) => self.named.get(name)?,
+        };
+        let view = RequestView::new(request);
+        steps
+            .iter()
+            .find(|step| {
+                step.conditions
+                    .iter()
+                    .all(|condition| condition.holds(&view))
+            })
+            .map(|step| &step.action)
+    }
+}
+
+/// Compiles the steps of one route.
+fn compile_steps(steps: &[Value]) -> Result<Vec<Step>, String> {
+    steps.iter().map(compile_step).collect()
+}
+
+/// Compiles one `{"match": {...}, "action": {...}}` step.
+fn compile_step(step: &Value) -> Result<Step, String> {
+    let step = step
+        .as_object()
+        .ok_or_else(|| format!("a route step must be an object, not {step}"))?;
+    if let Some(unknown) = step.keys().find(|key| *key != "match" && *key != "action") {
+        return Err(format!("unknown route step member \"{unknown}\""));
+    }
+    let conditions = match step.get("match") {
+        None => Vec::new(),
+        Some(Value::Object(conditions)) => compile_conditions(conditions)?,
+        Some(other) => return Err(format!("\"match\" must be an object, not {other}")),
+    };
+    let action = step
+        .get("action")
+        .ok_or("Required parameter \"action\" is missing.")?;
+    Ok(Step {
+        conditions,
+        action: Action::compile(action)?,
+    })
+}
+
+/// Compiles the members of a `match` object.
+fn compile_conditions(conditions: &Map<String, Value>) -> Result<Vec<Condition>, String> {
+    conditions
+        .iter()
+        .map(|(name, value)| compile_condition(name, value))
+        .collect()
+}
+
+/// Compiles one condition.
+fn compile_condition(name: &str, value: &Value) -> Result<Condition, String> {
+    let condition = match name {
+        "host" => Condition::Host(PatternSet::compile(value, true)?),
+        "uri" => Condition::Uri(PatternSet::compile_encoded(
+            value,
+            false,
+            Encoding::Percent,
+        )?),
+        "method" => Condition::Method(PatternSet::compile(value, true)?),
+        "headers" => Condition::Headers(FieldRules::compile(value, true, Encoding::Plain)?),
+        "arguments" => Condition::Arguments(FieldRules::compile(value, false, Encoding::Percent)?),
+        "cookies" => Condition::Cookies(FieldRules::compile(value, false, Encoding::Plain)?),
+        "query" => Condition::Query(PatternSet::compile_encoded(
+            value,
+            false,
+            Encoding::Percent,
+        )?),
+        "scheme" => {
+            let scheme = value.as_str().unwrap_or_default();
+            if scheme.eq_ignore_ascii_case("http") {
+                Condition::Scheme { https: false }
+            } else if scheme.eq_ignore_ascii_case("https") {
+                Condition::Scheme { https: true }
+            } else {
+                return Err(format!(
+                    "\"scheme\" must be \"http\" or \"https\", not {value}"
+                ));
+            }
+        }
+        "source" => Condition::Source(AddressSet::compile(value)?),
+        "destination" => Condition::Destination(AddressSet::compile(value)?),
+        "if" => {
+            let text = value
+                .as_str()
+                .ok_or_else(|| format!("\"if\" must be a string, not {value}"))?;
+            let (negated, text) = match text.strip_prefix('!') {
+                Some(rest) => (true, rest),
+                None => (false, text),
+            };
+            let template = Template::parse(text)
+                .map_err(|template_error| format!("{template_error} in the \"if\" value"))?;
+            Condition::If { negated, template }
+        }
+        unknown => return Err(format!("unknown match condition \"{unknown}\"")),
+    };
+    Ok(condition)
+}
+
+// === impl Condition ===
+
+impl Condition {
+    /// Whether the condition holds for the request.
+    fn holds(&self, view: &RequestView<'_>) -> bool {
+        let request = view.request;
+        match self {
+            Condition::Host(patterns) => patterns.matches(&request.host),
+            Condition::Uri(patterns) => patterns.matches(&request.uri),
+            Condition::Method(patterns) => patterns.matches(&request.method),
+            Condition::Headers(rules) => {
+                rules.holds(|name| request.headers_named(name).map(<[u8]>::to_vec).collect())
+            }
+            Condition::Arguments(rules) => rules.holds(|name| values_named(view.arguments(), name)),
+            Condition::Cookies(rules) => rules.holds(|name| values_named(view.cookies(), name)),
+            Condition::Query(patterns) => patterns.matches_bytes(view.decoded_query()),
+            Condition::Scheme { https } => request.https == *https,
+            Condition::Source(addresses) => addresses.matches(&request.remote),
+            Condition::Destination(addresses) => addresses.matches(&request.local),
+            Condition::If { negated, template } => {
+                let value = template.expand(request, &ResponseVars::default());
+                is_true(&value) != *negated
+            }
+        }
+    }
+}
+
+/// Whether an expanded `if` value counts as true.
+fn is_true(value: &str) -> bool {
+    !matches!(value, "" | "0" | "false" | "null" | "undefined")
+}
+
+/// The values of the pairs named `name` (names compare exactly).
+fn values_named(pairs: &[(String, String)], name: &str) -> Vec<Vec<u8>> {
+    pairs
+        .iter()
+        .filter(|(pair_name, _)| pair_name == name)
+        .map(|(_, value)| value.clone().into_bytes())
+        .collect()
+}
+
+// === impl FieldRules ===
+
+impl FieldRules {
+    /// Compiles an object or an array of objects of name → patterns. With
+    /// `Encoding::Percent`, names are percent-decoded as well as patterns.
+    fn compile(
+        value: &Value,
+        case_insensitive: bool,
+        encoding: Encoding,
+    ) -> Result<FieldRules, String> {
+        let objects: Vec<&Map<String, Value>> = match value {
+            Value::Object(object) => vec![object],
+            Value::Array(objects) => objects
+                .iter()
+                .map(|object| {
+                    object
+                        .as_object()
+                        .ok_or_else(|| format!("a match object was expected, not {object}"))
+                })
+                .collect::<Result<_, String>>()?,
+            other => {
+                return Err(format!(
+                    "an object or an array of objects was expected, not {other}"
+                ));
+            }
+        };
+        let alternatives = objects
+            .into_iter()
+            .map(|object| {
+                object
+                    .iter()
+                    .map(|(name, patterns)| {
+                        let name = match encoding {
+                            Encoding::Plain => name.clone(),
+                            Encoding::Percent => percent_decode(name.as_bytes(), false)
+                                .ok()
+                                .and_then(|bytes| String::from_utf8(bytes).ok())
+                                .ok_or_else(|| {
+                                    format!("the name \"{name}\" has an invalid percent-encoded sequence")
+                                })?,
+                        };
+                        let patterns =
+                            PatternSet::compile_encoded(patterns, case_insensitive, encoding)?;
+                        Ok((name, patterns))
+                    })
+                    .collect::<Result<Vec<_>, String>>()
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(FieldRules { alternatives })
+    }
+
+    /// Whether some alternative holds: each of its fields is present and every value of
+    /// that name satisfies the field's patterns. `values` gives the values of a name.
+    fn holds(&self, values: impl Fn(&str) -> Vec<Vec<u8>>) -> bool {
+        if self.alternatives.is_empty() {
+            return true;
+        }
+        self.alternatives.iter().any(|fields| {
+            fields.iter().all(|(name, patterns)| {
+                let values = values(name);
+                !values.is_empty() && values.iter().all(|value| patterns.matches_bytes(value))
+            })
+        })
+    }
+}
+
+// === impl AddressSet ===
+
+impl AddressSet {
+    /// Compiles an address pattern or an array of them.
+    fn compile(value: &Value) -> Result<AddressSet, String> {
+        let texts: Vec<&Value> = match value {
+            Value::Array(texts) => texts.iter().collect(),
+            single => vec![single],
+        };
+        let patterns = texts
+            .into_iter()
+            .map(|text| {
+                let text = text
+                    .as_str()
+                    .ok_or_else(|| format!("an address pattern must be a string, not {text}"))?;
+                parse_address_pattern(text).map_err(|pattern_error| pattern_error.to_string())
+            })
+            .collect::<Result<Vec<AddressPattern>, String>>()?;
+        Ok(AddressSet { patterns })
+    }
+
+    /// Whether the address satisfies the set, by the rule of [`set_holds`]. A unix socket
+    /// peer matches only `unix` patterns.
+    fn matches(&self, address: &ConnAddr) -> bool {
+        set_holds(self.patterns.iter().map(|pattern| {
+            let matched = match address {
+                ConnAddr::Inet(socket_addr) => pattern.matches(socket_addr),
+                ConnAddr::Unix => pattern.matches_unix(),
+            };
+            (pattern.is_negative(), matched)
+        }))
+    }
+}
+
+// === impl RequestView ===
+
+/// A request with the parts conditions derive from it, computed when first needed.
+struct RequestView<'a> {
+    /// The request.
+    request: &'a HttpRequest,
+    /// The decoded query arguments.
+    arguments: OnceCell<Vec<(String, String)>>,
+    /// The cookies of every Cookie header.
+    cookies: OnceCell<Vec<(String, String)>>,
+    /// The decoded query string.
+    decoded_query: OnceCell<Vec<u8>>,
+}
+
+impl<'a> RequestView<'a> {
+    /// Wraps a request.
+    fn new(request: &'a HttpRequest) -> RequestView<'a> {
+        RequestView {
+            request,
+            arguments: OnceCell::new(),
+            cookies: OnceCell::new(),
+            decoded_query: OnceCell::new(),
+        }
+    }
+
+    /// The decoded query arguments (`+` is a space).
+    fn arguments(&self) -> &[(String, String)] {
+        self.arguments
+            .get_or_init(|| parse_query(&self.request.query))
+    }
+
+    /// The cookies of every Cookie header, in order.
+    fn cookies(&self) -> &[(String, String)] {
+        self.cookies.get_or_init(|| {
+            self.request
+                .headers_named("Cookie")
+                .flat_map(parse_cookies)
+                .collect()
+        })
+    }
+
+    /// The query string decoded (`+` is a space); as sent when an escape is invalid.
+    fn decoded_query(&self) -> &[u8] {
+        self.decoded_query.get_or_init(|| {
+            let query = self.request.query.as_bytes();
+            percent_decode(query, true).unwrap_or_else(|_| query.to_vec())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,331 @@
+//! `cargo xtask bench http`: load-tests a release unitd against nginx on loopback.
+//!
+//! Both servers get equivalent configurations (`return 200`, static files, a reverse proxy)
+//! and the same wrk loads, one after another in the same run. For each load the task
+//! reports throughput, latency, errors, memory and the servers' CPU time per request (all
+//! processes of a server, read from `/proc`), then checks the project's performance targets.
+//!
+//! The run is a measurement: missed targets and loads a server cannot serve yet are
+//! reported, not treated as errors. It fails only when nothing could be measured, when the
+//! tools are missing and cannot be installed, or when unitd does not build.
+//! Submodules: `tools` (wrk and nginx), `servers` (configs, start and stop), `wrk` (running
+//! and parsing it), `procfs` (process trees) and `report` (tables and targets).
+
+mod procfs;
+mod report;
+mod servers;
+mod tools;
+mod wrk;
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+
+use self::report::{IdleRss, LoadResult, Measurement, Outcome};
+use self::servers::{Kind, Ports, Server, WorkDir};
+use crate::cmd::{cargo, run_step, target_dir};
+
+/// Seconds of the unmeasured run before each measured one.
+const WARM_UP_SECONDS: u64 = 1;
+
+/// Arguments of `cargo xtask bench http`.
+#[derive(Args)]
+pub(super) struct HttpArgs {
+    /// Seconds each measured wrk run lasts.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    duration: u64,
+    /// Short runs (3 s each) for a quick look; overrides --duration.
+    #[arg(long)]
+    quick: bool,
+    /// Which servers to run.
+    #[arg(long, value_enum, default_value_t = Servers::Both)]
+    server: Servers,
+    /// Keep the temporary work directory (configs, logs) and print its path.
+    #[arg(long)]
+    keep: bool,
+}
+
+/// The choice of servers.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Servers {
+    /// Only unitd.
+    Unitd,
+    /// Only nginx.
+    Nginx,
+    /// unitd and nginx, for comparison.
+    Both,
+}
+
+impl Servers {
+    /// Whether `kind` takes part.
+    fn includes(self, kind: Kind) -> bool {
+        match self {
+            Servers::Both => true,
+            Servers::Unitd => kind == Kind::Unitd,
+            Servers::Nginx => kind == Kind::Nginx,
+        }
+    }
+}
+
+/// The loads, each run against every server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Load {
+    /// An empty 200 from the server itself.
+    Return200,
+    /// A 1 KiB file.
+    Static1k,
+    /// A 1 MiB file.
+    Static1m,
+    /// An empty 200 through the server's reverse proxy, from its own backend listener.
+    Proxy,
+}
+
+impl Load {
+    /// Every load, in running order.
+    const ALL: [Load; 4] = [Load::Return200, Load::Static1k, Load::Static1m, Load::Proxy];
+
+    /// The load's name in tables.
+    pub(super) fn title(self) -> &'static str {
+        match self {
+            Load::Return200 => "return 200",
+            Load::Static1k => "1 KiB static",
+            Load::Static1m => "1 MiB static",
+            Load::Proxy => "proxy",
+        }
+    }
+
+    /// The listener the load goes to.
+    fn port(self, ports: &Ports) -> u16 {
+        match self {
+            Load::Return200 => ports.ret,
+            Load::Static1k | Load::Static1m => ports.static_files,
+            Load::Proxy => ports.proxy,
+        }
+    }
+
+    /// The request path.
+    fn path(self) -> &'static str {
+        match self {
+            Load::Return200 | Load::Proxy => "/",
+            Load::Static1k => "/1k.bin",
+            Load::Static1m => "/1m.bin",
+        }
+    }
+}
+
+/// A server that was meant to run: started, or the reason it is not running.
+type Slot = Option<Result<Server, String>>;
+
+/// Runs the benchmark and prints its report.
+pub(super) fn run(args: HttpArgs) -> Result<()> {
+    let seconds = if args.quick { 3 } else { args.duration };
+    let with_unitd = args.server.includes(Kind::Unitd);
+    let with_nginx = args.server.includes(Kind::Nginx);
+
+    let tools = tools::ensure(with_nginx)?;
+    let unitd_binary = target_dir().join("release").join("unitd");
+    if with_unitd {
+        run_step(&mut cargo(&["build", "--release", "-p", "unitd"]))?;
+        if !unitd_binary.is_file() {
+            bail!(
+                "the build succeeded but {} is missing",
+                unitd_binary.display()
+            );
+        }
+    }
+    let ticks_per_second = procfs::clock_ticks_per_second();
+
+    // Declared before the servers so it is dropped (removed) after they have stopped.
+    let work = WorkDir::create(args.keep)?;
+    println!("work directory: {}", work.path().display());
+    let mut port_sets = Ports::free(2)?.into_iter();
+    let (Some(unitd_ports), Some(nginx_ports)) = (port_sets.next(), port_sets.next()) else {
+        bail!("could not choose free ports");
+    };
+
+    let mut unitd: Slot = with_unitd.then(|| {
+        println!("starting unitd");
+        Server::start_unitd(&unitd_binary, &work, unitd_ports).map_err(|error| format!("{error:#}"))
+    });
+    let mut nginx: Slot = tools.nginx.as_deref().map(|nginx_binary| {
+        println!("starting nginx");
+        Server::start_nginx(nginx_binary, &work, nginx_ports).map_err(|error| format!("{error:#}"))
+    });
+    for slot in [&unitd, &nginx] {
+        if let Some(Err(reason)) = slot {
+            eprintln!("warning: {reason}");
+        }
+    }
+
+    let idle_of = |slot: &Slot| match slot {
+        Some(Ok(server)) => {
+            let usage = procfs::usage(server.pid());
+            Some((usage.rss_kib, usage.processes))
+        }
+        _ => None,
+    };
+    let idle = IdleRss {
+        unitd: idle_of(&unitd),
+        nginx: idle_of(&nginx),
+    };
+    println!();
+    print!("{}", report::idle_table(&idle));
+
+    let context = Context {
+        wrk: &tools.wrk,
+        seconds,
+        ticks_per_second,
+    };
+    let mut results = Vec::new();
+    for load in Load::ALL {
+        let result = LoadResult {
+            load,
+            unitd: with_unitd.then(|| context.measure(&mut unitd, load)),
+            nginx: with_nginx.then(|| context.measure(&mut nginx, load)),
+        };
+        let heading = format!(
+            "{} (GET {}, {seconds} s, wrk -t1 -c32)",
+            load.title(),
+            load.path()
+        );
+        println!();
+        print!("{}", report::load_table(&result, &heading));
+        results.push(result);
+    }
+
+    println!();
+    print!(
+        "{}",
+        report::targets_table(&report::targets(&results, &idle))
+    );
+
+    // Stop the servers before the work directory goes away.
+    drop(unitd);
+    drop(nginx);
+    drop(work);
+
+    let measured_any = results.iter().any(|result| {
+        [&result.unitd, &result.nginx]
+            .into_iter()
+            .any(|outcome| matches!(outcome, Some(Ok(_))))
+    });
+    if !measured_any {
+        bail!("no load could be measured on any server");
+    }
+    Ok(())
+}
+
+/// What every measurement needs.
+struct Context<'a> {
+    wrk: &'a Path,
+    seconds: u64,
+    ticks_per_second: u64,
+}
+
+impl Context<'_> {
+    /// Warms the server up with `load`, then measures it; a server found dead is marked so
+    /// for the loads after this one.
+    fn measure(&self, slot: &mut Slot, load: Load) -> Outcome {
+        let server = match slot {
+            Some(Ok(server)) => server,
+            Some(Err(reason)) => return Err(format!("not running: {}", first_line(reason))),
+            None => return Err("not part of this run".to_owned()),
+        };
+        let name = server.kind().name();
+        println!("measuring {} on {name}", load.title());
+        let outcome = self.measure_running(server, load);
+        if let Some(status) = server.exited() {
+            let reason = format!(
+                "{name} exited during {} ({status}){}",
+                load.title(),
+                server.log_tail()
+            );
+            eprintln!("warning: {reason}");
+            *slot = Some(Err(reason.clone()));
+            return outcome.and(Err(reason));
+        }
+        outcome
+    }
+
+    /// The measurement proper on a running server.
+    fn measure_running(&self, server: &Server, load: Load) -> Outcome {
+        let port = load.port(&server.ports);
+        if server.dead_ports.contains(&port) {
+            return Err(format!(
+                "listener 127.0.0.1:{port} never accepted connections"
+            ));
+        }
+        let url = format!("http://127.0.0.1:{port}{}", load.path());
+        // The warm-up's result does not matter: the measured run reports any trouble.
+        let _ = wrk::run(self.wrk, &url, WARM_UP_SECONDS, false);
+
+        let before = procfs::usage(server.pid());
+        let output =
+            wrk::run(self.wrk, &url, self.seconds, true).map_err(|error| format!("{error:#}"))?;
+        let after = procfs::usage(server.pid());
+
+        let report = wrk::parse(&output).map_err(|error| format!("{error:#}"))?;
+        if let Some(reason) = report.failure() {
+            return Err(reason);
+        }
+        let cpu_seconds =
+            after.cpu_ticks.saturating_sub(before.cpu_ticks) as f64 / self.ticks_per_second as f64;
+        Ok(Measurement {
+            wrk: report,
+            rss_kib: after.rss_kib,
+            cpu_us_per_request: cpu_seconds * 1e6 / report.requests as f64,
+        })
+    }
+}
+
+/// The first line of a possibly multi-line reason, for repeating it briefly.
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: HttpArgs,
+    }
+
+    #[test]
+    fn flags() {
+        let cli = Cli::try_parse_from(["http"]).expect("defaults parse");
+        assert_eq!(cli.args.duration, 10);
+        assert!(!cli.args.quick && !cli.args.keep);
+        assert!(cli.args.server == Servers::Both);
+        let cli = Cli::try_parse_from(["http", "--quick", "--server", "nginx", "--keep"])
+            .expect("flags parse");
+        assert!(cli.args.quick && cli.args.keep);
+        assert!(cli.args.server.includes(Kind::Nginx));
+        assert!(!cli.args.server.includes(Kind::Unitd));
+        assert!(Cli::try_parse_from(["http", "--duration", "0"]).is_err());
+        assert!(Cli::try_parse_from(["http", "--server", "apache"]).is_err());
+    }
+
+    #[test]
+    fn loads_go_to_their_listeners() {
+        let ports = Ports {
+            ret: 1,
+            static_files: 2,
+            proxy: 3,
+            backend: 4,
+        };
+        let targets: Vec<(u16, &str)> = Load::ALL
+            .iter()
+            .map(|load| (load.port(&ports), load.path()))
+            .collect();
+        assert_eq!(
+            targets,
+            [(1, "/"), (2, "/1k.bin"), (2, "/1m.bin"), (3, "/")]
+        );
+    }
+}

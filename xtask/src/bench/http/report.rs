@@ -1,0 +1,403 @@
+//! Turning measurements into the printed tables and the verdict on the project's targets.
+//!
+//! Everything here is pure: it formats and compares numbers it is given and never measures.
+//! A load that could not be measured on a server is carried as its failure reason, and a
+//! target that depends on it is reported as not measured rather than met or missed.
+
+use std::fmt::Write as _;
+
+use super::Load;
+use super::wrk;
+
+/// What one load measured on one server.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Measurement {
+    /// wrk's numbers.
+    pub(super) wrk: wrk::Report,
+    /// Resident memory of every server process after the load, in KiB.
+    pub(super) rss_kib: u64,
+    /// Server CPU time (all processes) per completed request, in microseconds.
+    pub(super) cpu_us_per_request: f64,
+}
+
+/// A measurement, or why there is none.
+pub(super) type Outcome = Result<Measurement, String>;
+
+/// One load's outcome on each server that took part (`None`: not part of this run).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct LoadResult {
+    /// The load.
+    pub(super) load: Load,
+    /// unitd's outcome.
+    pub(super) unitd: Option<Outcome>,
+    /// nginx's outcome.
+    pub(super) nginx: Option<Outcome>,
+}
+
+impl LoadResult {
+    /// Both measurements, when both servers were measured.
+    fn pair(&self) -> Option<(&Measurement, &Measurement)> {
+        match (&self.unitd, &self.nginx) {
+            (Some(Ok(unitd)), Some(Ok(nginx))) => Some((unitd, nginx)),
+            _ => None,
+        }
+    }
+
+    /// unitd's measurement, if there is one.
+    fn unitd(&self) -> Option<&Measurement> {
+        self.unitd.as_ref()?.as_ref().ok()
+    }
+}
+
+/// Idle resident memory of each server's processes before any load, in KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct IdleRss {
+    /// unitd's, with its process count.
+    pub(super) unitd: Option<(u64, usize)>,
+    /// nginx's, with its process count.
+    pub(super) nginx: Option<(u64, usize)>,
+}
+
+/// The table of one load: a header, a row per server and the unitd/nginx ratios.
+pub(super) fn load_table(result: &LoadResult, heading: &str) -> String {
+    let mut table = String::new();
+    let _ = writeln!(table, "{heading}");
+    let _ = writeln!(
+        table,
+        "  {:<7}{:>11}{:>9}{:>9}{:>9}{:>9}{:>12}",
+        "server", "req/s", "p50 ms", "p99 ms", "errors", "RSS MiB", "CPU µs/req"
+    );
+    for (name, outcome) in [("unitd", &result.unitd), ("nginx", &result.nginx)] {
+        match outcome {
+            None => {}
+            Some(Ok(measured)) => {
+                let _ = writeln!(
+                    table,
+                    "  {:<7}{:>11.0}{:>9.3}{:>9.3}{:>9}{:>9.1}{:>12.2}",
+                    name,
+                    measured.wrk.requests_per_sec,
+                    measured.wrk.p50_ms,
+                    measured.wrk.p99_ms,
+                    measured.wrk.errors(),
+                    mib(measured.rss_kib),
+                    measured.cpu_us_per_request
+                );
+            }
+            Some(Err(reason)) => {
+                let _ = writeln!(table, "  {name:<7}failed: {reason}");
+            }
+        }
+    }
+    if let Some((unitd, nginx)) = result.pair() {
+        let _ = writeln!(
+            table,
+            "  unitd/nginx: req/s {}, CPU/request {}",
+            ratio(unitd.wrk.requests_per_sec, nginx.wrk.requests_per_sec),
+            ratio(unitd.cpu_us_per_request, nginx.cpu_us_per_request)
+        );
+    }
+    table
+}
+
+/// The idle memory lines.
+pub(super) fn idle_table(idle: &IdleRss) -> String {
+    let mut table = String::from("idle RSS before any load (all processes)\n");
+    for (name, rss) in [("unitd", idle.unitd), ("nginx", idle.nginx)] {
+        if let Some((kib, processes)) = rss {
+            let _ = writeln!(
+                table,
+                "  {name:<7}{:>9.1} MiB in {processes} processes",
+                mib(kib)
+            );
+        }
+    }
+    table
+}
+
+/// Whether a target holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// It holds.
+    Met,
+    /// It does not.
+    Missed,
+    /// A number it needs is missing.
+    NotMeasured,
+}
+
+/// One target of the project issue with its verdict and the numbers behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Target {
+    /// What is demanded.
+    pub(super) goal: &'static str,
+    /// The verdict.
+    pub(super) verdict: Verdict,
+    /// The compared numbers, or why they are missing.
+    pub(super) detail: String,
+}
+
+/// Checks every target against the results.
+pub(super) fn targets(results: &[LoadResult], idle: &IdleRss) -> Vec<Target> {
+    let find = |load: Load| results.iter().find(|result| result.load == load);
+    let cpu_against_nginx =
+        |goal: &'static str, load: Load, limit: f64| match find(load).and_then(LoadResult::pair) {
+            Some((unitd, nginx)) => {
+                let measured = unitd.cpu_us_per_request / nginx.cpu_us_per_request;
+                Target {
+                    goal,
+                    verdict: verdict(measured <= limit),
+                    detail: format!(
+                        "{:.2} vs {:.2} µs: {}",
+                        unitd.cpu_us_per_request,
+                        nginx.cpu_us_per_request,
+                        ratio(unitd.cpu_us_per_request, nginx.cpu_us_per_request)
+                    ),
+                }
+            }
+            None => not_measured(goal, "needs both servers measured on this load"),
+        };
+    let mut targets = vec![
+        cpu_against_nginx(
+            "return 200: unitd CPU/request <= 0.95x nginx",
+            Load::Return200,
+            0.95,
+        ),
+        cpu_against_nginx(
+            "1 KiB static: unitd CPU/request <= 0.6x nginx",
+            Load::Static1k,
+            0.6,
+        ),
+        cpu_against_nginx(
+            "1 MiB static: unitd CPU/request <= 0.9x nginx",
+            Load::Static1m,
+            0.9,
+        ),
+    ];
+
+    let goal = "proxy: unitd CPU/request <= 3x unitd's return 200";
+    targets.push(
+        match (
+            find(Load::Proxy).and_then(LoadResult::unitd),
+            find(Load::Return200).and_then(LoadResult::unitd),
+        ) {
+            (Some(proxy), Some(ret)) => Target {
+                goal,
+                verdict: verdict(proxy.cpu_us_per_request <= 3.0 * ret.cpu_us_per_request),
+                detail: format!(
+                    "{:.2} vs {:.2} µs: {}",
+                    proxy.cpu_us_per_request,
+                    ret.cpu_us_per_request,
+                    ratio(proxy.cpu_us_per_request, ret.cpu_us_per_request)
+                ),
+            },
+            _ => not_measured(goal, "needs unitd measured on proxy and return 200"),
+        },
+    );
+
+    let goal = "unitd req/s never below nginx's";
+    let pairs: Vec<(Load, f64)> = results
+        .iter()
+        .filter_map(|result| {
+            let (unitd, nginx) = result.pair()?;
+            Some((
+                result.load,
+                unitd.wrk.requests_per_sec / nginx.wrk.requests_per_sec,
+            ))
+        })
+        .collect();
+    targets.push(if pairs.is_empty() {
+        not_measured(goal, "no load measured on both servers")
+    } else {
+        let below: Vec<String> = pairs
+            .iter()
+            .filter(|(_, ratio)| *ratio < 1.0)
+            .map(|(load, ratio)| format!("{} {ratio:.2}x", load.title()))
+            .collect();
+        let compared = format!("{} of {} loads compared", pairs.len(), results.len());
+        if below.is_empty() {
+            Target {
+                goal,
+                verdict: Verdict::Met,
+                detail: compared,
+            }
+        } else {
+            Target {
+                goal,
+                verdict: Verdict::Missed,
+                detail: format!("below on {} ({compared})", below.join(", ")),
+            }
+        }
+    });
+
+    let goal = "unitd idle RSS below nginx's (all processes)";
+    targets.push(match (idle.unitd, idle.nginx) {
+        (Some((unitd, _)), Some((nginx, _))) => Target {
+            goal,
+            verdict: verdict(unitd < nginx),
+            detail: format!("{:.1} vs {:.1} MiB", mib(unitd), mib(nginx)),
+        },
+        _ => not_measured(goal, "needs both servers started"),
+    });
+    targets
+}
+
+/// The targets as printed lines.
+pub(super) fn targets_table(targets: &[Target]) -> String {
+    let mut table = String::from("targets\n");
+    for target in targets {
+        let verdict = match target.verdict {
+            Verdict::Met => "met",
+            Verdict::Missed => "MISSED",
+            Verdict::NotMeasured => "not measured",
+        };
+        let _ = writeln!(
+            table,
+            "  {:<13}{} ({})",
+            verdict, target.goal, target.detail
+        );
+    }
+    table
+}
+
+/// A target whose numbers are missing.
+fn not_measured(goal: &'static str, why: &str) -> Target {
+    Target {
+        goal,
+        verdict: Verdict::NotMeasured,
+        detail: why.to_owned(),
+    }
+}
+
+/// `Met` when `holds`.
+fn verdict(holds: bool) -> Verdict {
+    if holds { Verdict::Met } else { Verdict::Missed }
+}
+
+/// `numerator / denominator` as `1.23x`, or `n/a` when the denominator is zero.
+fn ratio(numerator: f64, denominator: f64) -> String {
+    if denominator > 0.0 {
+        format!("{:.2}x", numerator / denominator)
+    } else {
+        "n/a".to_owned()
+    }
+}
+
+/// KiB to MiB.
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(requests_per_sec: f64, cpu_us_per_request: f64) -> Option<Outcome> {
+        Some(Ok(Measurement {
+            wrk: wrk::Report {
+                requests_per_sec,
+                requests: 1000,
+                p50_ms: 0.25,
+                p99_ms: 1.5,
+                socket_errors: 0,
+                bad_status: 0,
+            },
+            rss_kib: 10 * 1024,
+            cpu_us_per_request,
+        }))
+    }
+
+    fn result(load: Load, unitd: Option<Outcome>, nginx: Option<Outcome>) -> LoadResult {
+        LoadResult { load, unitd, nginx }
+    }
+
+    fn verdicts(targets: &[Target]) -> Vec<Verdict> {
+        targets.iter().map(|target| target.verdict).collect()
+    }
+
+    #[test]
+    fn every_target_met() {
+        let results = [
+            result(Load::Return200, measured(200.0, 9.0), measured(100.0, 10.0)),
+            result(Load::Static1k, measured(200.0, 5.0), measured(100.0, 10.0)),
+            result(Load::Static1m, measured(200.0, 8.0), measured(100.0, 10.0)),
+            result(Load::Proxy, measured(200.0, 27.0), measured(100.0, 10.0)),
+        ];
+        let idle = IdleRss {
+            unitd: Some((1000, 3)),
+            nginx: Some((2000, 3)),
+        };
+        assert_eq!(verdicts(&targets(&results, &idle)), [Verdict::Met; 6]);
+    }
+
+    #[test]
+    fn missed_and_unmeasured_targets() {
+        let results = [
+            result(Load::Return200, measured(90.0, 9.6), measured(100.0, 10.0)),
+            result(
+                Load::Static1k,
+                Some(Err("router not ready".to_owned())),
+                measured(100.0, 10.0),
+            ),
+            result(Load::Static1m, measured(200.0, 8.0), measured(100.0, 10.0)),
+            result(Load::Proxy, measured(200.0, 30.0), measured(100.0, 10.0)),
+        ];
+        let idle = IdleRss {
+            unitd: Some((3000, 3)),
+            nginx: Some((2000, 3)),
+        };
+        let targets = targets(&results, &idle);
+        assert_eq!(
+            verdicts(&targets),
+            [
+                Verdict::Missed,
+                Verdict::NotMeasured,
+                Verdict::Met,
+                Verdict::Missed,
+                Verdict::Missed,
+                Verdict::Missed,
+            ]
+        );
+        assert!(targets[4].detail.contains("return 200 0.90x"));
+        assert!(targets[4].detail.contains("3 of 4 loads"));
+        let printed = targets_table(&targets);
+        assert!(printed.contains("MISSED"));
+        assert!(printed.contains("not measured"));
+    }
+
+    #[test]
+    fn nothing_measured_means_nothing_judged() {
+        let results = [result(Load::Return200, None, measured(100.0, 10.0))];
+        let idle = IdleRss {
+            unitd: None,
+            nginx: Some((2000, 3)),
+        };
+        let targets = targets(&results, &idle);
+        assert_eq!(verdicts(&targets), [Verdict::NotMeasured; 6]);
+    }
+
+    #[test]
+    fn tables() {
+        let both = result(Load::Return200, measured(150.0, 5.0), measured(100.0, 10.0));
+        let table = load_table(&both, "return 200");
+        assert!(table.contains("unitd/nginx: req/s 1.50x, CPU/request 0.50x"));
+        assert_eq!(table.lines().count(), 5);
+        let failed = result(
+            Load::Proxy,
+            Some(Err("no response completed".to_owned())),
+            measured(100.0, 10.0),
+        );
+        let table = load_table(&failed, "proxy");
+        assert!(table.contains("unitd  failed: no response completed"));
+        assert!(!table.contains("unitd/nginx"));
+        let idle = idle_table(&IdleRss {
+            unitd: None,
+            nginx: Some((2048, 3)),
+        });
+        assert!(
+            idle.lines()
+                .any(|line| line.trim_start().starts_with("nginx")
+                    && line.ends_with(" 2.0 MiB in 3 processes"))
+        );
+        assert!(!idle.contains("unitd"));
+    }
+}
