@@ -12,14 +12,16 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use mio::net::{TcpStream, UnixStream};
+use mio::{Registry, Token};
 use unit_http::{
-    BodyKind, ChunkedDecoder, HeadLimits, HttpError, RequestHead, ResponseHead, is_safe_field_name,
+    BodyKind, ChunkedDecoder, HeadLimits, RequestHead, ResponseHead, is_safe_field_name,
     normalize_host, parse_request_head,
 };
 
 use crate::conf::ActiveConf;
-use crate::handler::{self, Services, error_page};
+use crate::handler::{self, Outcome, Services, error_page};
 use crate::http::{Body, ConnAddr, HttpRequest, HttpResponse};
+use crate::proxy::{Proxy, ProxyStep, RequestBody, UpstreamPool};
 use crate::router::Counters;
 use crate::template::ResponseVars;
 
@@ -84,6 +86,8 @@ pub(crate) enum Wait {
     Send,
     /// The next request on a kept-alive connection.
     Idle,
+    /// A proxied upstream.
+    Upstream,
 }
 
 /// What the worker should do with the connection after an event.
@@ -110,6 +114,24 @@ struct Finished {
     started: Instant,
 }
 
+/// An answer waiting for the request body to be read.
+#[derive(Debug)]
+struct PendingAnswer {
+    response: HttpResponse,
+    head_only: bool,
+}
+
+/// What driving a connection needs from its worker.
+pub(crate) struct DriveContext<'a> {
+    pub(crate) services: &'a Services,
+    pub(crate) counters: &'a Counters,
+    pub(crate) date: &'a str,
+    pub(crate) registry: &'a Registry,
+    pub(crate) pool: &'a mut UpstreamPool,
+    /// The token the connection's upstream socket is registered under.
+    pub(crate) upstream_token: Token,
+}
+
 /// A file body still to send.
 #[derive(Debug)]
 struct FileSend {
@@ -128,7 +150,8 @@ pub(crate) struct Connection {
     conf: Arc<ActiveConf>,
     input: Vec<u8>,
     eof: bool,
-    head: Option<RequestHead>,
+    pending: Option<PendingAnswer>,
+    proxy: Option<Proxy>,
     body: Option<BodyState>,
     started: Instant,
     output: Vec<u8>,
@@ -158,7 +181,8 @@ impl Connection {
             conf,
             input: Vec::new(),
             eof: false,
-            head: None,
+            pending: None,
+            proxy: None,
             body: None,
             started: Instant::now(),
             output: Vec::new(),
@@ -175,10 +199,9 @@ impl Connection {
     /// The configuration the next request runs on: the worker's newest, if this
     /// connection's listener is still in it.
     pub(crate) fn refresh_conf(&mut self, newest: &Arc<ActiveConf>) {
-        if self.head.is_none()
-            && self.output.is_empty()
-            && newest.listener(&self.listener).is_some()
-        {
+        let between_requests =
+            self.pending.is_none() && self.proxy.is_none() && self.output.is_empty();
+        if between_requests && newest.listener(&self.listener).is_some() {
             self.conf = Arc::clone(newest);
         }
     }
@@ -192,7 +215,10 @@ impl Connection {
     /// the request being served, so the listener's socket is released.
     pub(crate) fn retire(&mut self) -> bool {
         self.listener_gone = true;
-        let busy = self.head.is_some() || self.output_pending() || !self.input.is_empty();
+        let busy = self.pending.is_some()
+            || self.proxy.is_some()
+            || self.output_pending()
+            || !self.input.is_empty();
         if busy {
             self.close_after = true;
         }
@@ -200,21 +226,28 @@ impl Connection {
     }
 
     /// Makes all the progress possible now.
-    pub(crate) fn drive(&mut self, services: &Services, counters: &Counters, date: &str) -> Drive {
+    pub(crate) fn drive(&mut self, context: &mut DriveContext<'_>) -> Drive {
         loop {
             if self.output_pending() {
                 match self.flush() {
-                    Ok(true) => {
-                        self.finish_response(counters);
+                    Ok(true) if self.proxy.is_none() => {
+                        self.finish_response(context.counters);
                         if self.close_after {
                             return Drive::Close;
                         }
                     }
-                    Ok(false) => return Drive::Wait(Wait::Send),
+                    Ok(false) if self.proxy.is_none() => return Drive::Wait(Wait::Send),
+                    Ok(_) => {}
                     Err(_) => return Drive::Close,
                 }
             }
-            if self.try_request(services, date) {
+            if self.proxy.is_some() {
+                match self.step_proxy(context) {
+                    Some(drive) => return drive,
+                    None => continue,
+                }
+            }
+            if self.try_request(context) {
                 continue;
             }
             match self.fill() {
@@ -226,8 +259,57 @@ impl Connection {
         }
     }
 
+    /// One step of a proxied exchange; `Some` when the connection must wait or close.
+    fn step_proxy(&mut self, context: &mut DriveContext<'_>) -> Option<Drive> {
+        let proxy = self.proxy.as_mut()?;
+        let step = proxy.progress(
+            context.registry,
+            context.pool,
+            &mut self.input,
+            &mut self.output,
+            &self.conf.http.server,
+            context.date,
+        );
+        match step {
+            ProxyStep::Blocked => match self.fill() {
+                Ok(0) if self.eof => Some(Drive::Close),
+                Ok(0) if self.output_pending() => Some(Drive::Wait(Wait::Send)),
+                Ok(0) => Some(Drive::Wait(Wait::Upstream)),
+                Ok(_) => None,
+                Err(_) => Some(Drive::Close),
+            },
+            ProxyStep::Done { close_client } => {
+                if let (Some(proxy), Some(finished)) = (self.proxy.take(), self.finished.as_mut()) {
+                    finished.status = proxy.status;
+                    finished.body_bytes = proxy.body_bytes;
+                }
+                self.close_after |= close_client;
+                if !self.output_pending() {
+                    self.finish_response(context.counters);
+                    if self.close_after {
+                        return Some(Drive::Close);
+                    }
+                }
+                None
+            }
+            ProxyStep::Failed(status) => {
+                self.proxy = None;
+                if let Some(finished) = self.finished.as_mut() {
+                    finished.status = status;
+                }
+                let head_only = self
+                    .finished
+                    .as_ref()
+                    .is_some_and(|finished| finished.request.method == "HEAD");
+                self.queue_response(error_page(status), head_only, context.date);
+                None
+            }
+            ProxyStep::Broken => Some(Drive::Close),
+        }
+    }
+
     fn waiting_for(&self) -> Wait {
-        if self.head.is_some() {
+        if self.pending.is_some() {
             Wait::Body
         } else if self.input.is_empty() && self.requests > 0 {
             Wait::Idle
@@ -262,9 +344,9 @@ impl Connection {
         Ok(total)
     }
 
-    /// Handles one request from the buffer if a whole one is there; true if it did.
-    fn try_request(&mut self, services: &Services, date: &str) -> bool {
-        if self.head.is_none() {
+    /// Starts or completes one request from the buffer; true if it made progress.
+    fn try_request(&mut self, context: &mut DriveContext<'_>) -> bool {
+        if self.pending.is_none() {
             if self.input.is_empty() {
                 return false;
             }
@@ -276,7 +358,7 @@ impl Connection {
                 Ok(None) => return false,
                 Ok(Some(head)) => head,
                 Err(error) => {
-                    self.refuse(&error, date);
+                    self.refuse_status(error.status(), context.date);
                     return true;
                 }
             };
@@ -285,7 +367,7 @@ impl Connection {
             self.body = match head.body {
                 BodyKind::None => None,
                 BodyKind::Length(length) if length > self.conf.http.max_body_size => {
-                    self.refuse_status(413, date);
+                    self.refuse_status(413, context.date);
                     return true;
                 }
                 BodyKind::Length(length) => Some(BodyState::Length(length)),
@@ -295,20 +377,76 @@ impl Connection {
                 // Best effort: the client sends the body anyway after a while.
                 let _ = self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n");
             }
-            self.head = Some(head);
+            let mut request = match self.build_request(&head) {
+                Ok(request) => request,
+                Err(status) => {
+                    self.refuse_status(status, context.date);
+                    return true;
+                }
+            };
+            let conf = Arc::clone(&self.conf);
+            let outcome = match conf.listener(&self.listener) {
+                Some(listener) => handler::handle(&conf, listener, &mut request, context.services),
+                None => Outcome::Respond(error_page(503)),
+            };
+            self.close_after = !head.keep_alive || self.eof || self.listener_gone;
+            let head_only = request.method == "HEAD";
+            match outcome {
+                Outcome::Respond(response) => {
+                    self.finished = Some(Finished {
+                        status: response.status,
+                        body_bytes: if head_only { 0 } else { response.body.len() },
+                        headers: response.headers.clone(),
+                        request,
+                        started: self.started,
+                    });
+                    self.pending = Some(PendingAnswer {
+                        response,
+                        head_only,
+                    });
+                }
+                Outcome::Proxy {
+                    candidates,
+                    response_headers,
+                } => {
+                    let body = match self.body.take() {
+                        None => RequestBody::Done,
+                        Some(BodyState::Length(length)) => RequestBody::Length(length),
+                        Some(BodyState::Chunked(decoder, _)) => RequestBody::Chunked(decoder),
+                    };
+                    let proxy = Proxy::new(
+                        &request,
+                        candidates,
+                        body,
+                        response_headers,
+                        context.upstream_token,
+                    );
+                    self.proxy = Some(proxy);
+                    self.finished = Some(Finished {
+                        status: 0,
+                        body_bytes: 0,
+                        headers: Vec::new(),
+                        request,
+                        started: self.started,
+                    });
+                    return true;
+                }
+            }
         }
+        // The answer is ready; the request body is read (and dropped) before it goes out,
+        // so the next pipelined request starts where it should.
         match self.consume_body() {
             Ok(true) => {}
             Ok(false) => return false,
             Err(status) => {
-                self.refuse_status(status, date);
+                self.refuse_status(status, context.date);
                 return true;
             }
         }
-        let Some(head) = self.head.take() else {
+        let Some(pending) = self.pending.take() else {
             return false;
         };
-        self.answer(head, services, date);
+        self.queue_response(pending.response, pending.head_only, context.date);
         true
     }
 
@@ -348,30 +486,25 @@ impl Connection {
         }
     }
 
-    fn refuse(&mut self, error: &HttpError, date: &str) {
-        self.refuse_status(error.status(), date);
-    }
-
     /// Answers a request that cannot be served with an error, then closes.
     fn refuse_status(&mut self, status: u16, date: &str) {
-        self.head = None;
+        self.pending = None;
+        self.proxy = None;
+        self.finished = None;
         self.body = None;
         self.input.clear();
         self.close_after = true;
         self.queue_response(error_page(status), false, date);
     }
 
-    fn answer(&mut self, head: RequestHead, services: &Services, date: &str) {
+    /// The router's view of a parsed request head.
+    fn build_request(&self, head: &RequestHead) -> Result<HttpRequest, u16> {
         let (raw_path, query) = unit_http::split_target(&head.target);
-        let uri = match unit_http::normalize_path(raw_path.as_bytes()) {
-            Ok(uri) => String::from_utf8_lossy(&uri).into_owned(),
-            Err(error) => return self.refuse(&error, date),
-        };
+        let uri = unit_http::normalize_path(raw_path.as_bytes()).map_err(|error| error.status())?;
         if head.version_minor == 1 && head.host().is_none() {
-            return self.refuse_status(400, date);
+            return Err(400);
         }
-        let conf = Arc::clone(&self.conf);
-        let headers = if conf.http.discard_unsafe_fields {
+        let headers = if self.conf.http.discard_unsafe_fields {
             head.headers
                 .iter()
                 .filter(|(name, _)| is_safe_field_name(name))
@@ -380,11 +513,11 @@ impl Connection {
         } else {
             head.headers.clone()
         };
-        let mut request = HttpRequest {
+        Ok(HttpRequest {
             method: head.method.clone(),
             request_line: head.request_line(),
             target: head.target.clone(),
-            uri,
+            uri: String::from_utf8_lossy(&uri).into_owned(),
             query: query.unwrap_or("").to_owned(),
             version_minor: head.version_minor,
             host: head.host().map(normalize_host).unwrap_or_default(),
@@ -392,21 +525,8 @@ impl Connection {
             https: false,
             remote: self.remote.clone(),
             local: self.local.clone(),
-        };
-        let response = match conf.listener(&self.listener) {
-            Some(listener) => handler::handle(&conf, listener, &mut request, services),
-            None => error_page(503),
-        };
-        self.close_after = !head.keep_alive || self.eof || self.listener_gone;
-        let head_only = request.method == "HEAD";
-        self.finished = Some(Finished {
-            status: response.status,
-            body_bytes: if head_only { 0 } else { response.body.len() },
-            headers: response.headers.clone(),
-            request,
-            started: self.started,
-        });
-        self.queue_response(response, head_only, date);
+            rewritten: false,
+        })
     }
 
     /// Writes the status line, headers and body (or queues the file) into the output.

@@ -8,7 +8,7 @@ use unit_log::notice;
 
 use crate::conf::{ActiveConf, ActiveListener, Forwarded};
 use crate::http::{Body, ConnAddr, HttpRequest, HttpResponse};
-use crate::routes::{Action, ActionKind, PassTarget, parse_pass};
+use crate::routes::{Action, ActionKind, PassTarget, ProxyTarget, parse_pass};
 use crate::share::{ShareOutcome, ShareRequest, ShareServer};
 use crate::template::ResponseVars;
 
@@ -21,13 +21,25 @@ pub(crate) struct Services {
     pub(crate) share: ShareServer,
 }
 
-/// Answers `request`, which arrived on `listener`.
+/// What a request comes to.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// This answer.
+    Respond(HttpResponse),
+    /// Proxy it to the first of these that connects, changing the answer's headers so.
+    Proxy {
+        candidates: Vec<ProxyTarget>,
+        response_headers: Vec<(String, Option<String>)>,
+    },
+}
+
+/// Decides what `request`, which arrived on `listener`, comes to.
 pub(crate) fn handle(
     conf: &ActiveConf,
     listener: &ActiveListener,
     request: &mut HttpRequest,
     services: &Services,
-) -> HttpResponse {
+) -> Outcome {
     if let Some(forwarded) = &listener.forwarded {
         apply_forwarded(forwarded, request);
     }
@@ -37,30 +49,42 @@ pub(crate) fn handle(
         match target {
             Some(PassTarget::Routes(name)) => match conf.routes.select(name.as_deref(), request) {
                 Some(action) => match run_action(conf, action, request, services) {
-                    Step::Respond(response) => return response,
+                    Step::Outcome(outcome) => return outcome,
                     Step::Pass(next) => target = parse_pass(&next),
                 },
                 None => {
                     if conf.http.log_route {
                         notice!("no route matched, 404");
                     }
-                    return error_page(404);
+                    return Outcome::Respond(error_page(404));
                 }
             },
-            // Upstreams and applications are served by proxying, which this router does
-            // not do yet: answer plainly rather than hang.
-            Some(PassTarget::Upstream(_)) | Some(PassTarget::Application { .. }) => {
-                return error_page(502);
+            Some(PassTarget::Upstream(name)) => {
+                let candidates: Vec<ProxyTarget> = conf
+                    .upstreams
+                    .candidates(&name)
+                    .into_iter()
+                    .map(ProxyTarget::Inet)
+                    .collect();
+                if candidates.is_empty() {
+                    return Outcome::Respond(error_page(502));
+                }
+                return Outcome::Proxy {
+                    candidates,
+                    response_headers: Vec::new(),
+                };
             }
-            None => return error_page(500),
+            // Application processes are not run by this build: answer plainly, never hang.
+            Some(PassTarget::Application { .. }) => return Outcome::Respond(error_page(503)),
+            None => return Outcome::Respond(error_page(500)),
         }
     }
-    error_page(500)
+    Outcome::Respond(error_page(500))
 }
 
 /// Where an action leads.
 enum Step {
-    Respond(HttpResponse),
+    Outcome(Outcome),
     Pass(String),
 }
 
@@ -76,11 +100,12 @@ fn run_action(
         match unit_http::normalize_path(path.as_bytes()) {
             Ok(normalized) => {
                 request.uri = String::from_utf8_lossy(&normalized).into_owned();
+                request.rewritten = true;
                 if conf.http.log_route {
                     notice!("URI rewritten to \"{}\"", request.uri);
                 }
             }
-            Err(_) => return Step::Respond(error_page(400)),
+            Err(_) => return Step::Outcome(Outcome::Respond(error_page(400))),
         }
     }
     let mut response = match &action.kind {
@@ -93,10 +118,8 @@ fn run_action(
             } else {
                 let mut response = HttpResponse::empty(*status);
                 if let Some(location) = location {
-                    response.headers.push((
-                        "Location".to_owned(),
-                        location.expand(request, &ResponseVars::default()),
-                    ));
+                    let location = location.expand(request, &ResponseVars::default());
+                    response.headers.push(("Location".to_owned(), location));
                 }
                 response
             }
@@ -148,20 +171,36 @@ fn run_action(
                 ShareOutcome::Error => error_page(500),
             }
         }
-        ActionKind::Proxy(_) => error_page(502),
+        ActionKind::Proxy(target) => {
+            return Step::Outcome(Outcome::Proxy {
+                candidates: vec![target.clone()],
+                response_headers: expand_headers(action, request),
+            });
+        }
     };
-    for (name, value) in &action.response_headers {
+    for (name, value) in expand_headers(action, request) {
         response
             .headers
-            .retain(|(existing, _)| !existing.eq_ignore_ascii_case(name));
+            .retain(|(existing, _)| !existing.eq_ignore_ascii_case(&name));
         if let Some(value) = value {
-            response.headers.push((
-                name.clone(),
-                value.expand(request, &ResponseVars::default()),
-            ));
+            response.headers.push((name, value));
         }
     }
-    Step::Respond(response)
+    Step::Outcome(Outcome::Respond(response))
+}
+
+/// The action's `response_headers`, expanded for `request` (`None` removes a field).
+fn expand_headers(action: &Action, request: &HttpRequest) -> Vec<(String, Option<String>)> {
+    action
+        .response_headers
+        .iter()
+        .map(|(name, value)| {
+            let value = value
+                .as_ref()
+                .map(|template| template.expand(request, &ResponseVars::default()));
+            (name.clone(), value)
+        })
+        .collect()
 }
 
 /// Unit's error response: a small HTML page naming the status.

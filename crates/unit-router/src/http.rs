@@ -40,6 +40,8 @@ pub(crate) struct HttpRequest {
     pub(crate) local: ConnAddr,
     /// The request line (`$request_line`).
     pub(crate) request_line: String,
+    /// Whether a `rewrite` changed `uri` (a proxied request then uses it as the target).
+    pub(crate) rewritten: bool,
 }
 
 impl HttpRequest {

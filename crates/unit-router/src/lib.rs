@@ -16,6 +16,7 @@ mod error;
 mod handler;
 mod http;
 mod pattern;
+mod proxy;
 mod router;
 mod routes;
 mod share;

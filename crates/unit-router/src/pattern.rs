@@ -55,6 +55,7 @@ enum Matcher {
 
 impl Pattern {
     /// Compiles a pattern written as plain text.
+    #[cfg(test)]
     pub(crate) fn compile(text: &str, case_insensitive: bool) -> Result<Pattern, String> {
         Pattern::compile_encoded(text, case_insensitive, Encoding::Plain)
     }
@@ -85,6 +86,7 @@ impl Pattern {
     }
 
     /// Whether `value` matches, ignoring the `!`.
+    #[cfg(test)]
     pub(crate) fn matches(&self, value: &str) -> bool {
         self.matches_bytes(value.as_bytes())
     }

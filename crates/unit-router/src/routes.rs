@@ -20,7 +20,7 @@ use unit_conf::{AddressPattern, parse_address_pattern};
 use unit_engine::HashMap;
 use unit_http::{parse_cookies, parse_query, percent_decode};
 
-pub(crate) use action::{Action, ActionKind, PassTarget, parse_pass};
+pub(crate) use action::{Action, ActionKind, PassTarget, ProxyTarget, parse_pass};
 pub(crate) use upstreams::Upstreams;
 
 use crate::http::{ConnAddr, HttpRequest};

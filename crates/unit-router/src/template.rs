@@ -39,11 +39,13 @@ impl Template {
     }
 
     /// Whether the template has no variables, so every expansion gives the same text.
+    #[cfg(test)]
     pub(crate) fn is_static(&self) -> bool {
         self.static_text.is_some()
     }
 
     /// The text of a template without variables; `None` when it has some.
+    #[cfg(test)]
     pub(crate) fn as_static(&self) -> Option<&str> {
         self.static_text.as_deref()
     }

@@ -16,13 +16,16 @@ use unit_engine::{Engine, Event, HashMap, Interest, Remote, TimerId, Token};
 use unit_http::DateCache;
 
 use crate::conf::ActiveConf;
-use crate::connection::{Connection, Drive, Stream, Wait};
+use crate::connection::{Connection, Drive, DriveContext, Stream, Wait};
 use crate::handler::Services;
 use crate::http::ConnAddr;
+use crate::proxy::UpstreamPool;
 use crate::router::Counters;
 
 /// Listener tokens are below this; connection tokens at and above it.
 const FIRST_CONNECTION: usize = 1 << 20;
+/// How long a proxied upstream may stay silent.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What all workers share.
 #[derive(Debug)]
@@ -79,6 +82,7 @@ pub(crate) fn spawn_worker(index: usize, shared: Arc<Shared>) -> io::Result<Work
                 next_token: FIRST_CONNECTION,
                 next_listener_token: 1,
                 date: DateCache::new(),
+                pool: UpstreamPool::default(),
             };
             if let Err(error) = engine.run(&mut worker, |worker, engine, event| {
                 worker.on_event(engine, event)
@@ -159,13 +163,15 @@ pub(crate) struct Worker {
     next_token: usize,
     next_listener_token: usize,
     date: DateCache,
+    pool: UpstreamPool,
 }
 
 impl Worker {
     fn on_event(&mut self, engine: &mut Engine<Worker>, event: Event) {
         match event {
             Event::Io { token, .. } if token.0 < FIRST_CONNECTION => self.accept(engine, token.0),
-            Event::Io { token, .. } => self.drive(engine, token.0),
+            // A connection's upstream socket has the token after the connection's own.
+            Event::Io { token, .. } => self.drive(engine, token.0 & !1),
             Event::Timer { key, .. } => {
                 if let Ok(token) = usize::try_from(key) {
                     self.close(engine, token);
@@ -248,7 +254,7 @@ impl Worker {
             self.next_token = if token >= Engine::<Worker>::RESERVED_TOKENS_START - 1 {
                 FIRST_CONNECTION
             } else {
-                token + 1
+                token + 2
             };
             if let Err(error) = engine.registry().register(
                 stream.source(),
@@ -283,10 +289,16 @@ impl Worker {
         }
         let date = self.date.get(SystemTime::now()).to_owned();
         let counters = &self.shared.counters;
-        match entry
-            .connection
-            .drive(&self.shared.services, counters, &date)
-        {
+        let mut context = DriveContext {
+            services: &self.shared.services,
+            counters,
+            date: &date,
+            registry: engine.registry(),
+            pool: &mut self.pool,
+            upstream_token: Token(token + 1),
+        };
+        let drive = entry.connection.drive(&mut context);
+        match drive {
             Drive::Close => self.close(engine, token),
             Drive::Wait(wait) => {
                 let idle = wait == Wait::Idle;
@@ -341,5 +353,6 @@ fn timeout_for(conf: Option<&ActiveConf>, wait: Wait) -> Duration {
         Wait::Body => conf.http.body_read_timeout,
         Wait::Send => conf.http.send_timeout,
         Wait::Idle => conf.http.idle_timeout,
+        Wait::Upstream => UPSTREAM_TIMEOUT,
     }
 }

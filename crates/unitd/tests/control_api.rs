@@ -18,6 +18,16 @@ const APP_CONF: &str = r#"{
     "applications": {"app": {"type": "external", "executable": "/bin/true"}}
 }"#;
 
+/// `APP_CONF` with its listener on a free port; returns the text and the listener key.
+fn app_conf() -> (String, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port");
+    let key = format!("127.0.0.1:{port}");
+    (APP_CONF.replace("127.0.0.1:8080", &key), key)
+}
+
 fn assert_answer(response: &support::Response, status: u16, body: Value) {
     assert_eq!(
         (response.status, response.json()),
@@ -30,8 +40,9 @@ fn assert_answer(response: &support::Response, status: u16, body: Value) {
 #[test]
 fn put_get_post_delete_on_paths() {
     let unit = TestUnit::start("methods", &[]);
+    let (conf, key) = app_conf();
     assert_answer(
-        &unit.put("/config", APP_CONF),
+        &unit.put("/config", &conf),
         200,
         json!({"success": "Reconfiguration done."}),
     );
@@ -40,7 +51,7 @@ fn put_get_post_delete_on_paths() {
         json!(204)
     );
     assert_eq!(
-        unit.get("/config/listeners/127.0.0.1:8080/pass").json(),
+        unit.get(&format!("/config/listeners/{key}/pass")).json(),
         json!("routes")
     );
 
@@ -83,7 +94,7 @@ fn put_get_post_delete_on_paths() {
     );
     assert_eq!(unit.request("DELETE", &listener_path, None).status, 200);
     let listeners = unit.get("/config/listeners").json();
-    assert_eq!(listeners, json!({"127.0.0.1:8080": {"pass": "routes"}}));
+    assert_eq!(listeners, json!({key: {"pass": "routes"}}));
 
     // Key order is kept as written.
     let ordered = r#"{"z": {"type": "external", "executable": "/z"}, "a": {"type": "external", "executable": "/a"}}"#;
@@ -204,7 +215,7 @@ fn error_classes() {
 #[test]
 fn root_status_and_restart() {
     let unit = TestUnit::start("status", &[]);
-    assert_eq!(unit.put("/config", APP_CONF).status, 200);
+    assert_eq!(unit.put("/config", &app_conf().0).status, 200);
     let root = unit.get("/").json();
     assert_eq!(root["config"], unit.get("/config").json());
     let status = &root["status"];
@@ -237,7 +248,7 @@ fn root_status_and_restart() {
 #[test]
 fn etag_and_if_match() {
     let unit = TestUnit::start("etag", &[]);
-    assert_eq!(unit.put("/config", APP_CONF).status, 200);
+    assert_eq!(unit.put("/config", &app_conf().0).status, 200);
     let read = unit.get("/config/routes");
     let etag = read.header("ETag").expect("an ETag on GET");
     assert!(etag.starts_with('"') && etag.ends_with('"'));
@@ -278,7 +289,7 @@ fn etag_and_if_match() {
 #[test]
 fn rejected_changes_leave_conf_json_byte_for_byte() {
     let unit = TestUnit::start("bytes", &[]);
-    assert_eq!(unit.put("/config", APP_CONF).status, 200);
+    assert_eq!(unit.put("/config", &app_conf().0).status, 200);
     let stored = unit.conf_json();
     let parsed: Value = serde_json::from_slice(&stored).expect("conf.json is JSON");
     assert_eq!(parsed, unit.get("/config").json());
@@ -319,7 +330,7 @@ fn rejected_changes_leave_conf_json_byte_for_byte() {
 #[test]
 fn configuration_persists_across_a_restart() {
     let unit = TestUnit::start("persist", &[]);
-    assert_eq!(unit.put("/config", APP_CONF).status, 200);
+    assert_eq!(unit.put("/config", &app_conf().0).status, 200);
     let expected = unit.get("/config").json();
     let paths = unit.stop();
     let unit = TestUnit::start_with(paths, &[]);
@@ -351,7 +362,7 @@ fn an_invalid_conf_json_is_kept_and_unitd_starts_empty() {
 fn config_option_seeds_an_empty_state() {
     let paths = Paths::new("seed");
     let seed = paths.dir.path().join("seed.json");
-    fs::write(&seed, format!("// seeded\n{APP_CONF}")).expect("writing the seed");
+    fs::write(&seed, format!("// seeded\n{}", app_conf().0)).expect("writing the seed");
     let seed_arg = seed.display().to_string();
     let unit = TestUnit::start_with(paths, &["--config", &seed_arg]);
     assert_eq!(

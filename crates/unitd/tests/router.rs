@@ -679,9 +679,9 @@ fn an_inherited_socket_is_adopted_by_its_listener() {
     let paths = support::Paths::new("adopt");
     // The test keeps its own copy open, so binding the address again would fail: a 200
     // proves the router serves on the handed-over socket.
-    let inheritable = nix::unistd::dup(&listener).expect("dup");
+    let inheritable = support::dup_above_stdio(&listener);
     let fd = std::os::fd::AsRawFd::as_raw_fd(&inheritable);
-    let mut child = std::process::Command::new("sh")
+    let mut child = std::process::Command::new("bash")
         .arg("-c")
         .arg(format!(
             "exec 3<&{fd} {fd}<&-; NGINX='3;' exec \"$0\" \"$@\""
@@ -690,9 +690,9 @@ fn an_inherited_socket_is_adopted_by_its_listener() {
         .args(paths.args())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("sh");
+        .expect("bash");
     drop(inheritable);
     let ready = wait_until(|| {
         support::try_request(&paths.control, "GET", "/config", None).is_ok_and(|r| r.status == 200)
@@ -710,7 +710,204 @@ fn an_inherited_socket_is_adopted_by_its_listener() {
         Signal::SIGTERM,
     );
     let _ = child.wait();
-    assert!(ready, "log:\n{}", paths.log_text());
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    assert!(ready, "stderr:\n{stderr}\nlog:\n{}", paths.log_text());
     assert_eq!(applied.ok(), Some(200), "log:\n{}", paths.log_text());
     assert_eq!(served, 200);
+}
+
+/// What a scripted upstream received: each request head and its body length.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, usize)>>>;
+
+/// A scripted upstream: for each connection, reads one request (head and a
+/// Content-Length body) and answers with what `answer` returns for it; keeps the
+/// connection for further requests. Returns the port and a log of what it received.
+fn backend(answer: fn(&str, &[u8]) -> Vec<u8>) -> (u16, Received) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let log = std::sync::Arc::clone(&log);
+            std::thread::spawn(move || {
+                loop {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head).into_owned();
+                    let length = head
+                        .lines()
+                        .find_map(|line| {
+                            line.strip_prefix("Content-Length: ")
+                                .or_else(|| line.strip_prefix("content-length: "))
+                        })
+                        .and_then(|value| value.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0u8; length];
+                    if stream.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    if let Ok(mut log) = log.lock() {
+                        log.push((head.clone(), body.len()));
+                    }
+                    let reply = answer(&head, &body);
+                    let close = reply
+                        .windows(17)
+                        .any(|window| window == b"Connection: close");
+                    if stream.write_all(&reply).is_err() || close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+fn backend_answer(head: &str, body: &[u8]) -> Vec<u8> {
+    let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+    match path.as_str() {
+        "/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Backend: yes\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n".to_vec(),
+        "/close" => b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil close".to_vec(),
+        "/echo-length" => {
+            let text = body.len().to_string();
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}", text.len()).into_bytes()
+        }
+        other => {
+            let text = format!("path {other}");
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Backend: yes\r\n\r\n{text}", text.len()).into_bytes()
+        }
+    }
+}
+
+#[test]
+fn proxy_streams_requests_and_answers() {
+    let (backend_port, seen) = backend(backend_answer);
+    let port = free_port();
+    let _unit = start_with(
+        "proxy",
+        &json!({
+            "listeners": {format!("127.0.0.1:{port}"): {"pass": "routes"}},
+            "routes": [
+                {"match": {"uri": "/rewritten"}, "action": {"rewrite": "/target", "proxy": format!("http://127.0.0.1:{backend_port}")}},
+                {"action": {"proxy": format!("http://127.0.0.1:{backend_port}"), "response_headers": {"X-Backend": null, "X-Proxied": "by unitd"}}}
+            ]
+        }),
+    );
+    let reply = get(port, "/plain?x=1");
+    assert_eq!(
+        (reply.status, reply.text()),
+        (200, "path /plain?x=1".to_owned())
+    );
+    assert_eq!(reply.header("X-Proxied").as_deref(), Some("by unitd"));
+    assert_eq!(
+        reply.header("X-Backend"),
+        None,
+        "response_headers removes fields"
+    );
+
+    let chunked = get(port, "/chunked");
+    assert_eq!(
+        chunked.header("Transfer-Encoding").as_deref(),
+        Some("chunked")
+    );
+    let raw = String::from_utf8_lossy(&chunked.body).into_owned();
+    assert!(raw.contains("hello") && raw.contains(" world"), "{raw:?}");
+
+    let close = get(port, "/close");
+    assert!(String::from_utf8_lossy(&close.body).contains("until close"));
+
+    assert_eq!(get(port, "/rewritten").text(), "path /target");
+
+    // A large body streams through: the backend sees every byte.
+    let body = "x".repeat(3 * 1024 * 1024);
+    let mut stream = connect(port);
+    stream
+        .write_all(
+            format!(
+                "POST /echo-length HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .expect("head");
+    stream.write_all(body.as_bytes()).expect("body");
+    let reply = read_reply(&mut stream, false).expect("reply");
+    assert_eq!(reply.text(), body.len().to_string());
+    // Keep-alive to the client goes on after a proxied exchange.
+    stream
+        .write_all(b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    assert_eq!(
+        read_reply(&mut stream, false).expect("reply").text(),
+        "path /again"
+    );
+
+    let log = seen.lock().map(|log| log.clone()).unwrap_or_default();
+    assert!(
+        log.iter()
+            .any(|(head, _)| head.starts_with("GET /plain?x=1 HTTP/1.1\r\n")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .all(|(head, _)| !head.to_ascii_lowercase().contains("\r\nconnection: close"))
+    );
+}
+
+#[test]
+fn upstreams_balance_and_fail_over() {
+    let (first, first_seen) = backend(backend_answer);
+    let (second, second_seen) = backend(backend_answer);
+    let dead = free_port();
+    let port = free_port();
+    let unit = start_with(
+        "upstreams",
+        &json!({
+            "listeners": {format!("127.0.0.1:{port}"): {"pass": "upstreams/pool"}},
+            "upstreams": {"pool": {"servers": {
+                format!("127.0.0.1:{first}"): {"weight": 1},
+                format!("127.0.0.1:{second}"): {"weight": 1}
+            }}}
+        }),
+    );
+    for n in 0..10 {
+        assert_eq!(get(port, &format!("/{n}")).status, 200);
+    }
+    let count = |seen: &std::sync::Arc<std::sync::Mutex<Vec<(String, usize)>>>| {
+        seen.lock().map(|log| log.len()).unwrap_or(0)
+    };
+    assert_eq!(count(&first_seen) + count(&second_seen), 10);
+    assert!(
+        count(&first_seen) >= 3 && count(&second_seen) >= 3,
+        "both servers are used"
+    );
+
+    // A server that refuses connections is skipped.
+    let conf =
+        json!({"servers": {format!("127.0.0.1:{dead}"): {}, format!("127.0.0.1:{first}"): {}}});
+    assert_eq!(
+        unit.put("/config/upstreams/pool", &conf.to_string()).status,
+        200
+    );
+    for n in 0..4 {
+        assert_eq!(get(port, &format!("/failover/{n}")).status, 200);
+    }
+    // None answering: 502.
+    let conf = json!({"servers": {format!("127.0.0.1:{dead}"): {}}});
+    assert_eq!(
+        unit.put("/config/upstreams/pool", &conf.to_string()).status,
+        200
+    );
+    assert_eq!(get(port, "/").status, 502);
 }

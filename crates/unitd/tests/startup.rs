@@ -259,15 +259,15 @@ fn control_over_tcp_and_abstract_sockets() {
     assert_eq!(status.code(), Some(0));
 }
 
-/// Starts unitd through `sh` with `listener` as descriptor 3 and `env_setup` before exec.
+/// Starts unitd through `bash` with `listener` as descriptor 3 and `env_setup` before exec.
 fn start_with_fd3(
     paths: &Paths,
     listener: &TcpListener,
     env_setup: &str,
     daemon: bool,
 ) -> std::process::Child {
-    // A duplicate without close-on-exec reaches sh, which moves it to 3.
-    let inheritable = nix::unistd::dup(listener).expect("dup");
+    // A duplicate without close-on-exec reaches bash, which moves it to 3 (dash takes only one-digit descriptors).
+    let inheritable = support::dup_above_stdio(listener);
     let mut script = format!(
         "exec 3<&{} {}<&-; {env_setup} exec \"$0\"",
         inheritable.as_raw_fd(),
@@ -277,7 +277,7 @@ fn start_with_fd3(
         script.push_str(" --no-daemon");
     }
     script.push_str(" \"$@\"");
-    let child = Command::new("sh")
+    let child = Command::new("bash")
         .arg("-c")
         .arg(script)
         .arg(UNITD)

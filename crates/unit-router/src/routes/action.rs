@@ -70,7 +70,7 @@ pub(crate) struct Share {
 }
 
 /// Where a `proxy` action connects.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum ProxyTarget {
     /// `http://<ip>:<port>` or `http://[<ipv6>]:<port>`.
     Inet(SocketAddr),

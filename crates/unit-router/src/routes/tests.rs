@@ -3,7 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::{ActionKind, PassTarget, ProxyTarget, Routes, Share, Upstreams, parse_pass};
+use super::action::Share;
+use super::{ActionKind, PassTarget, ProxyTarget, Routes, Upstreams, parse_pass};
 use crate::http::{ConnAddr, HttpRequest};
 use crate::template::ResponseVars;
 use crate::template::tests::{sample_request, socket};

@@ -69,6 +69,7 @@ impl Upstreams {
 
     /// Picks the next server of upstream `name`; `None` when the upstream does not exist
     /// or every server has weight 0.
+    #[cfg(test)]
     pub(crate) fn pick(&self, name: &str) -> Option<SocketAddr> {
         let upstream = self.upstreams.get(name)?;
         upstream

@@ -374,11 +374,6 @@ fn trailing_slash_serves_the_index() {
     }
 }
 
-/// The response to `request`, which must be one.
-fn response_of(server: &ShareServer, request: &ShareRequest<'_>) -> HttpResponse {
-    expect_response(serve(server, request))
-}
-
 #[test]
 fn types_filter_refuses_by_mime_type() {
     let tree = Tree::new();

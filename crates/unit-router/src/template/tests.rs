@@ -29,6 +29,7 @@ pub(crate) fn sample_request() -> HttpRequest {
         remote: ConnAddr::Inet(socket("192.0.2.7:51000")),
         local: ConnAddr::Inet(socket("127.0.0.1:8080")),
         request_line: "GET /docs/a%20b.html?x=1&q=a+b&x=2 HTTP/1.1".to_owned(),
+        rewritten: false,
     }
 }
 

@@ -431,3 +431,18 @@ impl TestUnit {
         std::mem::replace(&mut self.paths, Paths::new("spent"))
     }
 }
+
+/// A duplicate of `fd` without close-on-exec, numbered 10 or above, so a child's shell
+/// can move it to descriptor 3 without it being 3 already. Lower numbers handed out on
+/// the way are held and then closed.
+pub(crate) fn dup_above_stdio(fd: &impl std::os::fd::AsFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::AsRawFd;
+    let mut held = Vec::new();
+    loop {
+        let duplicate = nix::unistd::dup(fd).expect("dup");
+        if duplicate.as_raw_fd() >= 10 {
+            return duplicate;
+        }
+        held.push(duplicate);
+    }
+}
