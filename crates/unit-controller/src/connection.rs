@@ -4,9 +4,8 @@
 use std::io::{self, Read, Write};
 use std::time::{Duration, SystemTime};
 
-use mio::net::{TcpStream, UnixStream};
 use unit_conf::{VERSION, to_pretty_json};
-use unit_engine::TimerId;
+use unit_engine::{Stream, TimerId};
 use unit_http::{
     BodyKind, HeadLimits, HttpError, RequestHead, ResponseHead, http_date, parse_request_head,
 };
@@ -50,38 +49,6 @@ impl Timeouts {
                 body: Duration::from_secs(60),
                 send: Duration::from_secs(60),
             },
-        }
-    }
-}
-
-/// A control connection's socket.
-#[derive(Debug)]
-pub(crate) enum Stream {
-    /// Over a unix socket.
-    Unix(UnixStream),
-    /// Over TCP.
-    Tcp(TcpStream),
-}
-
-impl Stream {
-    pub(crate) fn source(&mut self) -> &mut dyn mio::event::Source {
-        match self {
-            Stream::Unix(stream) => stream,
-            Stream::Tcp(stream) => stream,
-        }
-    }
-
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Unix(stream) => stream.read(buf),
-            Stream::Tcp(stream) => stream.read(buf),
-        }
-    }
-
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Unix(stream) => stream.write(buf),
-            Stream::Tcp(stream) => stream.write(buf),
         }
     }
 }

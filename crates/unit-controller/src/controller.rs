@@ -6,21 +6,19 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
-use mio::net::{TcpListener, UnixListener};
 use mio::unix::SourceFd;
 use nix::sys::signal::Signal;
-use nix::sys::socket::{AddressFamily, SockaddrLike, SockaddrStorage, getsockname};
 use nix::unistd::Pid;
 use serde_json::Value;
 use unit_conf::{parse_json, validate_config};
-use unit_engine::{Engine, Event, HashMap, Interest, TimerId, Token, WORKER_SIGNALS};
+use unit_engine::{Engine, Event, HashMap, Interest, Listener, TimerId, Token, WORKER_SIGNALS};
 use unit_log::alert;
 use unit_port::{
     Message, MsgType, PortKey, PortReceiver, PortSender, PortTable, ProcessType, RpcStreams,
 };
 
 use crate::api::{self, ApiResponse, Plan};
-use crate::connection::{Connection, Phase, ReadOutcome, Request, Stream, Timeouts};
+use crate::connection::{Connection, Phase, ReadOutcome, Request, Timeouts};
 use crate::error::ControllerError;
 
 /// The engine token of the controller's port.
@@ -68,47 +66,6 @@ enum InFlight {
     Restart { token: usize },
 }
 
-/// The control socket, unix or TCP.
-#[derive(Debug)]
-enum Listener {
-    Unix(UnixListener),
-    Tcp(TcpListener),
-}
-
-impl Listener {
-    fn from_fd(fd: OwnedFd) -> Result<Listener, ControllerError> {
-        let storage: SockaddrStorage =
-            getsockname(fd.as_raw_fd()).map_err(|errno| ControllerError::Socket(errno.into()))?;
-        if storage.family() == Some(AddressFamily::Unix) {
-            let listener = std::os::unix::net::UnixListener::from(fd);
-            listener
-                .set_nonblocking(true)
-                .map_err(ControllerError::Socket)?;
-            Ok(Listener::Unix(UnixListener::from_std(listener)))
-        } else {
-            let listener = std::net::TcpListener::from(fd);
-            listener
-                .set_nonblocking(true)
-                .map_err(ControllerError::Socket)?;
-            Ok(Listener::Tcp(TcpListener::from_std(listener)))
-        }
-    }
-
-    fn accept(&self) -> io::Result<Stream> {
-        match self {
-            Listener::Unix(listener) => listener.accept().map(|(stream, _)| Stream::Unix(stream)),
-            Listener::Tcp(listener) => listener.accept().map(|(stream, _)| Stream::Tcp(stream)),
-        }
-    }
-
-    fn source(&mut self) -> &mut dyn mio::event::Source {
-        match self {
-            Listener::Unix(listener) => listener,
-            Listener::Tcp(listener) => listener,
-        }
-    }
-}
-
 /// The controller's state.
 struct Controller {
     own_port: PortReceiver,
@@ -139,7 +96,7 @@ pub fn run(setup: ControllerSetup) -> Result<(), ControllerError> {
         main: setup.main,
         main_pid: setup.main_pid,
         ports: PortTable::new(),
-        listener: Listener::from_fd(setup.listener)?,
+        listener: Listener::from_fd(setup.listener).map_err(ControllerError::Socket)?,
         accepting: false,
         conf: None,
         conf_sent_to: None,
@@ -495,7 +452,7 @@ impl Controller {
     fn accept_connections(&mut self, engine: &mut Engine<Controller>) {
         loop {
             let mut stream = match self.listener.accept() {
-                Ok(stream) => stream,
+                Ok((stream, _)) => stream,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {

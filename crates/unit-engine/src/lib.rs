@@ -21,6 +21,7 @@
 mod collections;
 mod engine;
 mod error;
+mod net;
 mod pool;
 mod remote;
 mod signals;
@@ -31,6 +32,7 @@ pub use mio::{Interest, Registry, Token};
 pub use collections::{HashMap, HashSet};
 pub use engine::{Engine, Event, Work};
 pub use error::EngineError;
+pub use net::{Listener, Stream};
 pub use pool::ThreadPool;
 pub use remote::Remote;
 pub use signals::WORKER_SIGNALS;

@@ -12,7 +12,7 @@ use unit_conf::VERSION;
 use unit_engine::HashMap;
 
 use crate::access_log::AccessLog;
-use crate::routes::{Routes, Upstreams};
+use crate::routes::{PassTarget, Routes, Upstreams, parse_pass};
 use crate::share::MimeTypes;
 use crate::template::Template;
 
@@ -92,6 +92,8 @@ pub(crate) struct ActiveListener {
     /// The key as configured (`127.0.0.1:8080`), which names the socket too.
     pub(crate) address: String,
     pub(crate) pass: Template,
+    /// The pass target, worked out once when `pass` has no variables.
+    pub(crate) static_pass: Option<PassTarget>,
     pub(crate) forwarded: Option<Forwarded>,
     pub(crate) socket: Arc<OwnedFd>,
 }
@@ -200,9 +202,11 @@ impl Compiled {
                 .get(&address)
                 .cloned()
                 .ok_or_else(|| format!("no socket for \"{address}\""))?;
+            let static_pass = pass.as_static().and_then(parse_pass);
             listeners.push(ActiveListener {
                 address,
                 pass,
+                static_pass,
                 forwarded,
                 socket,
             });

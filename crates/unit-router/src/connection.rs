@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use mio::net::{TcpStream, UnixStream};
 use mio::{Registry, Token};
+use unit_engine::Stream;
 use unit_http::{
-    BodyKind, ChunkedDecoder, HeadLimits, RequestHead, ResponseHead, is_safe_field_name,
-    normalize_host, parse_request_head,
+    BodyKind, ChunkedDecoder, HeadLimits, RequestHead, is_safe_field_name, normalize_host,
+    parse_request_head, reason_phrase,
 };
 
 use crate::conf::ActiveConf;
@@ -27,53 +27,6 @@ use crate::template::ResponseVars;
 
 /// Stop reading ahead once this much unhandled input is buffered.
 const MAX_BUFFERED_INPUT: usize = 1024 * 1024;
-
-/// A client socket.
-#[derive(Debug)]
-pub(crate) enum Stream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl Stream {
-    pub(crate) fn source(&mut self) -> &mut dyn mio::event::Source {
-        match self {
-            Stream::Tcp(stream) => stream,
-            Stream::Unix(stream) => stream,
-        }
-    }
-
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(stream) => stream.read(buf),
-            Stream::Unix(stream) => stream.read(buf),
-        }
-    }
-
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(stream) => stream.write(buf),
-            Stream::Unix(stream) => stream.write(buf),
-        }
-    }
-
-    fn send_file(
-        &mut self,
-        file: &std::fs::File,
-        offset: &mut i64,
-        count: usize,
-    ) -> io::Result<usize> {
-        let result = match self {
-            Stream::Tcp(stream) => {
-                nix::sys::sendfile::sendfile(stream.as_fd(), file, Some(offset), count)
-            }
-            Stream::Unix(stream) => {
-                nix::sys::sendfile::sendfile(stream.as_fd(), file, Some(offset), count)
-            }
-        };
-        result.map_err(io::Error::from)
-    }
-}
 
 /// What a connection waits for, which decides its timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -377,7 +330,8 @@ impl Connection {
                 // Best effort: the client sends the body anyway after a while.
                 let _ = self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n");
             }
-            let mut request = match self.build_request(&head) {
+            let keep_alive = head.keep_alive;
+            let mut request = match self.build_request(head) {
                 Ok(request) => request,
                 Err(status) => {
                     self.refuse_status(status, context.date);
@@ -389,14 +343,19 @@ impl Connection {
                 Some(listener) => handler::handle(&conf, listener, &mut request, context.services),
                 None => Outcome::Respond(error_page(503)),
             };
-            self.close_after = !head.keep_alive || self.eof || self.listener_gone;
+            self.close_after = !keep_alive || self.eof || self.listener_gone;
             let head_only = request.method == "HEAD";
             match outcome {
                 Outcome::Respond(response) => {
                     self.finished = Some(Finished {
                         status: response.status,
                         body_bytes: if head_only { 0 } else { response.body.len() },
-                        headers: response.headers.clone(),
+                        // Kept only for $response_header_* in the access log.
+                        headers: if conf.access_log.is_some() {
+                            response.headers.clone()
+                        } else {
+                            Vec::new()
+                        },
                         request,
                         started: self.started,
                     });
@@ -498,29 +457,27 @@ impl Connection {
     }
 
     /// The router's view of a parsed request head.
-    fn build_request(&self, head: &RequestHead) -> Result<HttpRequest, u16> {
+    fn build_request(&self, head: RequestHead) -> Result<HttpRequest, u16> {
         let (raw_path, query) = unit_http::split_target(&head.target);
         let uri = unit_http::normalize_path(raw_path.as_bytes()).map_err(|error| error.status())?;
         if head.version_minor == 1 && head.host().is_none() {
             return Err(400);
         }
-        let headers = if self.conf.http.discard_unsafe_fields {
-            head.headers
-                .iter()
-                .filter(|(name, _)| is_safe_field_name(name))
-                .cloned()
-                .collect()
-        } else {
-            head.headers.clone()
-        };
+        let query = query.unwrap_or("").to_owned();
+        let host = head.host().map(normalize_host).unwrap_or_default();
+        let request_line = head.request_line();
+        let mut headers = head.headers;
+        if self.conf.http.discard_unsafe_fields {
+            headers.retain(|(name, _)| is_safe_field_name(name));
+        }
         Ok(HttpRequest {
-            method: head.method.clone(),
-            request_line: head.request_line(),
-            target: head.target.clone(),
+            method: head.method,
+            request_line,
+            target: head.target,
             uri: String::from_utf8_lossy(&uri).into_owned(),
-            query: query.unwrap_or("").to_owned(),
+            query,
             version_minor: head.version_minor,
-            host: head.host().map(normalize_host).unwrap_or_default(),
+            host,
             headers,
             https: false,
             remote: self.remote.clone(),
@@ -531,23 +488,38 @@ impl Connection {
 
     /// Writes the status line, headers and body (or queues the file) into the output.
     fn queue_response(&mut self, response: HttpResponse, head_only: bool, date: &str) {
-        let mut head = ResponseHead::new(response.status)
-            .header("Server", self.conf.http.server.clone())
-            .header("Date", date);
-        for (name, value) in response.headers {
-            head.push(name, value);
-        }
-        if !matches!(response.status, 100..=199 | 204 | 304) {
-            head.push("Content-Length", response.body.len().to_string());
-        }
-        if self.close_after {
-            head.push("Connection", "close");
-        }
         if self.written >= self.output.len() {
             self.output.clear();
             self.written = 0;
         }
-        head.write_to(&mut self.output);
+        // Straight into the buffer: no per-header allocation on the hot path. Header
+        // values come from the configuration or our own code, never raw from a client,
+        // but control bytes are still replaced so no value can end the head early.
+        let output = &mut self.output;
+        let _ = write!(
+            output,
+            "HTTP/1.1 {} {}\r\nServer: {}\r\nDate: {date}\r\n",
+            response.status,
+            reason_phrase(response.status),
+            self.conf.http.server
+        );
+        for (name, value) in &response.headers {
+            output.extend_from_slice(name.as_bytes());
+            output.extend_from_slice(b": ");
+            output.extend(
+                value
+                    .bytes()
+                    .map(|byte| if byte.is_ascii_control() { b' ' } else { byte }),
+            );
+            output.extend_from_slice(b"\r\n");
+        }
+        if !matches!(response.status, 100..=199 | 204 | 304) {
+            let _ = write!(output, "Content-Length: {}\r\n", response.body.len());
+        }
+        if self.close_after {
+            output.extend_from_slice(b"Connection: close\r\n");
+        }
+        output.extend_from_slice(b"\r\n");
         if head_only {
             return;
         }
@@ -582,7 +554,14 @@ impl Connection {
             }
             let count = usize::try_from(file_send.remaining.min(1 << 30)).unwrap_or(1 << 30);
             let file = Arc::clone(&file_send.file);
-            match self.stream.send_file(&file, &mut file_send.offset, count) {
+            match nix::sys::sendfile::sendfile(
+                self.stream.as_fd(),
+                &*file,
+                Some(&mut file_send.offset),
+                count,
+            )
+            .map_err(io::Error::from)
+            {
                 // The file shrank under us: what was promised cannot be sent.
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
                 Ok(n) => file_send.remaining -= n as u64,

@@ -43,8 +43,10 @@ pub(crate) fn handle(
     if let Some(forwarded) = &listener.forwarded {
         apply_forwarded(forwarded, request);
     }
-    let pass = listener.pass.expand(request, &ResponseVars::default());
-    let mut target = parse_pass(&pass);
+    let mut target = match &listener.static_pass {
+        Some(target) => Some(target.clone()),
+        None => parse_pass(&listener.pass.expand(request, &ResponseVars::default())),
+    };
     for _ in 0..MAX_PASSES {
         match target {
             Some(PassTarget::Routes(name)) => match conf.routes.select(name.as_deref(), request) {

@@ -6,9 +6,8 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
-use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
-use unit_engine::HashMap;
+use unit_engine::{HashMap, Stream};
 use unit_http::{
     ChunkedDecoder, HeadLimits, ResponseBody, encode_chunk, encode_last_chunk, parse_response_head,
     reason_phrase,
@@ -37,75 +36,26 @@ const HOP_BY_HOP: [&str; 9] = [
     "proxy-authenticate",
 ];
 
-/// An upstream socket.
-#[derive(Debug)]
-pub(crate) enum UpstreamStream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl UpstreamStream {
-    fn connect(target: &ProxyTarget) -> io::Result<UpstreamStream> {
-        match target {
-            ProxyTarget::Inet(address) => {
-                let stream = TcpStream::connect(*address)?;
-                let _ = stream.set_nodelay(true);
-                Ok(UpstreamStream::Tcp(stream))
-            }
-            ProxyTarget::Unix(path) => Ok(UpstreamStream::Unix(UnixStream::connect(path)?)),
-        }
-    }
-
-    fn source(&mut self) -> &mut dyn mio::event::Source {
-        match self {
-            UpstreamStream::Tcp(stream) => stream,
-            UpstreamStream::Unix(stream) => stream,
-        }
-    }
-
-    /// `Ok(true)` once connected, `Ok(false)` while connecting.
-    fn connected(&self) -> io::Result<bool> {
-        let (error, peer) = match self {
-            UpstreamStream::Tcp(stream) => (stream.take_error()?, stream.peer_addr().map(drop)),
-            UpstreamStream::Unix(stream) => (stream.take_error()?, stream.peer_addr().map(drop)),
-        };
-        if let Some(error) = error {
-            return Err(error);
-        }
-        match peer {
-            Ok(()) => Ok(true),
-            Err(error) if error.kind() == io::ErrorKind::NotConnected => Ok(false),
-            Err(error) => Err(error),
-        }
-    }
-
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            UpstreamStream::Tcp(stream) => stream.read(buf),
-            UpstreamStream::Unix(stream) => stream.read(buf),
-        }
-    }
-
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            UpstreamStream::Tcp(stream) => stream.write(buf),
-            UpstreamStream::Unix(stream) => stream.write(buf),
-        }
+/// Starts connecting to a proxy target.
+fn connect(target: &ProxyTarget) -> io::Result<Stream> {
+    match target {
+        ProxyTarget::Inet(address) => Stream::connect_tcp(*address),
+        ProxyTarget::Unix(path) => Stream::connect_unix(path),
     }
 }
 
 /// Idle upstream connections of one worker, by target.
 #[derive(Debug, Default)]
 pub(crate) struct UpstreamPool {
-    idle: HashMap<ProxyTarget, Vec<UpstreamStream>>,
+    idle: HashMap<ProxyTarget, Vec<Stream>>,
 }
 
 impl UpstreamPool {
-    fn take(&mut self, target: &ProxyTarget) -> Option<UpstreamStream> {
+    fn take(&mut self, target: &ProxyTarget) -> Option<Stream> {
         self.idle.get_mut(target)?.pop()
     }
 
-    fn put(&mut self, target: ProxyTarget, stream: UpstreamStream) {
+    fn put(&mut self, target: ProxyTarget, stream: Stream) {
         let idle = self.idle.entry(target).or_default();
         if idle.len() < POOL_PER_TARGET {
             idle.push(stream);
@@ -155,7 +105,7 @@ pub(crate) enum ProxyStep {
 pub(crate) struct Proxy {
     target: Option<ProxyTarget>,
     candidates: VecDeque<ProxyTarget>,
-    stream: Option<UpstreamStream>,
+    stream: Option<Stream>,
     token: Token,
     connected: bool,
     reused: bool,
@@ -260,7 +210,7 @@ impl Proxy {
                 return ProxyStep::Failed(502);
             }
             if !self.connected {
-                match self.stream.as_ref().map(UpstreamStream::connected) {
+                match self.stream.as_ref().map(Stream::connected) {
                     Some(Ok(true)) => self.connected = true,
                     Some(Ok(false)) => return ProxyStep::Blocked,
                     _ => {
@@ -313,7 +263,7 @@ impl Proxy {
         while let Some(target) = self.candidates.front().cloned() {
             let (stream, reused) = match pool.take(&target) {
                 Some(stream) => (Ok(stream), true),
-                None => (UpstreamStream::connect(&target), false),
+                None => (connect(&target), false),
             };
             match stream {
                 Ok(mut stream) => {

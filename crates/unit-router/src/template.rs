@@ -45,7 +45,6 @@ impl Template {
     }
 
     /// The text of a template without variables; `None` when it has some.
-    #[cfg(test)]
     pub(crate) fn as_static(&self) -> Option<&str> {
         self.static_text.as_deref()
     }

@@ -4,19 +4,16 @@
 //! The router's main thread hands each worker new configurations through its `Remote`.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use mio::net::{TcpListener, UnixListener};
-use nix::sys::socket::{AddressFamily, SockaddrLike, SockaddrStorage, getsockname};
-use unit_engine::{Engine, Event, HashMap, Interest, Remote, TimerId, Token};
+use unit_engine::{Engine, Event, HashMap, Interest, Listener, Remote, TimerId, Token};
 use unit_http::DateCache;
 
 use crate::conf::ActiveConf;
-use crate::connection::{Connection, Drive, DriveContext, Stream, Wait};
+use crate::connection::{Connection, Drive, DriveContext, Wait};
 use crate::handler::Services;
 use crate::http::ConnAddr;
 use crate::proxy::UpstreamPool;
@@ -97,54 +94,6 @@ pub(crate) fn spawn_worker(index: usize, shared: Arc<Shared>) -> io::Result<Work
     Ok(WorkerHandle { remote, thread })
 }
 
-/// A listen socket as one worker holds it.
-#[derive(Debug)]
-enum Listener {
-    Tcp(TcpListener),
-    Unix(UnixListener),
-}
-
-impl Listener {
-    fn from_shared(socket: &OwnedFd) -> io::Result<Listener> {
-        let fd = socket.try_clone()?;
-        let storage: SockaddrStorage = getsockname(fd.as_raw_fd()).map_err(io::Error::from)?;
-        if storage.family() == Some(AddressFamily::Unix) {
-            let listener = std::os::unix::net::UnixListener::from(fd);
-            listener.set_nonblocking(true)?;
-            Ok(Listener::Unix(UnixListener::from_std(listener)))
-        } else {
-            let listener = std::net::TcpListener::from(fd);
-            listener.set_nonblocking(true)?;
-            Ok(Listener::Tcp(TcpListener::from_std(listener)))
-        }
-    }
-
-    fn source(&mut self) -> &mut dyn mio::event::Source {
-        match self {
-            Listener::Tcp(listener) => listener,
-            Listener::Unix(listener) => listener,
-        }
-    }
-
-    fn accept(&self) -> io::Result<(Stream, ConnAddr, ConnAddr)> {
-        match self {
-            Listener::Tcp(listener) => {
-                let (stream, remote) = listener.accept()?;
-                let _ = stream.set_nodelay(true);
-                let local = stream
-                    .local_addr()
-                    .map(ConnAddr::Inet)
-                    .unwrap_or(ConnAddr::Unix);
-                Ok((Stream::Tcp(stream), ConnAddr::Inet(remote), local))
-            }
-            Listener::Unix(listener) => {
-                let (stream, _) = listener.accept()?;
-                Ok((Stream::Unix(stream), ConnAddr::Unix, ConnAddr::Unix))
-            }
-        }
-    }
-}
-
 /// A connection with its armed timeout.
 #[derive(Debug)]
 struct Entry {
@@ -200,12 +149,18 @@ impl Worker {
             }
             let token = self.next_listener_token;
             self.next_listener_token += 1;
-            let registered = Listener::from_shared(&active.socket).and_then(|mut listener| {
-                engine
-                    .registry()
-                    .register(listener.source(), Token(token), Interest::READABLE)?;
-                Ok(listener)
-            });
+            let registered = active
+                .socket
+                .try_clone()
+                .and_then(Listener::from_fd)
+                .and_then(|mut listener| {
+                    engine.registry().register(
+                        listener.source(),
+                        Token(token),
+                        Interest::READABLE,
+                    )?;
+                    Ok(listener)
+                });
             match registered {
                 Ok(listener) => {
                     self.listeners
@@ -242,7 +197,10 @@ impl Worker {
         let address: Arc<str> = Arc::from(address.as_str());
         loop {
             let (mut stream, remote, local) = match listener.accept() {
-                Ok(accepted) => accepted,
+                Ok((stream, peer)) => {
+                    let local = stream.local_addr().map_or(ConnAddr::Unix, ConnAddr::Inet);
+                    (stream, peer.map_or(ConnAddr::Unix, ConnAddr::Inet), local)
+                }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
@@ -281,20 +239,27 @@ impl Worker {
     }
 
     fn drive(&mut self, engine: &mut Engine<Worker>, token: usize) {
-        let Some(entry) = self.connections.get_mut(&token) else {
+        let Worker {
+            connections,
+            conf,
+            date,
+            shared,
+            pool,
+            ..
+        } = self;
+        let Some(entry) = connections.get_mut(&token) else {
             return;
         };
-        if let Some(conf) = &self.conf {
+        if let Some(conf) = conf {
             entry.connection.refresh_conf(conf);
         }
-        let date = self.date.get(SystemTime::now()).to_owned();
-        let counters = &self.shared.counters;
+        let counters = &shared.counters;
         let mut context = DriveContext {
-            services: &self.shared.services,
+            services: &shared.services,
             counters,
-            date: &date,
+            date: date.get(SystemTime::now()),
             registry: engine.registry(),
-            pool: &mut self.pool,
+            pool,
             upstream_token: Token(token + 1),
         };
         let drive = entry.connection.drive(&mut context);
@@ -313,7 +278,7 @@ impl Worker {
                 if let Some(timer) = entry.timer.take() {
                     engine.cancel_timer(timer);
                 }
-                let timeout = timeout_for(self.conf.as_deref(), wait);
+                let timeout = timeout_for(conf.as_deref(), wait);
                 entry.timer = Some(engine.add_timer(timeout, token as u64));
             }
         }

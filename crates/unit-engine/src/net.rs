@@ -1,0 +1,183 @@
+//! The sockets engines serve: a connection or a listener over TCP or a unix socket, one
+//! type for both so the code above them does not care which.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use mio::event::Source;
+use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use nix::sys::socket::{AddressFamily, SockaddrLike, SockaddrStorage, getsockname};
+
+/// A non-blocking connection.
+#[derive(Debug)]
+pub enum Stream {
+    /// Over TCP.
+    Tcp(TcpStream),
+    /// Over a unix socket.
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// Starts connecting to a TCP address (completion shows as writability).
+    pub fn connect_tcp(address: SocketAddr) -> io::Result<Stream> {
+        let stream = TcpStream::connect(address)?;
+        stream.set_nodelay(true)?;
+        Ok(Stream::Tcp(stream))
+    }
+
+    /// Starts connecting to a unix socket path.
+    pub fn connect_unix(path: &Path) -> io::Result<Stream> {
+        Ok(Stream::Unix(UnixStream::connect(path)?))
+    }
+
+    /// The socket, to register with an engine.
+    pub fn source(&mut self) -> &mut dyn Source {
+        match self {
+            Stream::Tcp(stream) => stream,
+            Stream::Unix(stream) => stream,
+        }
+    }
+
+    /// The local address of a TCP connection.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Stream::Tcp(stream) => stream.local_addr().ok(),
+            Stream::Unix(_) => None,
+        }
+    }
+
+    /// `Ok(true)` once a connect has completed, `Ok(false)` while it is under way, and
+    /// the error if it failed.
+    pub fn connected(&self) -> io::Result<bool> {
+        let (error, peer) = match self {
+            Stream::Tcp(stream) => (stream.take_error()?, stream.peer_addr().map(drop)),
+            Stream::Unix(stream) => (stream.take_error()?, stream.peer_addr().map(drop)),
+        };
+        if let Some(error) = error {
+            return Err(error);
+        }
+        match peer {
+            Ok(()) => Ok(true),
+            Err(error) if error.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(stream) => stream.read(buf),
+            Stream::Unix(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(stream) => stream.write(buf),
+            Stream::Unix(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Stream::Tcp(stream) => stream.as_fd(),
+            Stream::Unix(stream) => stream.as_fd(),
+        }
+    }
+}
+
+/// A non-blocking listening socket.
+#[derive(Debug)]
+pub enum Listener {
+    /// A TCP listener.
+    Tcp(TcpListener),
+    /// A unix socket listener.
+    Unix(UnixListener),
+}
+
+impl Listener {
+    /// Takes a listening socket of either family (as handed over by another process) and
+    /// makes it non-blocking.
+    pub fn from_fd(fd: OwnedFd) -> io::Result<Listener> {
+        let storage: SockaddrStorage = getsockname(fd.as_raw_fd()).map_err(io::Error::from)?;
+        if storage.family() == Some(AddressFamily::Unix) {
+            let listener = std::os::unix::net::UnixListener::from(fd);
+            listener.set_nonblocking(true)?;
+            Ok(Listener::Unix(UnixListener::from_std(listener)))
+        } else {
+            let listener = std::net::TcpListener::from(fd);
+            listener.set_nonblocking(true)?;
+            Ok(Listener::Tcp(TcpListener::from_std(listener)))
+        }
+    }
+
+    /// Accepts a connection, with the peer's address for TCP.
+    pub fn accept(&self) -> io::Result<(Stream, Option<SocketAddr>)> {
+        match self {
+            Listener::Tcp(listener) => {
+                let (stream, peer) = listener.accept()?;
+                stream.set_nodelay(true)?;
+                Ok((Stream::Tcp(stream), Some(peer)))
+            }
+            Listener::Unix(listener) => {
+                let (stream, _) = listener.accept()?;
+                Ok((Stream::Unix(stream), None))
+            }
+        }
+    }
+
+    /// The socket, to register with an engine.
+    pub fn source(&mut self) -> &mut dyn Source {
+        match self {
+            Listener::Tcp(listener) => listener,
+            Listener::Unix(listener) => listener,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_and_unix_listeners_accept() -> io::Result<()> {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let address = tcp.local_addr()?;
+        let listener = Listener::from_fd(OwnedFd::from(tcp))?;
+        let client = std::net::TcpStream::connect(address)?;
+        let mut accepted = None;
+        for _ in 0..100 {
+            match listener.accept() {
+                Ok(pair) => {
+                    accepted = Some(pair);
+                    break;
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        let (stream, peer) = accepted.ok_or_else(|| io::Error::other("nothing accepted"))?;
+        assert_eq!(peer, Some(client.local_addr()?));
+        assert_eq!(stream.local_addr(), Some(address));
+        assert!(stream.connected()?);
+
+        let (left, _right) = std::os::unix::net::UnixStream::pair()?;
+        left.set_nonblocking(true)?;
+        let unix = Stream::Unix(UnixStream::from_std(left));
+        assert_eq!(unix.local_addr(), None);
+        Ok(())
+    }
+}
