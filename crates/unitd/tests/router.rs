@@ -118,6 +118,13 @@ fn www(unit: &TestUnit) -> std::path::PathBuf {
     let root = unit.paths.dir.path().join("www");
     fs::create_dir_all(root.join("dir")).expect("mkdir");
     fs::create_dir_all(root.join("nolinks")).expect("mkdir");
+    fs::create_dir_all(root.join("jail")).expect("mkdir");
+    fs::write(root.join("jail/ok.txt"), "inside").expect("write");
+    std::os::unix::fs::symlink(
+        unit.paths.dir.path().join("secret.txt"),
+        root.join("jail/escape.txt"),
+    )
+    .expect("symlink");
     fs::write(root.join("nolinks/hello.txt"), "hello world\n").expect("write");
     fs::write(root.join("index.html"), "<h1>index</h1>").expect("write");
     fs::write(root.join("hello.txt"), "hello world\n").expect("write");
@@ -133,7 +140,12 @@ fn www(unit: &TestUnit) -> std::path::PathBuf {
         root.join("nolinks/link.txt"),
     )
     .expect("symlink");
-    for path in [root.clone(), root.join("dir"), root.join("nolinks")] {
+    for path in [
+        root.clone(),
+        root.join("dir"),
+        root.join("nolinks"),
+        root.join("jail"),
+    ] {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
     }
     for file in [
@@ -141,6 +153,7 @@ fn www(unit: &TestUnit) -> std::path::PathBuf {
         "hello.txt",
         "dir/index.html",
         "nolinks/hello.txt",
+        "jail/ok.txt",
     ] {
         fs::set_permissions(root.join(file), fs::Permissions::from_mode(0o644)).expect("chmod");
     }
@@ -277,6 +290,7 @@ fn static_files_and_traversal_attempts() {
         "listeners": {format!("127.0.0.1:{port}"): {"pass": "routes"}},
         "routes": [
             {"match": {"uri": "/nolinks/*"}, "action": {"share": format!("{}$uri", root.display()), "follow_symlinks": false}},
+            {"match": {"uri": "/jail/*"}, "action": {"share": format!("{}$uri", root.display()), "chroot": format!("{}/jail", root.display())}},
             {"match": {"uri": "/fallback/*"}, "action": {"share": format!("{}/none$uri", root.display()), "fallback": {"return": 299}}},
             {"action": {"share": format!("{}$uri", root.display())}}
         ]
@@ -356,6 +370,15 @@ fn static_files_and_traversal_attempts() {
     assert_eq!(refused.status, 403);
     assert!(!refused.text().contains("secret"));
     assert_eq!(get(port, "/nolinks/hello.txt").text(), "hello world\n");
+    // Inside a chroot an absolute symlink resolves within the jail, never outside it.
+    assert_eq!(get(port, "/jail/ok.txt").text(), "inside");
+    let jailed = get(port, "/jail/escape.txt");
+    assert!(
+        jailed.status == 403 || jailed.status == 404,
+        "{}",
+        jailed.status
+    );
+    assert!(!jailed.text().contains("secret"));
 }
 
 #[test]
