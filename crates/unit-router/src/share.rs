@@ -41,6 +41,8 @@ const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
 
 /// How many open files the cache holds; when it is full it is emptied.
 const CACHE_CAPACITY: usize = 1024;
+/// Files up to this size are kept in memory by the cache (at most 16 MiB in all).
+const SMALL_FILE: u64 = 16 * 1024;
 
 /// How often an `openat2` that reports a concurrent rename (`EAGAIN`) is retried.
 const OPENAT2_ATTEMPTS: usize = 4;
@@ -200,6 +202,7 @@ impl ShareServer {
                 identity,
                 etag: cached.etag.clone(),
                 last_modified: cached.last_modified.clone(),
+                content: cached.content.clone(),
                 validated: now,
             }),
             _ => Arc::new(CachedFile::new(file, identity, now)),
@@ -248,6 +251,9 @@ struct CachedFile {
     etag: String,
     /// The `Last-Modified` value.
     last_modified: String,
+    /// The whole content of a small file, so its answer goes out in the same write as
+    /// the head instead of a separate sendfile.
+    content: Option<Arc<[u8]>>,
     /// When the file behind the path was last checked to be this one.
     validated: Instant,
 }
@@ -255,7 +261,15 @@ struct CachedFile {
 impl CachedFile {
     /// An entry for a freshly opened file.
     fn new(file: File, identity: FileIdentity, validated: Instant) -> CachedFile {
+        let content = (identity.size > 0 && identity.size <= SMALL_FILE)
+            .then(|| {
+                let mut content = vec![0u8; identity.size as usize];
+                std::os::unix::fs::FileExt::read_exact_at(&file, &mut content, 0).ok()?;
+                Some(Arc::from(content))
+            })
+            .flatten();
         CachedFile {
+            content,
             file: Arc::new(file),
             identity,
             etag: format!("\"{:x}-{:x}\"", identity.mtime, identity.size),
@@ -432,9 +446,10 @@ fn file_response(
     }
     headers.push(("ETag".to_owned(), cached.etag.clone()));
     headers.push(("Last-Modified".to_owned(), cached.last_modified.clone()));
-    let body = match cached.identity.size {
-        0 => Body::Empty,
-        len => Body::File {
+    let body = match (cached.identity.size, &cached.content) {
+        (0, _) => Body::Empty,
+        (_, Some(content)) => Body::Bytes(Arc::clone(content)),
+        (len, None) => Body::File {
             file: Arc::clone(&cached.file),
             offset: 0,
             len,

@@ -207,8 +207,9 @@ fn serves_a_file_with_headers() {
         Some(http_date(modified).as_str())
     );
     match &response.body {
-        Body::File { offset, len, .. } => assert_eq!((*offset, *len), (0, 5)),
-        other => panic!("expected a file body, got {other:?}"),
+        // A small file is served from memory.
+        Body::Bytes(bytes) => assert_eq!(&bytes[..], b"alpha"),
+        other => panic!("expected the content in memory, got {other:?}"),
     }
 }
 
@@ -657,10 +658,8 @@ fn cache_reuses_open_files() {
     let first = expect_response(serve(&server, &get(&paths)));
     let second = expect_response(serve(&server, &get(&paths)));
     match (&first.body, &second.body) {
-        (Body::File { file: first, .. }, Body::File { file: second, .. }) => {
-            assert!(Arc::ptr_eq(first, second));
-        }
-        other => panic!("expected file bodies, got {other:?}"),
+        (Body::Bytes(first), Body::Bytes(second)) => assert!(Arc::ptr_eq(first, second)),
+        other => panic!("expected cached contents, got {other:?}"),
     }
     assert_eq!(cache_len(&server), 1);
 }
@@ -691,8 +690,8 @@ fn cache_notices_replaced_and_removed_files() {
     let untouched = tree.path("root/a.txt");
     let untouched_paths = [untouched.clone()];
     let file_of = |paths: &[String]| match expect_response(serve(&server, &get(paths))).body {
-        Body::File { file, .. } => file,
-        other => panic!("expected a file body, got {other:?}"),
+        Body::Bytes(content) => content,
+        other => panic!("expected cached content, got {other:?}"),
     };
 
     assert_eq!(served_text(&server, replaced.clone()), "page");
@@ -714,4 +713,19 @@ fn cache_notices_replaced_and_removed_files() {
     assert!(Arc::ptr_eq(&untouched_file, &file_of(&untouched_paths)));
     assert_eq!(cache_len(&server), 2);
     assert!(Path::new(&untouched).exists());
+}
+
+#[test]
+fn large_files_are_sent_from_the_file() {
+    let tree = Tree::new();
+    let server = ShareServer::new();
+    let big = tree.path("root/big.bin");
+    fs::write(&big, vec![b'z'; 20 * 1024]).expect("writing a large file");
+    let paths = [big];
+    let response = expect_response(serve(&server, &get(&paths)));
+    match &response.body {
+        Body::File { offset, len, .. } => assert_eq!((*offset, *len), (0, 20 * 1024)),
+        other => panic!("expected a file body, got {other:?}"),
+    }
+    assert_eq!(body_text(&response).len(), 20 * 1024);
 }
