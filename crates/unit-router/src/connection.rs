@@ -224,6 +224,15 @@ impl Connection {
             context.date,
         );
         match step {
+            // Without a body still to forward the client is not read now: pipelined
+            // requests wait in the socket until this exchange is done.
+            ProxyStep::Blocked if !self.proxy.as_ref().is_some_and(Proxy::wants_client_body) => {
+                Some(Drive::Wait(if self.output_pending() {
+                    Wait::Send
+                } else {
+                    Wait::Upstream
+                }))
+            }
             ProxyStep::Blocked => match self.fill() {
                 Ok(0) if self.eof => Some(Drive::Close),
                 Ok(0) if self.output_pending() => Some(Drive::Wait(Wait::Send)),

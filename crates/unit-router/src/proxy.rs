@@ -220,10 +220,12 @@ impl Proxy {
                 }
             }
             self.take_request_body(client_input);
-            let mut progressed = match self.write_out() {
-                Ok(progressed) => progressed,
-                Err(_) => return self.upstream_failed(registry),
-            };
+            // Writing goes on until the socket is full, so writes alone never call for
+            // another round: only moved input can.
+            if self.write_out().is_err() {
+                return self.upstream_failed(registry);
+            }
+            let mut progressed = false;
             let mut eof = false;
             if client_output.len() < HIGH_WATER {
                 match self.read_in() {
@@ -256,6 +258,12 @@ impl Proxy {
                 return ProxyStep::Blocked;
             }
         }
+    }
+
+    /// Whether the client's request body is still being forwarded (so the client
+    /// connection must be read while the exchange waits).
+    pub(crate) fn wants_client_body(&self) -> bool {
+        !self.request_done
     }
 
     /// Takes a pooled connection to the next candidate, or connects; false when none is left.
