@@ -20,7 +20,7 @@ use unit_http::{
 
 use crate::conf::ActiveConf;
 use crate::handler::{self, Outcome, Services, error_page};
-use crate::http::{Body, ConnAddr, HttpRequest, HttpResponse};
+use crate::http::{Body, ConnAddr, HttpRequest, HttpResponse, RequestIds};
 use crate::proxy::{Proxy, ProxyStep, RequestBody, UpstreamPool};
 use crate::router::Counters;
 use crate::template::ResponseVars;
@@ -83,6 +83,7 @@ pub(crate) struct DriveContext<'a> {
     pub(crate) pool: &'a mut UpstreamPool,
     /// The token the connection's upstream socket is registered under.
     pub(crate) upstream_token: Token,
+    pub(crate) request_ids: &'a mut RequestIds,
 }
 
 /// A file body still to send.
@@ -340,7 +341,7 @@ impl Connection {
                 let _ = self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n");
             }
             let keep_alive = head.keep_alive;
-            let mut request = match self.build_request(head) {
+            let mut request = match self.build_request(head, context.request_ids.next_id()) {
                 Ok(request) => request,
                 Err(status) => {
                     self.refuse_status(status, context.date);
@@ -466,7 +467,7 @@ impl Connection {
     }
 
     /// The router's view of a parsed request head.
-    fn build_request(&self, head: RequestHead) -> Result<HttpRequest, u16> {
+    fn build_request(&self, head: RequestHead, request_id: u128) -> Result<HttpRequest, u16> {
         let (raw_path, query) = unit_http::split_target(&head.target);
         let uri = unit_http::normalize_path(raw_path.as_bytes()).map_err(|error| error.status())?;
         if head.version_minor == 1 && head.host().is_none() {
@@ -492,6 +493,7 @@ impl Connection {
             remote: self.remote.clone(),
             local: self.local.clone(),
             rewritten: false,
+            id: request_id,
         })
     }
 

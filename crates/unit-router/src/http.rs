@@ -42,6 +42,36 @@ pub(crate) struct HttpRequest {
     pub(crate) request_line: String,
     /// Whether a `rewrite` changed `uri` (a proxied request then uses it as the target).
     pub(crate) rewritten: bool,
+    /// The request's identifier (`$request_id`, as 32 hex digits).
+    pub(crate) id: u128,
+}
+
+/// Hands out request identifiers: a random per-worker prefix and a counter, so ids are
+/// unique and not guessable from one another's position.
+#[derive(Debug)]
+pub(crate) struct RequestIds {
+    prefix: u64,
+    counter: u64,
+}
+
+impl RequestIds {
+    pub(crate) fn new() -> RequestIds {
+        use std::hash::BuildHasher;
+        let seed = (
+            std::process::id(),
+            std::time::SystemTime::now(),
+            std::thread::current().id(),
+        );
+        RequestIds {
+            prefix: std::collections::hash_map::RandomState::new().hash_one(seed),
+            counter: 0,
+        }
+    }
+
+    pub(crate) fn next_id(&mut self) -> u128 {
+        self.counter = self.counter.wrapping_add(1);
+        u128::from(self.prefix) << 64 | u128::from(self.counter)
+    }
 }
 
 impl HttpRequest {

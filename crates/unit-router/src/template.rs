@@ -11,6 +11,7 @@
 //! passes `$time_local` ready-made) or evaluate njs template literals (they fail to
 //! parse).
 
+use std::fmt::Write;
 use std::time::Duration;
 
 use unit_conf::{TemplatePart, Variable, parse_template};
@@ -112,6 +113,9 @@ fn push_variable(
             extra.request_time.as_secs(),
             extra.request_time.subsec_millis()
         )),
+        Variable::RequestId if extra.request_id.is_empty() => {
+            let _ = write!(expanded, "{:032x}", request.id);
+        }
         Variable::RequestId => expanded.push_str(extra.request_id),
         Variable::Dollar => expanded.push('$'),
         Variable::Header(name) => {

@@ -15,7 +15,7 @@ use unit_http::DateCache;
 use crate::conf::ActiveConf;
 use crate::connection::{Connection, Drive, DriveContext, Wait};
 use crate::handler::Services;
-use crate::http::ConnAddr;
+use crate::http::{ConnAddr, RequestIds};
 use crate::proxy::UpstreamPool;
 use crate::router::Counters;
 
@@ -80,6 +80,7 @@ pub(crate) fn spawn_worker(index: usize, shared: Arc<Shared>) -> io::Result<Work
                 next_listener_token: 1,
                 date: DateCache::new(),
                 pool: UpstreamPool::default(),
+                request_ids: RequestIds::new(),
             };
             if let Err(error) = engine.run(&mut worker, |worker, engine, event| {
                 worker.on_event(engine, event)
@@ -113,6 +114,7 @@ pub(crate) struct Worker {
     next_listener_token: usize,
     date: DateCache,
     pool: UpstreamPool,
+    request_ids: RequestIds,
 }
 
 impl Worker {
@@ -245,6 +247,7 @@ impl Worker {
             date,
             shared,
             pool,
+            request_ids,
             ..
         } = self;
         let Some(entry) = connections.get_mut(&token) else {
@@ -261,6 +264,7 @@ impl Worker {
             registry: engine.registry(),
             pool,
             upstream_token: Token(token + 1),
+            request_ids,
         };
         let drive = entry.connection.drive(&mut context);
         match drive {

@@ -530,7 +530,7 @@ fn access_log_default_and_json_formats_and_reopen() {
         .unwrap_or_default()
         .contains("GET /after")));
 
-    let json_conf = json!({"path": log.display().to_string(), "format": {"uri": "$uri", "status": "$status", "method": "$method"}});
+    let json_conf = json!({"path": log.display().to_string(), "format": {"uri": "$uri", "status": "$status", "method": "$method", "id": "$request_id"}});
     assert_eq!(
         unit.put("/config/access_log", &json_conf.to_string())
             .status,
@@ -549,9 +549,14 @@ fn access_log_default_and_json_formats_and_reopen() {
         .last()
         .and_then(|line| serde_json::from_str(line).ok())
         .expect("a JSON line");
+    let id = last["id"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{last}"
+    );
     assert_eq!(
         last,
-        json!({"uri": "/json", "status": "204", "method": "GET"})
+        json!({"uri": "/json", "status": "204", "method": "GET", "id": id})
     );
 }
 

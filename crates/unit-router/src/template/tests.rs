@@ -30,6 +30,7 @@ pub(crate) fn sample_request() -> HttpRequest {
         local: ConnAddr::Inet(socket("127.0.0.1:8080")),
         request_line: "GET /docs/a%20b.html?x=1&q=a+b&x=2 HTTP/1.1".to_owned(),
         rewritten: false,
+        id: 0x0123_4567_89ab_cdef_0011_2233_4455_6677,
     }
 }
 
@@ -120,7 +121,11 @@ fn response_variables() {
         ("$status", "000"),
         ("$body_bytes_sent", "0"),
         ("$request_time", "0.000"),
-        ("[$request_id$time_local]", "[]"),
+        // Without a response-time id the request's own identifier is used.
+        (
+            "[$request_id$time_local]",
+            "[0123456789abcdef0011223344556677]",
+        ),
     ] {
         check_with(&request, &defaults, text, expected);
     }
