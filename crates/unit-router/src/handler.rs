@@ -49,7 +49,7 @@ pub(crate) fn handle(
     };
     for _ in 0..MAX_PASSES {
         match target {
-            Some(PassTarget::Routes(name)) => match conf.routes.select(name.as_deref(), request) {
+            Some(PassTarget::Routes(name)) => match select(conf, name.as_deref(), request) {
                 Some(action) => match run_action(conf, action, request, services) {
                     Step::Outcome(outcome) => return outcome,
                     Step::Pass(next) => target = parse_pass(&next),
@@ -82,6 +82,18 @@ pub(crate) fn handle(
         }
     }
     Outcome::Respond(error_page(500))
+}
+
+fn select<'a>(
+    conf: &'a ActiveConf,
+    name: Option<&str>,
+    request: &HttpRequest,
+) -> Option<&'a Action> {
+    if conf.http.log_route {
+        conf.routes.select_logged(name, request)
+    } else {
+        conf.routes.select(name, request)
+    }
 }
 
 /// Where an action leads.

@@ -132,19 +132,52 @@ impl Routes {
     /// returns the action of the first step whose conditions all hold. `None` when no
     /// step matches (the caller answers 404) or the route does not exist.
     pub(crate) fn select(&self, name: Option<&str>, request: &HttpRequest) -> Option<&Action> {
+        self.select_with(name, request, |_, _| {})
+    }
+
+    /// Like [`Routes::select`], logging each step looked at as `log_route` asks: the
+    /// selected one as a notice, the discarded ones as info.
+    pub(crate) fn select_logged(
+        &self,
+        name: Option<&str>,
+        request: &HttpRequest,
+    ) -> Option<&Action> {
+        let route = match name {
+            Some(name) => format!("routes/{name}"),
+            None => "routes".to_owned(),
+        };
+        self.select_with(name, request, |step_idx, selected| {
+            if selected {
+                unit_log::notice!("\"{route}/{step_idx}\" selected");
+            } else {
+                tracing::info!("\"{route}/{step_idx}\" discarded");
+            }
+        })
+    }
+
+    /// Runs the steps in order, telling `observe` about each one looked at.
+    fn select_with(
+        &self,
+        name: Option<&str>,
+        request: &HttpRequest,
+        mut observe: impl FnMut(usize, bool),
+    ) -> Option<&Action> {
         let steps = match name {
             None => self.anonymous.as_ref()?,
             Some(name) => self.named.get(name)?,
         };
         let view = RequestView::new(request);
-        steps
-            .iter()
-            .find(|step| {
-                step.conditions
-                    .iter()
-                    .all(|condition| condition.holds(&view))
-            })
-            .map(|step| &step.action)
+        for (step_idx, step) in steps.iter().enumerate() {
+            let selected = step
+                .conditions
+                .iter()
+                .all(|condition| condition.holds(&view));
+            observe(step_idx, selected);
+            if selected {
+                return Some(&step.action);
+            }
+        }
+        None
     }
 }
 

@@ -939,3 +939,28 @@ fn upstreams_balance_and_fail_over() {
     );
     assert_eq!(get(port, "/").status, 502);
 }
+
+#[test]
+fn log_route_names_the_steps() {
+    let port = free_port();
+    let unit = start_with(
+        "log-route",
+        &json!({
+            "listeners": {format!("127.0.0.1:{port}"): {"pass": "routes/main"}},
+            "routes": {"main": [
+                {"match": {"uri": "/other"}, "action": {"return": 204}},
+                {"action": {"rewrite": "/rewritten", "return": 200}}
+            ]},
+            "settings": {"http": {"log_route": true}}
+        }),
+    );
+    assert_eq!(get(port, "/").status, 200);
+    assert!(
+        unit.wait_for_log("\"routes/main/0\" discarded", 1),
+        "{}",
+        unit.log_text()
+    );
+    assert!(unit.wait_for_log("[notice]", 1));
+    assert!(unit.wait_for_log("\"routes/main/1\" selected", 1));
+    assert!(unit.wait_for_log("URI rewritten to \"/rewritten\"", 1));
+}
