@@ -1,7 +1,7 @@
 //! One control API connection: read one HTTP/1.x request, answer, close
 //! (UNIT-COMPAT 2.1, 2.2).
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::time::{Duration, SystemTime};
 
 use unit_conf::{VERSION, to_pretty_json};
@@ -123,15 +123,12 @@ impl Connection {
 
     /// Reads what is available and says whether a request is complete.
     pub(crate) fn read_request(&mut self) -> ReadOutcome {
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return ReadOutcome::Close,
-                Ok(n) => self.input.extend_from_slice(&chunk[..n]),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return ReadOutcome::Close,
-            }
+        match self
+            .stream
+            .read_available(&mut self.input, MAX_HEAD + MAX_BODY as usize)
+        {
+            Ok((_, false)) => {}
+            Ok((_, true)) | Err(_) => return ReadOutcome::Close,
         }
         if self.head.is_none() {
             let limits = HeadLimits {
@@ -209,15 +206,6 @@ impl Connection {
 
     /// Writes what it can; `Ok(true)` once everything is written.
     pub(crate) fn flush(&mut self) -> io::Result<bool> {
-        while self.written < self.output.len() {
-            match self.stream.write(&self.output[self.written..]) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-                Ok(n) => self.written += n,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(true)
+        self.stream.write_pending(&self.output, &mut self.written)
     }
 }

@@ -48,6 +48,45 @@ impl Stream {
         }
     }
 
+    /// Writes `buf[*written..]` until it is all out (`Ok(true)`) or the socket is full
+    /// (`Ok(false)`), advancing `written`.
+    pub fn write_pending(&mut self, buf: &[u8], written: &mut usize) -> io::Result<bool> {
+        while *written < buf.len() {
+            match self.write(&buf[*written..]) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => *written += n,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reads what is available into `into` while it holds less than `limit` bytes;
+    /// returns the bytes read and whether the peer has closed.
+    pub fn read_available(
+        &mut self,
+        into: &mut Vec<u8>,
+        limit: usize,
+    ) -> io::Result<(usize, bool)> {
+        let mut total = 0;
+        let mut chunk = [0u8; 16 * 1024];
+        while into.len() < limit {
+            match self.read(&mut chunk) {
+                Ok(0) => return Ok((total, true)),
+                Ok(n) => {
+                    into.extend_from_slice(&chunk[..n]);
+                    total += n;
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok((total, false))
+    }
+
     /// `Ok(true)` once a connect has completed, `Ok(false)` while it is under way, and
     /// the error if it failed.
     pub fn connected(&self) -> io::Result<bool> {
@@ -174,10 +213,29 @@ mod tests {
         assert_eq!(stream.local_addr(), Some(address));
         assert!(stream.connected()?);
 
-        let (left, _right) = std::os::unix::net::UnixStream::pair()?;
+        let (left, right) = std::os::unix::net::UnixStream::pair()?;
         left.set_nonblocking(true)?;
-        let unix = Stream::Unix(UnixStream::from_std(left));
-        assert_eq!(unix.local_addr(), None);
+        right.set_nonblocking(true)?;
+        let mut left = Stream::Unix(UnixStream::from_std(left));
+        let mut right = Stream::Unix(UnixStream::from_std(right));
+        assert_eq!(left.local_addr(), None);
+        let mut written = 0;
+        assert!(left.write_pending(b"hello", &mut written)?);
+        assert_eq!(written, 5);
+        let mut received = Vec::new();
+        assert_eq!(right.read_available(&mut received, 1024)?, (5, false));
+        assert_eq!(received, b"hello");
+        assert_eq!(
+            right.read_available(&mut received, 1024)?,
+            (0, false),
+            "nothing more yet"
+        );
+        drop(left);
+        assert_eq!(
+            right.read_available(&mut received, 1024)?,
+            (0, true),
+            "closed"
+        );
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 //! buffer, writes the answers (file bodies with sendfile), and tells its worker what it
 //! waits for next so the right timeout is armed.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -287,24 +287,11 @@ impl Connection {
 
     /// Reads until the socket is drained (or enough is buffered); returns bytes read.
     fn fill(&mut self) -> io::Result<usize> {
-        let mut total = 0;
-        let mut chunk = [0u8; 16 * 1024];
-        while self.input.len() < MAX_BUFFERED_INPUT {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
-                }
-                Ok(n) => {
-                    self.input.extend_from_slice(&chunk[..n]);
-                    total += n;
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(total)
+        let (read, eof) = self
+            .stream
+            .read_available(&mut self.input, MAX_BUFFERED_INPUT)?;
+        self.eof |= eof;
+        Ok(read)
     }
 
     /// Starts or completes one request from the buffer; true if it made progress.
@@ -549,14 +536,8 @@ impl Connection {
 
     /// Writes the queued answer; Ok(true) once all of it is out.
     fn flush(&mut self) -> io::Result<bool> {
-        while self.written < self.output.len() {
-            match self.stream.write(&self.output[self.written..]) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-                Ok(n) => self.written += n,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
-            }
+        if !self.stream.write_pending(&self.output, &mut self.written)? {
+            return Ok(false);
         }
         while let Some(file_send) = &mut self.file {
             if file_send.remaining == 0 {

@@ -4,7 +4,7 @@
 //! alive in a per-worker pool for the next request.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 
 use mio::{Interest, Registry, Token};
 use unit_engine::{HashMap, Stream};
@@ -427,14 +427,8 @@ impl Proxy {
         let Some(stream) = &mut self.stream else {
             return Ok(true);
         };
-        while self.out_written < self.out.len() {
-            match stream.write(&self.out[self.out_written..]) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-                Ok(n) => self.out_written += n,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
-            }
+        if !stream.write_pending(&self.out, &mut self.out_written)? {
+            return Ok(false);
         }
         self.out.clear();
         self.out_written = 0;
@@ -464,22 +458,9 @@ impl Proxy {
         let Some(stream) = &mut self.stream else {
             return Ok((0, false));
         };
-        let mut total = 0;
-        let mut chunk = [0u8; 64 * 1024];
-        while self.inbuf.len() < HIGH_WATER {
-            match stream.read(&mut chunk) {
-                Ok(0) => return Ok((total, true)),
-                Ok(n) => {
-                    self.inbuf.extend_from_slice(&chunk[..n]);
-                    self.received_any = true;
-                    total += n;
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok((total, false))
+        let (read, eof) = stream.read_available(&mut self.inbuf, HIGH_WATER)?;
+        self.received_any |= read > 0;
+        Ok((read, eof))
     }
 
     /// Passes the response head and body on to the client as far as they have arrived;
