@@ -964,3 +964,42 @@ fn log_route_names_the_steps() {
     assert!(unit.wait_for_log("\"routes/main/1\" selected", 1));
     assert!(unit.wait_for_log("URI rewritten to \"/rewritten\"", 1));
 }
+
+#[test]
+fn a_restarted_router_serves_the_configuration_again() {
+    let port = free_port();
+    let unit = TestUnit::start("router-restart", &[]);
+    let socket = unit.paths.dir.path().join("restart.sock");
+    let conf = json!({
+        "listeners": {
+            format!("127.0.0.1:{port}"): {"pass": "routes"},
+            format!("unix:{}", socket.display()): {"pass": "routes"}
+        },
+        "routes": [{"action": {"return": 200}}]
+    });
+    assert_eq!(unit.put("/config", &conf.to_string()).status, 200);
+    assert_eq!(get(port, "/").status, 200);
+    let router = unit.child_titled("unit: router");
+    nix::sys::signal::kill(router, Signal::SIGKILL).expect("kill -9 the router");
+    let served_again = wait_until(|| {
+        TcpStream::connect(("127.0.0.1", port)).is_ok_and(|mut stream| {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .is_ok()
+                && stream
+                    .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .is_ok()
+                && read_reply(&mut stream, false).is_ok_and(|reply| reply.status == 200)
+        })
+    });
+    assert!(
+        served_again,
+        "the new router serves the listener; log:\n{}",
+        unit.log_text()
+    );
+    let mut unix = UnixStream::connect(&socket).expect("the unix listener is back");
+    unix.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    assert_eq!(read_reply(&mut unix, false).expect("reply").status, 200);
+    assert_eq!(unit.get("/config").json(), conf);
+}
