@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
@@ -104,7 +104,7 @@ pub(crate) enum ShareOutcome {
 #[derive(Debug)]
 pub(crate) struct ShareServer {
     /// Open files by everything that decided how their path was resolved.
-    cache: Mutex<HashMap<CacheKey, Arc<CachedFile>>>,
+    cache: RwLock<HashMap<CacheKey, Arc<CachedFile>>>,
     /// How many entries the cache may hold before it is emptied.
     capacity: usize,
 }
@@ -154,26 +154,33 @@ impl ShareServer {
     /// A server whose cache holds at most `capacity` entries.
     fn with_capacity(capacity: usize) -> ShareServer {
         ShareServer {
-            cache: Mutex::new(HashMap::default()),
+            cache: RwLock::new(HashMap::default()),
             capacity,
         }
     }
 
     /// Opens `path` under the request's resolution options, through the cache.
     fn open(&self, path: &str, request: &ShareRequest<'_>) -> Result<Opened, Failure> {
+        // A hit is looked up by borrowed parts: no allocation, and a shared lock only.
+        let lookup = CacheKeyRef {
+            path,
+            chroot: request.chroot,
+            follow_symlinks: request.follow_symlinks,
+            traverse_mounts: request.traverse_mounts,
+        };
+        let now = Instant::now();
+        let cached = self.read_cache().get(&lookup).cloned();
+        if let Some(cached) = &cached
+            && now.saturating_duration_since(cached.validated) < REVALIDATE_AFTER
+        {
+            return Ok(Opened::File(Arc::clone(cached)));
+        }
         let key = CacheKey {
             path: path.to_owned(),
             chroot: request.chroot.map(str::to_owned),
             follow_symlinks: request.follow_symlinks,
             traverse_mounts: request.traverse_mounts,
         };
-        let now = Instant::now();
-        let cached = self.lock_cache().get(&key).cloned();
-        if let Some(cached) = &cached
-            && now.saturating_duration_since(cached.validated) < REVALIDATE_AFTER
-        {
-            return Ok(Opened::File(Arc::clone(cached)));
-        }
 
         let opened = open_file(path, &key).and_then(|file| {
             let metadata = file.metadata().map_err(|_| Failure::Error)?;
@@ -217,8 +224,13 @@ impl ShareServer {
 
     /// The cache, even if a thread panicked while holding it (every update leaves it
     /// consistent).
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<CachedFile>>> {
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock_cache(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<CacheKey, Arc<CachedFile>>> {
+        self.cache.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cache for a lookup, shared with other readers.
+    fn read_cache(&self) -> std::sync::RwLockReadGuard<'_, HashMap<CacheKey, Arc<CachedFile>>> {
+        self.cache.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -235,6 +247,25 @@ struct CacheKey {
     follow_symlinks: bool,
     /// Whether mount points could be crossed.
     traverse_mounts: bool,
+}
+
+/// A [`CacheKey`] made of borrowed parts, for lookups. Its fields are in the same
+/// order with the same hashing (`str` for `String`), so both hash alike.
+#[derive(Debug, Hash)]
+struct CacheKeyRef<'a> {
+    path: &'a str,
+    chroot: Option<&'a str>,
+    follow_symlinks: bool,
+    traverse_mounts: bool,
+}
+
+impl hashbrown::Equivalent<CacheKey> for CacheKeyRef<'_> {
+    fn equivalent(&self, key: &CacheKey) -> bool {
+        self.path == key.path
+            && self.chroot == key.chroot.as_deref()
+            && self.follow_symlinks == key.follow_symlinks
+            && self.traverse_mounts == key.traverse_mounts
+    }
 }
 
 /// An open regular file and the headers derived from it.
