@@ -66,6 +66,17 @@ enum InFlight {
     Restart { token: usize },
 }
 
+/// How an RPC ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    /// The peer answered ready.
+    Ready,
+    /// The peer answered with an error.
+    Refused,
+    /// No answer: the peer exited, could not be reached, or stayed silent too long.
+    Lost,
+}
+
 /// The controller's state.
 struct Controller {
     own_port: PortReceiver,
@@ -195,7 +206,8 @@ impl Controller {
                 match self.rpc.take(message.stream) {
                     Some(in_flight) => {
                         self.end_rpc(engine, message.stream);
-                        self.finish(engine, in_flight, ready, &message.payload);
+                        let reply = if ready { Reply::Ready } else { Reply::Refused };
+                        self.finish(engine, in_flight, reply, &message.payload);
                     }
                     None => tracing::debug!("reply on unknown stream {}", message.stream),
                 }
@@ -214,7 +226,12 @@ impl Controller {
             if let Some((stream, _)) = self.in_flight {
                 self.end_rpc(engine, stream);
             }
-            self.finish(engine, in_flight, false, b"the process answering it exited");
+            self.finish(
+                engine,
+                in_flight,
+                Reply::Lost,
+                b"the process answering it exited",
+            );
         }
         self.pump(engine);
     }
@@ -224,7 +241,7 @@ impl Controller {
             return;
         };
         if let Some(in_flight) = self.rpc.take(stream) {
-            self.finish(engine, in_flight, false, b"no answer in time");
+            self.finish(engine, in_flight, Reply::Lost, b"no answer in time");
         }
     }
 
@@ -253,7 +270,12 @@ impl Controller {
                 .map(|(key, sender)| (key.pid, sender))
         };
         let Some((pid, sender)) = target else {
-            self.finish(engine, in_flight, false, b"the process is not running");
+            self.finish(
+                engine,
+                in_flight,
+                Reply::Lost,
+                b"the process is not running",
+            );
             return;
         };
         let stream = self.rpc.register(pid, in_flight);
@@ -265,33 +287,40 @@ impl Controller {
             Err(error) => {
                 let reason = error.to_string();
                 if let Some(in_flight) = self.rpc.take(stream) {
-                    self.finish(engine, in_flight, false, reason.as_bytes());
+                    self.finish(engine, in_flight, Reply::Lost, reason.as_bytes());
                 }
             }
         }
     }
 
-    /// Completes an RPC with the reply (`ready` or not, and its payload).
+    /// Completes an RPC with its reply and the reply's payload (or why it was lost).
     fn finish(
         &mut self,
         engine: &mut Engine<Controller>,
         in_flight: InFlight,
-        ready: bool,
+        reply: Reply,
         payload: &[u8],
     ) {
+        let ready = reply == Reply::Ready;
         let reason = String::from_utf8_lossy(payload).into_owned();
         match in_flight {
             InFlight::Sync => {
-                if ready {
-                    self.conf_sent_to = self
-                        .ports
-                        .by_type(ProcessType::Router)
-                        .map(|(key, _)| key.pid);
-                } else {
-                    alert!("failed to apply previous configuration: {reason}");
-                    // Start from the empty configuration rather than retrying a refused one.
-                    self.conf = Some(empty_conf());
-                    self.conf_sent_to = None;
+                match reply {
+                    Reply::Ready => {
+                        self.conf_sent_to = self
+                            .ports
+                            .by_type(ProcessType::Router)
+                            .map(|(key, _)| key.pid);
+                    }
+                    Reply::Refused => {
+                        alert!("failed to apply previous configuration: {reason}");
+                        // Start from the empty configuration rather than retrying a refused one.
+                        self.conf = Some(empty_conf());
+                        self.conf_sent_to = None;
+                    }
+                    // The router went away (or stayed silent): the configuration is
+                    // fine, and is sent again to the router that comes next.
+                    Reply::Lost => self.conf_sent_to = None,
                 }
                 self.start_accepting(engine);
             }
@@ -573,4 +602,73 @@ fn stored_conf(text: &[u8]) -> Value {
 
 fn empty_conf() -> Value {
     serde_json::json!({"listeners": {}, "applications": {}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use unit_port::port_pair;
+
+    /// A controller on real ports and a real (unix) control socket, plus the receiving
+    /// end of "main's" port so its messages have somewhere to go.
+    fn controller() -> (Controller, Engine<Controller>, PortReceiver) {
+        let engine: Engine<Controller> = Engine::new().expect("an engine");
+        let (own_port, _) = port_pair().expect("a port");
+        let (main_receiver, main) = port_pair().expect("a port");
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("unit-controller-test-{}-{n}.sock", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        let _ = std::fs::remove_file(&path);
+        let socket = std::os::unix::net::UnixListener::bind(&path).expect("a control socket");
+        let _ = std::fs::remove_file(&path);
+        let controller = Controller {
+            own_port,
+            main,
+            main_pid: nix::unistd::getpid(),
+            ports: PortTable::new(),
+            listener: Listener::from_fd(OwnedFd::from(socket)).expect("a listener"),
+            accepting: false,
+            conf: Some(json!({"listeners": {}, "routes": [{"action": {"return": 204}}]})),
+            conf_sent_to: Some(Pid::from_raw(1)),
+            rpc: RpcStreams::new(),
+            in_flight: None,
+            queue: VecDeque::new(),
+            connections: HashMap::default(),
+            next_token: FIRST_CONNECTION,
+            timeouts: Timeouts::from_env(),
+        };
+        (controller, engine, main_receiver)
+    }
+
+    #[test]
+    fn a_lost_sync_keeps_the_configuration() {
+        let (mut controller, mut engine, _main) = controller();
+        let before = controller.conf.clone();
+        controller.finish(
+            &mut engine,
+            InFlight::Sync,
+            Reply::Lost,
+            b"the process answering it exited",
+        );
+        assert_eq!(
+            controller.conf, before,
+            "a router that died is no reason to drop the configuration"
+        );
+        assert_eq!(
+            controller.conf_sent_to, None,
+            "the next router gets it again"
+        );
+        assert!(controller.accepting);
+    }
+
+    #[test]
+    fn a_refused_sync_falls_back_to_the_empty_configuration() {
+        let (mut controller, mut engine, _main) = controller();
+        controller.finish(&mut engine, InFlight::Sync, Reply::Refused, b"bind failed");
+        assert_eq!(controller.conf, Some(empty_conf()));
+        assert_eq!(controller.conf_sent_to, None);
+        assert!(controller.accepting);
+    }
 }
