@@ -65,6 +65,10 @@ impl Stream {
 
     /// Reads what is available into `into` while it holds less than `limit` bytes;
     /// returns the bytes read and whether the peer has closed.
+    ///
+    /// A read that returns less than was asked for has emptied the socket's receive
+    /// buffer, so it ends the loop without the extra read that would only say EAGAIN:
+    /// with edge-triggered polling, anything that arrives later raises a new event.
     pub fn read_available(
         &mut self,
         into: &mut Vec<u8>,
@@ -78,6 +82,9 @@ impl Stream {
                 Ok(n) => {
                     into.extend_from_slice(&chunk[..n]);
                     total += n;
+                    if n < chunk.len() {
+                        break;
+                    }
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
