@@ -8,7 +8,8 @@ use std::path::Path;
 
 use mio::event::Source;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-use nix::sys::socket::{AddressFamily, SockaddrLike, SockaddrStorage, getsockname};
+use nix::errno::Errno;
+use nix::sys::socket::{AddressFamily, MsgFlags, SockaddrLike, SockaddrStorage, getsockname, send};
 
 /// A non-blocking connection.
 #[derive(Debug)]
@@ -58,6 +59,25 @@ impl Stream {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => return Err(error),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Like [`Stream::write_pending`], telling a TCP socket that more follows right
+    /// after (MSG_MORE), so a response head and the file sent next share packets.
+    pub fn write_pending_more(&mut self, buf: &[u8], written: &mut usize) -> io::Result<bool> {
+        let Stream::Tcp(stream) = self else {
+            return self.write_pending(buf, written);
+        };
+        while *written < buf.len() {
+            let flags = MsgFlags::from_bits_retain(nix::libc::MSG_MORE) | MsgFlags::MSG_NOSIGNAL;
+            match send(stream.as_raw_fd(), &buf[*written..], flags) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => *written += n,
+                Err(Errno::EAGAIN) => return Ok(false),
+                Err(Errno::EINTR) => {}
+                Err(errno) => return Err(errno.into()),
             }
         }
         Ok(true)

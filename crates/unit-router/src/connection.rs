@@ -536,7 +536,13 @@ impl Connection {
 
     /// Writes the queued answer; Ok(true) once all of it is out.
     fn flush(&mut self) -> io::Result<bool> {
-        if !self.stream.write_pending(&self.output, &mut self.written)? {
+        let wrote_all = if self.file.is_some() {
+            self.stream
+                .write_pending_more(&self.output, &mut self.written)?
+        } else {
+            self.stream.write_pending(&self.output, &mut self.written)?
+        };
+        if !wrote_all {
             return Ok(false);
         }
         while let Some(file_send) = &mut self.file {
