@@ -69,6 +69,66 @@ pub(crate) fn describe(command: &Command) -> String {
     words.join(" ")
 }
 
+/// Creates `dir` and its parents, mode 0755 (so an unprivileged unitd can reach it).
+pub(crate) fn create_dir(dir: &Path) -> Result<()> {
+    use std::fs::{DirBuilder, Permissions};
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, Permissions::from_mode(0o755))
+        .with_context(|| format!("setting the mode of {}", dir.display()))
+}
+
+/// A unitd that keeps all its files in one directory: control socket, pid file, log,
+/// state, temporary and modules directories.
+pub(crate) struct UnitdDir {
+    root: PathBuf,
+}
+
+impl UnitdDir {
+    pub(crate) fn new(root: PathBuf) -> UnitdDir {
+        UnitdDir { root }
+    }
+
+    /// The control socket's path.
+    pub(crate) fn control(&self) -> PathBuf {
+        self.root.join("control.unit.sock")
+    }
+
+    /// The log file's path.
+    pub(crate) fn log(&self) -> PathBuf {
+        self.root.join("unit.log")
+    }
+
+    /// Creates the directories and returns `unitd --no-daemon` with every path here.
+    pub(crate) fn command(&self, unitd: &Path) -> Result<Command> {
+        let state = self.root.join("state");
+        let tmp = self.root.join("tmp");
+        for dir in [&self.root, &state, &tmp] {
+            create_dir(dir)?;
+        }
+        let mut command = Command::new(unitd);
+        command
+            .arg("--no-daemon")
+            .arg("--control")
+            .arg(format!("unix:{}", self.control().display()))
+            .arg("--pid")
+            .arg(self.root.join("unit.pid"))
+            .arg("--log")
+            .arg(self.log())
+            .arg("--statedir")
+            .arg(state)
+            .arg("--tmpdir")
+            .arg(tmp)
+            .arg("--modulesdir")
+            .arg(self.root.join("modules"));
+        Ok(command)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

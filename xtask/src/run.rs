@@ -6,16 +6,12 @@
 //! The task replaces itself with unitd (`exec`), so Ctrl-C and other signals reach the
 //! daemon directly; nothing is cleaned up afterwards because unitd removes its own files.
 
-use std::fs::{self, DirBuilder, Permissions};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use crate::cmd::{cargo, run_step, target_dir, workspace_root};
+use crate::cmd::{UnitdDir, cargo, run_step, target_dir, workspace_root};
 
 /// Arguments of `cargo xtask run`.
 #[derive(Args)]
@@ -33,31 +29,11 @@ pub(crate) fn run(run_args: RunArgs) -> Result<()> {
         bail!("the build succeeded but {} is missing", unitd.display());
     }
 
-    let run_dir = workspace_root().join("run");
-    let state_dir = run_dir.join("state");
-    let tmp_dir = run_dir.join("tmp");
-    for dir in [&run_dir, &state_dir, &tmp_dir] {
-        create_dir(dir)?;
-    }
-
-    let control_socket = run_dir.join("control.unit.sock");
-    let log_file = run_dir.join("unit.log");
-    let mut command = Command::new(&unitd);
-    command
-        .arg("--no-daemon")
-        .arg("--control")
-        .arg(format!("unix:{}", control_socket.display()))
-        .arg("--pid")
-        .arg(run_dir.join("unit.pid"))
-        .arg("--log")
-        .arg(&log_file)
-        .arg("--statedir")
-        .arg(&state_dir)
-        .arg("--tmpdir")
-        .arg(&tmp_dir)
-        .arg("--modulesdir")
-        .arg(run_dir.join("modules"))
-        .args(&run_args.unitd_args);
+    let run_dir = UnitdDir::new(workspace_root().join("run"));
+    let control_socket = run_dir.control();
+    let log_file = run_dir.log();
+    let mut command = run_dir.command(&unitd)?;
+    command.args(&run_args.unitd_args);
 
     println!(
         "control API: curl --unix-socket {} http://localhost/config",
@@ -66,15 +42,4 @@ pub(crate) fn run(run_args: RunArgs) -> Result<()> {
     println!("log file:    {}", log_file.display());
     let error = command.exec();
     Err(error).with_context(|| format!("executing {}", unitd.display()))
-}
-
-/// Creates `dir` (and its parents) if needed and sets its mode to 0755.
-fn create_dir(dir: &Path) -> Result<()> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
-    fs::set_permissions(dir, Permissions::from_mode(0o755))
-        .with_context(|| format!("setting the mode of {}", dir.display()))
 }

@@ -13,9 +13,7 @@ use serde_json::Value;
 use unit_conf::{parse_json, validate_config};
 use unit_engine::{Engine, Event, HashMap, Interest, Listener, TimerId, Token, WORKER_SIGNALS};
 use unit_log::alert;
-use unit_port::{
-    Message, MsgType, PortKey, PortReceiver, PortSender, PortTable, ProcessType, RpcStreams,
-};
+use unit_port::{Message, MsgType, PortReceiver, PortSender, PortTable, ProcessType, RpcStreams};
 
 use crate::api::{self, ApiResponse, Plan};
 use crate::connection::{Connection, Phase, ReadOutcome, Request, Timeouts};
@@ -165,6 +163,19 @@ impl Controller {
 
     // --- Ports ---
 
+    /// The configuration in force (the empty one until main has sent the stored one).
+    fn current_conf(&self) -> &Value {
+        static EMPTY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(empty_conf);
+        self.conf.as_ref().unwrap_or(&EMPTY)
+    }
+
+    /// The pid of the router known now, if any.
+    fn router_pid(&self) -> Option<Pid> {
+        self.ports
+            .by_type(ProcessType::Router)
+            .map(|(key, _)| key.pid)
+    }
+
     fn receive_messages(&mut self, engine: &mut Engine<Controller>) {
         loop {
             match self.own_port.receive() {
@@ -307,10 +318,7 @@ impl Controller {
             InFlight::Sync => {
                 match reply {
                     Reply::Ready => {
-                        self.conf_sent_to = self
-                            .ports
-                            .by_type(ProcessType::Router)
-                            .map(|(key, _)| key.pid);
+                        self.conf_sent_to = self.router_pid();
                     }
                     Reply::Refused => {
                         alert!("failed to apply previous configuration: {reason}");
@@ -325,10 +333,7 @@ impl Controller {
                 self.start_accepting(engine);
             }
             InFlight::Apply { token, conf } if ready => {
-                self.conf_sent_to = self
-                    .ports
-                    .by_type(ProcessType::Router)
-                    .map(|(key, _)| key.pid);
+                self.conf_sent_to = self.router_pid();
                 let message = Message::new(MsgType::ConfStore).with_payload(conf.to_string());
                 self.start_rpc(
                     engine,
@@ -371,13 +376,7 @@ impl Controller {
                 };
                 let response = match status {
                     Some(status) => {
-                        let empty = empty_conf();
-                        api::status_answer(
-                            &status,
-                            &segments,
-                            root,
-                            self.conf.as_ref().unwrap_or(&empty),
-                        )
+                        api::status_answer(&status, &segments, root, self.current_conf())
                     }
                     None => ApiResponse::error(500, "Failed to get status."),
                 };
@@ -400,8 +399,7 @@ impl Controller {
     fn pump(&mut self, engine: &mut Engine<Controller>) {
         while self.in_flight.is_none() {
             let Some(conf) = &self.conf else { return };
-            let Some((PortKey { pid: router, .. }, _)) = self.ports.by_type(ProcessType::Router)
-            else {
+            let Some(router) = self.router_pid() else {
                 return;
             };
             if self.conf_sent_to != Some(router) {
@@ -415,8 +413,7 @@ impl Controller {
             if !self.connections.contains_key(&token) {
                 continue;
             }
-            let empty = empty_conf();
-            let plan = api::plan(&request.api_request(), self.conf.as_ref().unwrap_or(&empty));
+            let plan = api::plan(&request.api_request(), self.current_conf());
             match plan {
                 Plan::Respond(response) => self.respond(engine, token, response),
                 Plan::Apply(conf) => {
@@ -536,8 +533,7 @@ impl Controller {
                     engine.cancel_timer(timer);
                 }
                 connection.phase = Phase::Waiting;
-                let empty = empty_conf();
-                let conf = self.conf.as_ref().unwrap_or(&empty);
+                let conf = self.current_conf();
                 if api::is_config_read(&request.api_request()) {
                     let response = api::read_config(&request.head.target, conf);
                     self.respond(engine, token, response);

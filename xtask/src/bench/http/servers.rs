@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 
 use super::procfs::{self, ProcessId};
+use crate::cmd::{UnitdDir, create_dir};
 
 /// How long a server gets to become ready.
 const START_DEADLINE: Duration = Duration::from_secs(20);
@@ -137,17 +138,6 @@ impl Drop for WorkDir {
     }
 }
 
-/// Creates `dir` if needed and makes its mode 0755 whatever the umask.
-fn create_dir(dir: &Path) -> Result<()> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
-    fs::set_permissions(dir, Permissions::from_mode(0o755))
-        .with_context(|| format!("setting the mode of {}", dir.display()))
-}
-
 /// Which server a [`Server`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -188,26 +178,12 @@ impl Server {
         let dir = work.path();
         let config = dir.join("conf.json");
         write_file(&config, &unit_config(&ports, &work.www()))?;
-        let control = dir.join("control.sock");
-        let log = dir.join("unit.log");
+        let unitd_dir = UnitdDir::new(dir.to_path_buf());
+        let control = unitd_dir.control();
+        let log = unitd_dir.log();
         let stderr = dir.join("unit.stderr");
-        let mut command = Command::new(unitd);
-        command
-            .arg("--no-daemon")
-            .arg("--control")
-            .arg(format!("unix:{}", control.display()))
-            .arg("--pid")
-            .arg(dir.join("unit.pid"))
-            .arg("--log")
-            .arg(&log)
-            .arg("--statedir")
-            .arg(dir.join("state"))
-            .arg("--tmpdir")
-            .arg(dir)
-            .arg("--modulesdir")
-            .arg(dir.join("modules"))
-            .arg("--config")
-            .arg(&config);
+        let mut command = unitd_dir.command(unitd)?;
+        command.arg("--config").arg(&config);
         let mut server = Server::spawn(
             Kind::Unitd,
             command,
