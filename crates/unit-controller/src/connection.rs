@@ -127,8 +127,8 @@ impl Connection {
             .stream
             .read_available(&mut self.input, MAX_HEAD + MAX_BODY as usize)
         {
-            Ok((_, false)) => {}
-            Ok((_, true)) | Err(_) => return ReadOutcome::Close,
+            Ok(read) if !read.eof => {}
+            Ok(_) | Err(_) => return ReadOutcome::Close,
         }
         if self.head.is_none() {
             let limits = HeadLimits {

@@ -32,7 +32,7 @@ pub use mio::{Interest, Registry, Token};
 pub use collections::{HashMap, HashSet};
 pub use engine::{Engine, Event, Work};
 pub use error::EngineError;
-pub use net::{Listener, Stream};
+pub use net::{Listener, ReadOutcome, Stream};
 pub use pool::ThreadPool;
 pub use remote::Remote;
 pub use signals::WORKER_SIGNALS;

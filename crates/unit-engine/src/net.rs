@@ -20,6 +20,37 @@ pub enum Stream {
     Unix(UnixStream),
 }
 
+/// Space a read asks the kernel to fill, at the least; a buffer that fills it grows by
+/// doubling.
+const MIN_READ_SPARE: usize = 4096;
+
+/// What [`Stream::read_available`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOutcome {
+    /// Bytes appended.
+    pub read: usize,
+    /// The peer has closed its side.
+    pub eof: bool,
+    /// The receive buffer is known to be empty: reading again before the next
+    /// readiness event would only return EAGAIN.
+    pub drained: bool,
+}
+
+/// One `recv` into the spare capacity of `into`, which keeps what arrived.
+#[allow(unsafe_code)]
+fn recv_into_spare(fd: BorrowedFd<'_>, into: &mut Vec<u8>) -> Result<usize, Errno> {
+    let spare = into.spare_capacity_mut();
+    // SAFETY: `spare` is writable memory owned by `into`, `spare.len()` bytes long; recv
+    // writes at most that many bytes into it and does not keep the pointer.
+    let read =
+        unsafe { nix::libc::recv(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), 0) };
+    let read = usize::try_from(read).map_err(|_| Errno::last())?;
+    // SAFETY: recv initialised the first `read` bytes of the spare capacity, and `read`
+    // is at most its length, so the new length stays within the capacity.
+    unsafe { into.set_len(into.len() + read) };
+    Ok(read)
+}
+
 impl Stream {
     /// Starts connecting to a TCP address (completion shows as writability).
     pub fn connect_tcp(address: SocketAddr) -> io::Result<Stream> {
@@ -83,35 +114,54 @@ impl Stream {
         Ok(true)
     }
 
-    /// Reads what is available into `into` while it holds less than `limit` bytes;
-    /// returns the bytes read and whether the peer has closed.
+    /// Reads what is available into `into` while it holds less than `limit` bytes.
     ///
     /// A read that returns less than was asked for has emptied the socket's receive
     /// buffer, so it ends the loop without the extra read that would only say EAGAIN:
     /// with edge-triggered polling, anything that arrives later raises a new event.
-    pub fn read_available(
-        &mut self,
-        into: &mut Vec<u8>,
-        limit: usize,
-    ) -> io::Result<(usize, bool)> {
-        let mut total = 0;
-        let mut chunk = [0u8; 16 * 1024];
+    /// [`ReadOutcome::drained`] tells the caller so, and it need not read again before
+    /// the next readiness event. Bytes go straight into `into`'s spare capacity.
+    pub fn read_available(&mut self, into: &mut Vec<u8>, limit: usize) -> io::Result<ReadOutcome> {
+        let mut outcome = ReadOutcome::default();
         while into.len() < limit {
-            match self.read(&mut chunk) {
-                Ok(0) => return Ok((total, true)),
+            let spare = into.capacity() - into.len();
+            if spare < MIN_READ_SPARE {
+                into.reserve(MIN_READ_SPARE.max(into.len()));
+            }
+            let asked = into.capacity() - into.len();
+            match recv_into_spare(self.as_fd(), into) {
+                Ok(0) => {
+                    outcome.eof = true;
+                    outcome.drained = true;
+                    return Ok(outcome);
+                }
                 Ok(n) => {
-                    into.extend_from_slice(&chunk[..n]);
-                    total += n;
-                    if n < chunk.len() {
+                    outcome.read += n;
+                    if n < asked {
+                        outcome.drained = true;
                         break;
                     }
                 }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
+                Err(Errno::EAGAIN) => {
+                    outcome.drained = true;
+                    break;
+                }
+                Err(Errno::EINTR) => {}
+                Err(errno) => return Err(errno.into()),
             }
         }
-        Ok((total, false))
+        Ok(outcome)
+    }
+
+    /// Whether an idle connection is still quiet: open, with nothing unread. Peeks,
+    /// so nothing is consumed.
+    pub fn is_quiet(&self) -> bool {
+        let mut byte = [0u8; 1];
+        let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+        matches!(
+            nix::sys::socket::recv(self.as_fd().as_raw_fd(), &mut byte, flags),
+            Err(Errno::EAGAIN)
+        )
     }
 
     /// `Ok(true)` once a connect has completed, `Ok(false)` while it is under way, and
@@ -246,21 +296,50 @@ mod tests {
         let mut left = Stream::Unix(UnixStream::from_std(left));
         let mut right = Stream::Unix(UnixStream::from_std(right));
         assert_eq!(left.local_addr(), None);
+        assert!(right.is_quiet(), "nothing sent yet");
         let mut written = 0;
         assert!(left.write_pending(b"hello", &mut written)?);
         assert_eq!(written, 5);
         let mut received = Vec::new();
-        assert_eq!(right.read_available(&mut received, 1024)?, (5, false));
+        let outcome = |read, eof, drained| ReadOutcome { read, eof, drained };
+        assert_eq!(
+            right.read_available(&mut received, 1024)?,
+            outcome(5, false, true),
+            "a short read drains the socket"
+        );
         assert_eq!(received, b"hello");
         assert_eq!(
             right.read_available(&mut received, 1024)?,
-            (0, false),
+            outcome(0, false, true),
             "nothing more yet"
         );
-        drop(left);
+        // More than the buffer's first spare space: the buffer grows and keeps reading.
+        let big = vec![7u8; 3 * MIN_READ_SPARE];
+        let mut written = 0;
+        assert!(left.write_pending(&big, &mut written)?);
+        let mut large = Vec::new();
         assert_eq!(
-            right.read_available(&mut received, 1024)?,
-            (0, true),
+            right.read_available(&mut large, 1 << 20)?,
+            outcome(big.len(), false, true)
+        );
+        assert_eq!(large, big);
+        // A buffer at its limit is not read into, and the socket is not known drained.
+        assert!(left.write_pending(b"0123456789", &mut 0)?);
+        let mut full = vec![0u8; 4];
+        assert_eq!(
+            right.read_available(&mut full, 4)?,
+            outcome(0, false, false)
+        );
+        assert!(!right.is_quiet(), "bytes wait unread");
+        drop(left);
+        let mut rest = Vec::new();
+        assert_eq!(
+            right.read_available(&mut rest, 1024)?,
+            outcome(10, false, true)
+        );
+        assert_eq!(
+            right.read_available(&mut rest, 1024)?,
+            outcome(0, true, true),
             "closed"
         );
         Ok(())

@@ -97,6 +97,11 @@ impl DateCache {
         }
         &self.text
     }
+
+    /// The text the last [`DateCache::get`] returned (empty before the first call).
+    pub fn current(&self) -> &str {
+        &self.text
+    }
 }
 
 /// Whole seconds since the epoch, rounded down (also before 1970).

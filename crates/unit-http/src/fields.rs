@@ -49,6 +49,12 @@ pub fn is_safe_field_name(name: &str) -> bool {
 /// The result is lowercased, loses its port (an IPv6 literal keeps its
 /// brackets) and one trailing dot.
 pub fn normalize_host(host: &str) -> String {
+    host_name(host).to_ascii_lowercase()
+}
+
+/// The part of a Host value `normalize_host` keeps, before lowercasing: without the
+/// port (an IPv6 literal keeps its brackets) and one trailing dot.
+pub fn host_name(host: &str) -> &str {
     let without_port = if host.starts_with('[') {
         match host.find(']') {
             Some(bracket_idx) => &host[..=bracket_idx],
@@ -60,8 +66,7 @@ pub fn normalize_host(host: &str) -> String {
             None => host,
         }
     };
-    let name = without_port.strip_suffix('.').unwrap_or(without_port);
-    name.to_ascii_lowercase()
+    without_port.strip_suffix('.').unwrap_or(without_port)
 }
 
 /// Checks a Host value (or the authority of an absolute-form target).

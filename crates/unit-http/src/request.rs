@@ -53,6 +53,9 @@ pub enum BodyKind {
 }
 
 /// A parsed request head that owns its bytes.
+///
+/// [`parse_request_head_into`] refills one in place, reusing its allocations, so a
+/// connection that keeps one parses request after request without allocating.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
     /// The method, case preserved (methods are case-sensitive).
@@ -74,6 +77,22 @@ pub struct RequestHead {
 }
 
 // === impl RequestHead ===
+
+impl Default for RequestHead {
+    /// An empty head, to be filled by [`parse_request_head_into`].
+    fn default() -> Self {
+        Self {
+            method: String::new(),
+            target: String::new(),
+            version_minor: 1,
+            headers: Vec::new(),
+            head_len: 0,
+            body: BodyKind::None,
+            keep_alive: true,
+            expect_continue: false,
+        }
+    }
+}
 
 impl RequestHead {
     /// The value of the first field called `name` (compared case-insensitively).
@@ -123,6 +142,19 @@ pub fn parse_request_head(
     buf: &[u8],
     limits: &HeadLimits,
 ) -> Result<Option<RequestHead>, HttpError> {
+    let mut head = RequestHead::default();
+    Ok(parse_request_head_into(buf, limits, &mut head)?.then_some(head))
+}
+
+/// Like [`parse_request_head`], filling `head` in place: `Ok(true)` once a complete
+/// head is in it. Its strings and field list are reused, so parsing allocates only
+/// when a request is larger than the ones before it. On `Ok(false)` and errors the
+/// contents of `head` are unspecified.
+pub fn parse_request_head_into(
+    buf: &[u8],
+    limits: &HeadLimits,
+    head: &mut RequestHead,
+) -> Result<bool, HttpError> {
     let window = &buf[..buf.len().min(limits.max_head_bytes)];
     with_header_slots(limits.max_headers, |slots| {
         let mut request = httparse::Request::new(slots);
@@ -131,18 +163,19 @@ pub fn parse_request_head(
             Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
                 return Err(HttpError::HeadTooLarge);
             }
-            Ok(httparse::Status::Partial) => return Ok(None),
+            Ok(httparse::Status::Partial) => return Ok(false),
             Err(error) => return Err(classify_error(error, window, StartLine::Request)),
         };
-        finish_request(&request, head_len).map(Some)
+        finish_request(&request, head_len, head).map(|()| true)
     })
 }
 
-/// Applies the checks `httparse` leaves to us and copies the head out.
+/// Applies the checks `httparse` leaves to us and copies the head into `head`.
 fn finish_request(
     request: &httparse::Request<'_, '_>,
     head_len: usize,
-) -> Result<RequestHead, HttpError> {
+    head: &mut RequestHead,
+) -> Result<(), HttpError> {
     let method = request.method.ok_or(HttpError::BadRequestLine)?;
     let target = request.path.ok_or(HttpError::BadRequestLine)?;
     let version_minor = request.version.ok_or(HttpError::BadRequestLine)?;
@@ -164,20 +197,34 @@ fn finish_request(
         (None, None) => BodyKind::None,
     };
 
-    Ok(RequestHead {
-        method: method.to_owned(),
-        target: target.to_owned(),
-        version_minor,
-        headers: request
-            .headers
-            .iter()
-            .map(|header| (header.name.to_owned(), header.value.to_vec()))
-            .collect(),
-        head_len,
-        body,
-        keep_alive: framing.keep_alive(version_minor),
-        expect_continue: version_minor >= 1 && framing.expect_continue,
-    })
+    replace_string(&mut head.method, method);
+    replace_string(&mut head.target, target);
+    head.version_minor = version_minor;
+    let fields = request.headers.len();
+    for (slot, header) in request.headers.iter().enumerate() {
+        match head.headers.get_mut(slot) {
+            Some((name, value)) => {
+                replace_string(name, header.name);
+                value.clear();
+                value.extend_from_slice(header.value);
+            }
+            None => head
+                .headers
+                .push((header.name.to_owned(), header.value.to_vec())),
+        }
+    }
+    head.headers.truncate(fields);
+    head.head_len = head_len;
+    head.body = body;
+    head.keep_alive = framing.keep_alive(version_minor);
+    head.expect_continue = version_minor >= 1 && framing.expect_continue;
+    Ok(())
+}
+
+/// Makes `into` hold `text`, in the allocation it has when that is large enough.
+fn replace_string(into: &mut String, text: &str) {
+    into.clear();
+    into.push_str(text);
 }
 
 /// Runs `parse` with `max_headers` empty header slots, on the stack when few.

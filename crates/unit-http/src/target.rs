@@ -67,6 +67,18 @@ pub fn normalize_path(raw_path: &[u8]) -> Result<Vec<u8>, HttpError> {
     normalize_path_keeping(raw_path, &[])
 }
 
+/// Whether `normalize_path` would return `raw_path` unchanged: it starts with `/`
+/// and has no escapes, NULs, empty segments or dot-segments. Lets the common path
+/// skip the copy that normalizing makes.
+pub fn is_normal_path(raw_path: &[u8]) -> bool {
+    raw_path.first() == Some(&b'/')
+        && !raw_path.contains(&b'%')
+        && !raw_path.contains(&0)
+        && !raw_path
+            .windows(2)
+            .any(|pair| pair == b"//" || pair == b"/.")
+}
+
 /// Like `normalize_path`, but the bytes in `keep_encoded` stay escaped.
 ///
 /// Their escapes are written back as `%` and two uppercase hex digits and

@@ -11,16 +11,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use mio::{Registry, Token};
+use mio::Registry;
 use unit_engine::Stream;
 use unit_http::{
-    BodyKind, ChunkedDecoder, HeadLimits, RequestHead, is_safe_field_name, normalize_host,
-    parse_request_head, reason_phrase,
+    BodyKind, ChunkedDecoder, HeadLimits, RequestHead, is_safe_field_name, parse_request_head_into,
+    reason_phrase,
 };
 
 use crate::conf::ActiveConf;
 use crate::handler::{self, Outcome, Services, error_page};
-use crate::http::{Body, ConnAddr, HttpRequest, HttpResponse, RequestIds};
+use crate::http::{Body, ConnAddr, Field, HttpRequest, HttpResponse, RequestIds};
 use crate::proxy::{Proxy, ProxyStep, RequestBody, UpstreamPool};
 use crate::router::Counters;
 use crate::template::ResponseVars;
@@ -63,7 +63,7 @@ struct Finished {
     request: HttpRequest,
     status: u16,
     body_bytes: u64,
-    headers: Vec<(String, String)>,
+    headers: Vec<Field>,
     started: Instant,
 }
 
@@ -79,10 +79,12 @@ pub(crate) struct DriveContext<'a> {
     pub(crate) services: &'a Services,
     pub(crate) counters: &'a Counters,
     pub(crate) date: &'a str,
+    /// The time of the engine turn this drive runs in.
+    pub(crate) now: Instant,
     pub(crate) registry: &'a Registry,
     pub(crate) pool: &'a mut UpstreamPool,
-    /// The token the connection's upstream socket is registered under.
-    pub(crate) upstream_token: Token,
+    /// The connection's own token, which its upstream's events are routed back to.
+    pub(crate) token: usize,
     pub(crate) request_ids: &'a mut RequestIds,
 }
 
@@ -103,6 +105,16 @@ pub(crate) struct Connection {
     listener: Arc<str>,
     conf: Arc<ActiveConf>,
     input: Vec<u8>,
+    /// Parsed into for each request; its buffers are reused.
+    head: RequestHead,
+    /// The last request served, whose buffers the next one reuses.
+    recycled: Option<HttpRequest>,
+    /// The socket may hold unread bytes (set by readiness events, cleared once a read
+    /// drains it), so no read is made that could only return EAGAIN.
+    readable: bool,
+    /// The socket reported a close or an error: it is read until the read says which,
+    /// since a short read does not show a close that came with the last bytes.
+    hung_up: bool,
     eof: bool,
     pending: Option<PendingAnswer>,
     proxy: Option<Proxy>,
@@ -134,6 +146,10 @@ impl Connection {
             listener,
             conf,
             input: Vec::new(),
+            head: RequestHead::default(),
+            recycled: None,
+            readable: true,
+            hung_up: false,
             eof: false,
             pending: None,
             proxy: None,
@@ -147,6 +163,27 @@ impl Connection {
             requests: 0,
             listener_gone: false,
             idle: false,
+        }
+    }
+
+    /// The client socket reported readability, or (`hung_up`) a close or an error.
+    pub(crate) fn mark_readable(&mut self, hung_up: bool) {
+        self.readable = true;
+        self.hung_up |= hung_up;
+    }
+
+    /// The upstream socket of the exchange in progress reported readability, or a
+    /// close or an error.
+    pub(crate) fn mark_upstream_readable(&mut self, hung_up: bool) {
+        if let Some(proxy) = &mut self.proxy {
+            proxy.mark_readable(hung_up);
+        }
+    }
+
+    /// The connection is closing: an exchange with an upstream in progress is dropped.
+    pub(crate) fn abandon(&mut self, registry: &Registry, pool: &mut UpstreamPool) {
+        if let Some(mut proxy) = self.proxy.take() {
+            proxy.abandon(registry, pool);
         }
     }
 
@@ -287,11 +324,15 @@ impl Connection {
 
     /// Reads until the socket is drained (or enough is buffered); returns bytes read.
     fn fill(&mut self) -> io::Result<usize> {
-        let (read, eof) = self
+        if !self.readable {
+            return Ok(0);
+        }
+        let outcome = self
             .stream
             .read_available(&mut self.input, MAX_BUFFERED_INPUT)?;
-        self.eof |= eof;
-        Ok(read)
+        self.eof |= outcome.eof;
+        self.readable = !outcome.drained || (self.hung_up && !outcome.eof);
+        Ok(outcome.read)
     }
 
     /// Starts or completes one request from the buffer; true if it made progress.
@@ -304,17 +345,17 @@ impl Connection {
                 max_head_bytes: self.conf.http.max_head_bytes(),
                 max_headers: 256,
             };
-            let head = match parse_request_head(&self.input, &limits) {
-                Ok(None) => return false,
-                Ok(Some(head)) => head,
+            match parse_request_head_into(&self.input, &limits, &mut self.head) {
+                Ok(false) => return false,
+                Ok(true) => {}
                 Err(error) => {
                     self.refuse_status(error.status(), context.date);
                     return true;
                 }
-            };
-            self.started = Instant::now();
-            self.input.drain(..head.head_len);
-            self.body = match head.body {
+            }
+            self.started = context.now;
+            self.input.drain(..self.head.head_len);
+            self.body = match self.head.body {
                 BodyKind::None => None,
                 BodyKind::Length(length) if length > self.conf.http.max_body_size => {
                     self.refuse_status(413, context.date);
@@ -323,12 +364,12 @@ impl Connection {
                 BodyKind::Length(length) => Some(BodyState::Length(length)),
                 BodyKind::Chunked => Some(BodyState::Chunked(ChunkedDecoder::new(), 0)),
             };
-            if head.expect_continue && self.body.is_some() && self.input.is_empty() {
+            if self.head.expect_continue && self.body.is_some() && self.input.is_empty() {
                 // Best effort: the client sends the body anyway after a while.
                 let _ = self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n");
             }
-            let keep_alive = head.keep_alive;
-            let mut request = match self.build_request(head, context.request_ids.next_id()) {
+            let keep_alive = self.head.keep_alive;
+            let mut request = match self.build_request(context.request_ids.next_id()) {
                 Ok(request) => request,
                 Err(status) => {
                     self.refuse_status(status, context.date);
@@ -370,13 +411,8 @@ impl Connection {
                         Some(BodyState::Length(length)) => RequestBody::Length(length),
                         Some(BodyState::Chunked(decoder, _)) => RequestBody::Chunked(decoder),
                     };
-                    let proxy = Proxy::new(
-                        &request,
-                        candidates,
-                        body,
-                        response_headers,
-                        context.upstream_token,
-                    );
+                    let proxy =
+                        Proxy::new(&request, candidates, body, response_headers, context.token);
                     self.proxy = Some(proxy);
                     self.finished = Some(Finished {
                         status: 0,
@@ -453,35 +489,56 @@ impl Connection {
         self.queue_response(error_page(status), false, date);
     }
 
-    /// The router's view of a parsed request head.
-    fn build_request(&self, head: RequestHead, request_id: u128) -> Result<HttpRequest, u16> {
-        let (raw_path, query) = unit_http::split_target(&head.target);
-        let uri = unit_http::normalize_path(raw_path.as_bytes()).map_err(|error| error.status())?;
+    /// The router's view of the parsed request head. It takes the head's strings, and
+    /// the head takes those of the last request, so neither allocates once warm.
+    fn build_request(&mut self, request_id: u128) -> Result<HttpRequest, u16> {
+        let head = &mut self.head;
         if head.version_minor == 1 && head.host().is_none() {
             return Err(400);
         }
-        let query = query.unwrap_or("").to_owned();
-        let host = head.host().map(normalize_host).unwrap_or_default();
-        let request_line = head.request_line();
-        let mut headers = head.headers;
-        if self.conf.http.discard_unsafe_fields {
-            headers.retain(|(name, _)| is_safe_field_name(name));
+        let mut request = self
+            .recycled
+            .take()
+            .unwrap_or_else(|| HttpRequest::empty(self.remote.clone(), self.local.clone()));
+        let (raw_path, query) = unit_http::split_target(&head.target);
+        request.uri.clear();
+        if unit_http::is_normal_path(raw_path.as_bytes()) {
+            request.uri.push_str(raw_path);
+        } else {
+            let uri =
+                unit_http::normalize_path(raw_path.as_bytes()).map_err(|error| error.status())?;
+            request.uri.push_str(&String::from_utf8_lossy(&uri));
         }
-        Ok(HttpRequest {
-            method: head.method,
-            request_line,
-            target: head.target,
-            uri: String::from_utf8_lossy(&uri).into_owned(),
-            query,
-            version_minor: head.version_minor,
-            host,
-            headers,
-            https: false,
-            remote: self.remote.clone(),
-            local: self.local.clone(),
-            rewritten: false,
-            id: request_id,
-        })
+        request.query.clear();
+        request.query.push_str(query.unwrap_or(""));
+        request.host.clear();
+        if let Some(host) = head.host() {
+            request.host.push_str(unit_http::host_name(host));
+            request.host.make_ascii_lowercase();
+        }
+        request.request_line.clear();
+        let line = &mut request.request_line;
+        line.push_str(&head.method);
+        line.push(' ');
+        line.push_str(&head.target);
+        line.push_str(if head.version_minor == 0 {
+            " HTTP/1.0"
+        } else {
+            " HTTP/1.1"
+        });
+        std::mem::swap(&mut request.method, &mut head.method);
+        std::mem::swap(&mut request.target, &mut head.target);
+        std::mem::swap(&mut request.headers, &mut head.headers);
+        if self.conf.http.discard_unsafe_fields {
+            request.headers.retain(|(name, _)| is_safe_field_name(name));
+        }
+        request.version_minor = head.version_minor;
+        // `client_ip` may have replaced the address for the last request.
+        request.remote.clone_from(&self.remote);
+        request.https = false;
+        request.rewritten = false;
+        request.id = request_id;
+        Ok(request)
     }
 
     /// Writes the status line, headers and body (or queues the file) into the output.
@@ -494,13 +551,15 @@ impl Connection {
         // values come from the configuration or our own code, never raw from a client,
         // but control bytes are still replaced so no value can end the head early.
         let output = &mut self.output;
-        let _ = write!(
-            output,
-            "HTTP/1.1 {} {}\r\nServer: {}\r\nDate: {date}\r\n",
-            response.status,
-            reason_phrase(response.status),
-            self.conf.http.server
-        );
+        output.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(output, u64::from(response.status));
+        output.push(b' ');
+        output.extend_from_slice(reason_phrase(response.status).as_bytes());
+        output.extend_from_slice(b"\r\nServer: ");
+        output.extend_from_slice(self.conf.http.server.as_bytes());
+        output.extend_from_slice(b"\r\nDate: ");
+        output.extend_from_slice(date.as_bytes());
+        output.extend_from_slice(b"\r\n");
         for (name, value) in &response.headers {
             output.extend_from_slice(name.as_bytes());
             output.extend_from_slice(b": ");
@@ -512,7 +571,9 @@ impl Connection {
             output.extend_from_slice(b"\r\n");
         }
         if !matches!(response.status, 100..=199 | 204 | 304) {
-            let _ = write!(output, "Content-Length: {}\r\n", response.body.len());
+            output.extend_from_slice(b"Content-Length: ");
+            push_decimal(output, response.body.len());
+            output.extend_from_slice(b"\r\n");
         }
         if self.close_after {
             output.extend_from_slice(b"Connection: close\r\n");
@@ -593,6 +654,37 @@ impl Connection {
                 response_headers: &finished.headers,
             };
             access_log.log(&finished.request, &vars);
+        }
+        // Its buffers serve the next request.
+        self.recycled = Some(finished.request);
+    }
+}
+
+/// Appends `value` in decimal (what `write!` does, without its formatting machinery).
+pub(crate) fn push_decimal(output: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    output.extend_from_slice(&digits[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_decimal;
+
+    #[test]
+    fn decimals() {
+        for value in [0, 7, 10, 200, 1_048_576, u64::MAX] {
+            let mut output = b"x".to_vec();
+            push_decimal(&mut output, value);
+            assert_eq!(output, format!("x{value}").into_bytes());
         }
     }
 }

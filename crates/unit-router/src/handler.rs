@@ -133,17 +133,27 @@ fn run_action(
                 let mut response = HttpResponse::empty(*status);
                 if let Some(location) = location {
                     let location = location.expand(request, &ResponseVars::default());
-                    response.headers.push(("Location".to_owned(), location));
+                    response.headers.push(("Location".into(), location.into()));
                 }
                 response
             }
         }
         ActionKind::Share(share) => {
-            let paths: Vec<String> = share
-                .paths
-                .iter()
-                .map(|path| path.expand(request, &ResponseVars::default()))
-                .collect();
+            let expand =
+                |path: &crate::template::Template| path.expand(request, &ResponseVars::default());
+            // One path is the common case: it needs no list of its own.
+            let single: [String; 1];
+            let several: Vec<String>;
+            let paths: &[String] = match share.paths.as_slice() {
+                [path] => {
+                    single = [expand(path)];
+                    &single
+                }
+                paths => {
+                    several = paths.iter().map(expand).collect();
+                    &several
+                }
+            };
             let chroot = share
                 .chroot
                 .as_ref()
@@ -155,7 +165,7 @@ fn run_action(
             let types_filter: Option<&dyn Fn(&str) -> bool> =
                 types.as_ref().map(|filter| filter as &dyn Fn(&str) -> bool);
             let share_request = ShareRequest {
-                paths: &paths,
+                paths,
                 index: &share.index,
                 chroot: chroot.as_deref(),
                 follow_symlinks: share.follow_symlinks,
@@ -197,7 +207,7 @@ fn run_action(
             .headers
             .retain(|(existing, _)| !existing.eq_ignore_ascii_case(&name));
         if let Some(value) = value {
-            response.headers.push((name, value));
+            response.headers.push((name.into(), value.into()));
         }
     }
     Step::Outcome(Outcome::Respond(response))
@@ -222,7 +232,7 @@ pub(crate) fn error_page(status: u16) -> HttpResponse {
     let page = format!("<!DOCTYPE html><title>Error {status}</title><p>Error {status}.\r\n");
     HttpResponse {
         status,
-        headers: vec![("Content-Type".to_owned(), "text/html".to_owned())],
+        headers: vec![("Content-Type".into(), "text/html".into())],
         body: Body::Bytes(Arc::from(page.into_bytes())),
     }
 }

@@ -75,6 +75,25 @@ impl RequestIds {
 }
 
 impl HttpRequest {
+    /// A request with nothing in it yet, for a connection between these addresses.
+    pub(crate) fn empty(remote: ConnAddr, local: ConnAddr) -> HttpRequest {
+        HttpRequest {
+            method: String::new(),
+            target: String::new(),
+            uri: String::new(),
+            query: String::new(),
+            version_minor: 1,
+            headers: Vec::new(),
+            host: String::new(),
+            https: false,
+            remote,
+            local,
+            request_line: String::new(),
+            rewritten: false,
+            id: 0,
+        }
+    }
+
     /// The first header with this name (case-insensitive).
     pub(crate) fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers
@@ -94,6 +113,49 @@ impl HttpRequest {
             .map(|(_, value)| value.as_slice())
     }
 }
+
+/// The text of a response field name or value: fixed, shared with a cache, or made
+/// for this response. Common answers (files, errors) so build their fields without
+/// copying a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Text {
+    Static(&'static str),
+    Shared(Arc<str>),
+    Owned(String),
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Text::Static(text) => text,
+            Text::Shared(text) => text,
+            Text::Owned(text) => text,
+        }
+    }
+}
+
+impl From<&'static str> for Text {
+    fn from(text: &'static str) -> Text {
+        Text::Static(text)
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Text {
+        Text::Owned(text)
+    }
+}
+
+impl From<&Arc<str>> for Text {
+    fn from(text: &Arc<str>) -> Text {
+        Text::Shared(Arc::clone(text))
+    }
+}
+
+/// A response header field.
+pub(crate) type Field = (Text, Text);
 
 /// What a response body is.
 #[derive(Debug, Clone)]
@@ -131,7 +193,7 @@ pub(crate) struct HttpResponse {
     /// The status code.
     pub(crate) status: u16,
     /// Header fields besides the ones the connection adds.
-    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<Field>,
     /// The body.
     pub(crate) body: Body,
 }

@@ -13,6 +13,7 @@ use unit_http::{
     reason_phrase,
 };
 
+use crate::connection::push_decimal;
 use crate::http::HttpRequest;
 use crate::routes::ProxyTarget;
 
@@ -44,22 +45,110 @@ fn connect(target: &ProxyTarget) -> io::Result<Stream> {
     }
 }
 
-/// Idle upstream connections of one worker, by target.
-#[derive(Debug, Default)]
+/// An upstream connection with the token it stays registered under for its whole life,
+/// so reusing it from the pool costs no epoll_ctl calls.
+#[derive(Debug)]
+struct Upstream {
+    stream: Stream,
+    token: Token,
+}
+
+/// One worker's upstream connections: which client connection each one in use serves,
+/// and the idle ones kept alive by target.
+///
+/// Upstream tokens are odd, above `first_token`; the worker's client connections use
+/// the even ones, so a token alone tells which kind an event is for.
+#[derive(Debug)]
 pub(crate) struct UpstreamPool {
-    idle: HashMap<ProxyTarget, Vec<Stream>>,
+    idle: HashMap<ProxyTarget, Vec<Upstream>>,
+    /// Upstream token → the client connection token it serves.
+    owners: HashMap<Token, usize>,
+    next_token: usize,
+    first_token: usize,
+    last_token: usize,
 }
 
 impl UpstreamPool {
-    fn take(&mut self, target: &ProxyTarget) -> Option<Stream> {
-        self.idle.get_mut(target)?.pop()
+    /// A pool handing out odd tokens from `first_token | 1` up to `last_token`.
+    pub(crate) fn new(first_token: usize, last_token: usize) -> UpstreamPool {
+        UpstreamPool {
+            idle: HashMap::default(),
+            owners: HashMap::default(),
+            next_token: first_token | 1,
+            first_token: first_token | 1,
+            last_token,
+        }
     }
 
-    fn put(&mut self, target: ProxyTarget, stream: Stream) {
+    /// The client connection an upstream token serves, if it is in use.
+    pub(crate) fn owner(&self, token: Token) -> Option<usize> {
+        self.owners.get(&token).copied()
+    }
+
+    /// An idle connection reported readiness. Unless the event is a stale one from its
+    /// last exchange, the upstream closed it or spoke out of turn, so it cannot serve
+    /// another request: it is dropped (and deregistered).
+    pub(crate) fn check_idle(&mut self, registry: &Registry, token: Token) {
+        for upstreams in self.idle.values_mut() {
+            if let Some(position) = upstreams.iter().position(|idle| idle.token == token) {
+                if !upstreams[position].stream.is_quiet() {
+                    let mut upstream = upstreams.swap_remove(position);
+                    let _ = registry.deregister(upstream.stream.source());
+                }
+                return;
+            }
+        }
+    }
+
+    /// How many upstream connections are idle in the pool.
+    #[cfg(test)]
+    fn idle_count(&self) -> usize {
+        self.idle.values().map(Vec::len).sum()
+    }
+
+    fn take(&mut self, target: &ProxyTarget, owner: usize) -> Option<Upstream> {
+        let upstream = self.idle.get_mut(target)?.pop()?;
+        self.owners.insert(upstream.token, owner);
+        Some(upstream)
+    }
+
+    /// A token for a new upstream connection serving `owner`.
+    fn new_token(&mut self, owner: usize) -> Token {
+        loop {
+            let token = Token(self.next_token);
+            self.next_token = if self.next_token >= self.last_token - 2 {
+                self.first_token
+            } else {
+                self.next_token + 2
+            };
+            if !self.owners.contains_key(&token) && !self.is_idle(token) {
+                self.owners.insert(token, owner);
+                return token;
+            }
+        }
+    }
+
+    fn is_idle(&self, token: Token) -> bool {
+        self.idle
+            .values()
+            .any(|upstreams| upstreams.iter().any(|idle| idle.token == token))
+    }
+
+    /// Keeps a connection for the next request to `target`, or closes it if enough are kept.
+    fn put(&mut self, registry: &Registry, target: ProxyTarget, mut upstream: Upstream) {
+        self.owners.remove(&upstream.token);
         let idle = self.idle.entry(target).or_default();
         if idle.len() < POOL_PER_TARGET {
-            idle.push(stream);
+            idle.push(upstream);
+        } else {
+            let _ = registry.deregister(upstream.stream.source());
         }
+    }
+
+    /// Closes a connection that will not be reused.
+    fn close(&mut self, registry: &Registry, mut upstream: Upstream) {
+        self.owners.remove(&upstream.token);
+        let _ = registry.deregister(upstream.stream.source());
     }
 }
 
@@ -105,12 +194,17 @@ pub(crate) enum ProxyStep {
 pub(crate) struct Proxy {
     target: Option<ProxyTarget>,
     candidates: VecDeque<ProxyTarget>,
-    stream: Option<Stream>,
-    token: Token,
+    upstream: Option<Upstream>,
+    /// The client connection's token, which the upstream's events lead back to.
+    owner: usize,
     connected: bool,
     reused: bool,
-    /// Whether the upstream socket is registered for writability too.
-    watching_writes: bool,
+    /// The upstream socket may hold unread bytes (set by readiness events, cleared
+    /// once a read drains it).
+    readable: bool,
+    /// The upstream socket reported a close or an error: it is read until a read
+    /// shows which, since a short read does not show a close that came with the data.
+    hung_up: bool,
     /// The request head, kept to resend on a fresh connection when a pooled one
     /// turns out to be closed (only for requests without a body).
     head: Vec<u8>,
@@ -141,30 +235,32 @@ impl Proxy {
         candidates: Vec<ProxyTarget>,
         request_body: RequestBody,
         response_headers: Vec<(String, Option<String>)>,
-        token: Token,
+        owner: usize,
     ) -> Proxy {
         let mut head = Vec::with_capacity(512);
-        let target = if request.rewritten {
-            match request.query.is_empty() {
-                true => request.uri.clone(),
-                false => format!("{}?{}", request.uri, request.query),
+        head.extend_from_slice(request.method.as_bytes());
+        head.push(b' ');
+        if request.rewritten {
+            head.extend_from_slice(request.uri.as_bytes());
+            if !request.query.is_empty() {
+                head.push(b'?');
+                head.extend_from_slice(request.query.as_bytes());
             }
         } else {
-            request.target.clone()
-        };
-        head.extend_from_slice(format!("{} {target} HTTP/1.1\r\n", request.method).as_bytes());
+            head.extend_from_slice(request.target.as_bytes());
+        }
+        head.extend_from_slice(b" HTTP/1.1\r\n");
         for (name, value) in &request.headers {
             if HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop)) {
                 continue;
             }
-            head.extend_from_slice(name.as_bytes());
-            head.extend_from_slice(b": ");
-            head.extend_from_slice(value);
-            head.extend_from_slice(b"\r\n");
+            push_field(&mut head, name, value);
         }
         match &request_body {
             RequestBody::Length(length) => {
-                head.extend_from_slice(format!("Content-Length: {length}\r\n").as_bytes())
+                head.extend_from_slice(b"Content-Length: ");
+                push_decimal(&mut head, *length);
+                head.extend_from_slice(b"\r\n");
             }
             RequestBody::Chunked(_) => head.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
             RequestBody::Done => {}
@@ -173,11 +269,12 @@ impl Proxy {
         Proxy {
             target: None,
             candidates: candidates.into(),
-            stream: None,
-            token,
+            upstream: None,
+            owner,
             connected: false,
             reused: false,
-            watching_writes: false,
+            readable: false,
+            hung_up: false,
             out: head.clone(),
             head,
             out_written: 0,
@@ -209,26 +306,28 @@ impl Proxy {
         date: &str,
     ) -> ProxyStep {
         loop {
-            if self.stream.is_none() && !self.open(registry, pool) {
+            if self.upstream.is_none() && !self.open(registry, pool) {
                 return ProxyStep::Failed(502);
             }
             if !self.connected {
-                match self.stream.as_ref().map(Stream::connected) {
+                match self
+                    .upstream
+                    .as_ref()
+                    .map(|upstream| upstream.stream.connected())
+                {
                     Some(Ok(true)) => self.connected = true,
                     Some(Ok(false)) => return ProxyStep::Blocked,
                     _ => {
-                        self.drop_stream(registry);
+                        self.drop_stream(registry, pool);
                         continue;
                     }
                 }
             }
             self.take_request_body(client_input);
-            // Writing goes on until the socket is full, so writes alone never call for
-            // another round: only moved input can.
-            match self.write_out() {
-                Ok(true) => {}
-                Ok(false) => self.watch_writes(registry),
-                Err(_) => return self.upstream_failed(registry),
+            // Writing goes on until the socket is full (its writability then raises an
+            // event), so writes alone never call for another round: only moved input can.
+            if self.write_out().is_err() {
+                return self.upstream_failed(registry, pool);
             }
             let mut progressed = false;
             let mut eof = false;
@@ -238,17 +337,17 @@ impl Proxy {
                         progressed |= read > 0;
                         eof = at_eof;
                     }
-                    Err(_) => return self.upstream_failed(registry),
+                    Err(_) => return self.upstream_failed(registry, pool),
                 }
             }
             // What arrived with the close is passed on before the close is handled.
             match self.pass_response(client_output, server, date) {
                 Ok(moved) => progressed |= moved,
-                Err(status) => return self.fail(registry, status),
+                Err(status) => return self.fail(registry, pool, status),
             }
             if eof {
                 if !matches!(self.phase, ResponsePhase::Done) {
-                    return self.upstream_closed(registry, client_output);
+                    return self.upstream_closed(registry, pool, client_output);
                 }
                 self.upstream_keep_alive = false;
             }
@@ -271,49 +370,68 @@ impl Proxy {
         !self.request_done
     }
 
+    /// The upstream socket reported readability, or (`hung_up`) a close or an error.
+    pub(crate) fn mark_readable(&mut self, hung_up: bool) {
+        self.readable = true;
+        self.hung_up |= hung_up;
+    }
+
+    /// The client connection is going away mid-exchange: the upstream connection is
+    /// closed, since the answer it is sending has nowhere to go.
+    pub(crate) fn abandon(&mut self, registry: &Registry, pool: &mut UpstreamPool) {
+        if let Some(upstream) = self.upstream.take() {
+            pool.close(registry, upstream);
+        }
+    }
+
     /// Takes a pooled connection to the next candidate, or connects; false when none is left.
     fn open(&mut self, registry: &Registry, pool: &mut UpstreamPool) -> bool {
         while let Some(target) = self.candidates.front().cloned() {
-            let (stream, reused) = match pool.take(&target) {
-                Some(stream) => (Ok(stream), true),
-                None => (connect(&target), false),
-            };
-            match stream {
-                Ok(mut stream) => {
-                    // A pooled connection is writable at once and the head usually fits the
-                    // socket buffer: watch writes only for a connect under way (or later, if
-                    // a write blocks), which spares a wakeup per request.
-                    let interest = if reused {
-                        Interest::READABLE
-                    } else {
-                        Interest::READABLE | Interest::WRITABLE
-                    };
-                    if registry
-                        .register(stream.source(), self.token, interest)
-                        .is_err()
-                    {
-                        self.candidates.pop_front();
-                        continue;
-                    }
-                    self.stream = Some(stream);
-                    self.watching_writes = !reused;
-                    self.reused = reused;
-                    self.connected = reused;
-                    self.target = Some(target);
-                    return true;
-                }
-                Err(_) => {
-                    self.candidates.pop_front();
-                }
+            if let Some(upstream) = pool.take(&target, self.owner) {
+                // Still registered from its first use; an idle connection that had
+                // anything to say was dropped from the pool, so nothing waits unread.
+                self.upstream = Some(upstream);
+                self.reused = true;
+                self.connected = true;
+                self.readable = false;
+                self.hung_up = false;
+                self.target = Some(target);
+                return true;
             }
+            let Ok(mut stream) = connect(&target) else {
+                self.candidates.pop_front();
+                continue;
+            };
+            let token = pool.new_token(self.owner);
+            // Writability shows when the connect completes, and later when a full socket
+            // drains; a registration for both lasts the connection's whole life.
+            if registry
+                .register(
+                    stream.source(),
+                    token,
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .is_err()
+            {
+                pool.close(registry, Upstream { stream, token });
+                self.candidates.pop_front();
+                continue;
+            }
+            self.upstream = Some(Upstream { stream, token });
+            self.reused = false;
+            self.connected = false;
+            self.readable = false;
+            self.hung_up = false;
+            self.target = Some(target);
+            return true;
         }
         false
     }
 
     /// Drops the current connection after a connect failure: the next candidate is tried.
-    fn drop_stream(&mut self, registry: &Registry) {
-        if let Some(mut stream) = self.stream.take() {
-            let _ = registry.deregister(stream.source());
+    fn drop_stream(&mut self, registry: &Registry, pool: &mut UpstreamPool) {
+        if let Some(upstream) = self.upstream.take() {
+            pool.close(registry, upstream);
         }
         if !self.reused {
             self.candidates.pop_front();
@@ -324,11 +442,11 @@ impl Proxy {
 
     /// A pooled connection that turned out closed is replaced by a fresh one when the
     /// request can be sent again; otherwise the exchange fails.
-    fn upstream_failed(&mut self, registry: &Registry) -> ProxyStep {
+    fn upstream_failed(&mut self, registry: &Registry, pool: &mut UpstreamPool) -> ProxyStep {
         let retry = self.reused && !self.received_any && !self.body_forwarded;
         if retry {
-            if let Some(mut stream) = self.stream.take() {
-                let _ = registry.deregister(stream.source());
+            if let Some(upstream) = self.upstream.take() {
+                pool.close(registry, upstream);
             }
             self.connected = false;
             self.reused = false;
@@ -336,10 +454,15 @@ impl Proxy {
             self.out_written = 0;
             return ProxyStep::Blocked;
         }
-        self.fail(registry, 502)
+        self.fail(registry, pool, 502)
     }
 
-    fn upstream_closed(&mut self, registry: &Registry, client_output: &mut Vec<u8>) -> ProxyStep {
+    fn upstream_closed(
+        &mut self,
+        registry: &Registry,
+        pool: &mut UpstreamPool,
+        client_output: &mut Vec<u8>,
+    ) -> ProxyStep {
         match &self.phase {
             ResponsePhase::UntilClose { rechunk } => {
                 if *rechunk {
@@ -347,21 +470,21 @@ impl Proxy {
                 }
                 self.phase = ResponsePhase::Done;
                 self.upstream_keep_alive = false;
-                if let Some(mut stream) = self.stream.take() {
-                    let _ = registry.deregister(stream.source());
+                if let Some(upstream) = self.upstream.take() {
+                    pool.close(registry, upstream);
                 }
                 ProxyStep::Done {
                     close_client: self.close_client,
                 }
             }
-            ResponsePhase::Head => self.upstream_failed(registry),
-            _ => self.fail(registry, 502),
+            ResponsePhase::Head => self.upstream_failed(registry, pool),
+            _ => self.fail(registry, pool, 502),
         }
     }
 
-    fn fail(&mut self, registry: &Registry, status: u16) -> ProxyStep {
-        if let Some(mut stream) = self.stream.take() {
-            let _ = registry.deregister(stream.source());
+    fn fail(&mut self, registry: &Registry, pool: &mut UpstreamPool, status: u16) -> ProxyStep {
+        if let Some(upstream) = self.upstream.take() {
+            pool.close(registry, upstream);
         }
         if self.received_any && !matches!(self.phase, ResponsePhase::Head) {
             ProxyStep::Broken
@@ -372,14 +495,14 @@ impl Proxy {
 
     /// The exchange is over: a reusable upstream connection goes back to the pool.
     fn finish(&mut self, registry: &Registry, pool: &mut UpstreamPool) {
-        if let Some(mut stream) = self.stream.take() {
-            let _ = registry.deregister(stream.source());
-            if self.upstream_keep_alive
-                && self.inbuf.is_empty()
-                && let Some(target) = self.target.take()
-            {
-                pool.put(target, stream);
+        let Some(upstream) = self.upstream.take() else {
+            return;
+        };
+        match self.target.take() {
+            Some(target) if self.upstream_keep_alive && self.inbuf.is_empty() => {
+                pool.put(registry, target, upstream)
             }
+            _ => pool.close(registry, upstream),
         }
     }
 
@@ -424,10 +547,13 @@ impl Proxy {
     /// Writes what it can to the upstream; Ok(true) when nothing is left to write,
     /// Ok(false) when the socket is full.
     fn write_out(&mut self) -> io::Result<bool> {
-        let Some(stream) = &mut self.stream else {
+        let Some(upstream) = &mut self.upstream else {
             return Ok(true);
         };
-        if !stream.write_pending(&self.out, &mut self.out_written)? {
+        if !upstream
+            .stream
+            .write_pending(&self.out, &mut self.out_written)?
+        {
             return Ok(false);
         }
         self.out.clear();
@@ -435,32 +561,20 @@ impl Proxy {
         Ok(true)
     }
 
-    /// The upstream socket is full: be woken when it drains.
-    fn watch_writes(&mut self, registry: &Registry) {
-        if self.watching_writes {
-            return;
-        }
-        if let Some(stream) = &mut self.stream
-            && registry
-                .reregister(
-                    stream.source(),
-                    self.token,
-                    Interest::READABLE | Interest::WRITABLE,
-                )
-                .is_ok()
-        {
-            self.watching_writes = true;
-        }
-    }
-
     /// Reads what the upstream sent; returns (bytes, eof).
     fn read_in(&mut self) -> io::Result<(usize, bool)> {
-        let Some(stream) = &mut self.stream else {
+        let Some(upstream) = &mut self.upstream else {
             return Ok((0, false));
         };
-        let (read, eof) = stream.read_available(&mut self.inbuf, HIGH_WATER)?;
-        self.received_any |= read > 0;
-        Ok((read, eof))
+        if !self.readable {
+            return Ok((0, false));
+        }
+        let outcome = upstream
+            .stream
+            .read_available(&mut self.inbuf, HIGH_WATER)?;
+        self.readable = !outcome.drained || (self.hung_up && !outcome.eof);
+        self.received_any |= outcome.read > 0;
+        Ok((outcome.read, outcome.eof))
     }
 
     /// Passes the response head and body on to the client as far as they have arrived;
@@ -580,19 +694,21 @@ impl Proxy {
         server: &str,
         date: &str,
     ) {
-        client_output.extend_from_slice(
-            format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status)).as_bytes(),
-        );
+        client_output.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(client_output, u64::from(status));
+        client_output.push(b' ');
+        client_output.extend_from_slice(reason_phrase(status).as_bytes());
+        client_output.extend_from_slice(b"\r\n");
         let has = |name: &str| {
             headers
                 .iter()
                 .any(|(header, _)| header.eq_ignore_ascii_case(name))
         };
         if !has("Server") {
-            client_output.extend_from_slice(format!("Server: {server}\r\n").as_bytes());
+            push_field(client_output, "Server", server.as_bytes());
         }
         if !has("Date") {
-            client_output.extend_from_slice(format!("Date: {date}\r\n").as_bytes());
+            push_field(client_output, "Date", date.as_bytes());
         }
         for (name, value) in headers {
             if HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop))
@@ -603,20 +719,19 @@ impl Proxy {
             {
                 continue;
             }
-            client_output.extend_from_slice(name.as_bytes());
-            client_output.extend_from_slice(b": ");
-            client_output.extend_from_slice(value);
-            client_output.extend_from_slice(b"\r\n");
+            push_field(client_output, name, value);
         }
         for (name, value) in &self.response_headers {
             if let Some(value) = value {
-                client_output.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+                push_field(client_output, name, value.as_bytes());
             }
         }
         match framing {
             Framing::None => {}
             Framing::Length(length) => {
-                client_output.extend_from_slice(format!("Content-Length: {length}\r\n").as_bytes())
+                client_output.extend_from_slice(b"Content-Length: ");
+                push_decimal(client_output, length);
+                client_output.extend_from_slice(b"\r\n");
             }
             Framing::Chunked => client_output.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
             Framing::Close => {}
@@ -628,6 +743,14 @@ impl Proxy {
     }
 }
 
+/// Appends one `name: value` header line.
+fn push_field(output: &mut Vec<u8>, name: &str, value: &[u8]) {
+    output.extend_from_slice(name.as_bytes());
+    output.extend_from_slice(b": ");
+    output.extend_from_slice(value);
+    output.extend_from_slice(b"\r\n");
+}
+
 /// How the answer to the client is framed.
 #[derive(Debug, Clone, Copy)]
 enum Framing {
@@ -635,4 +758,82 @@ enum Framing {
     Length(u64),
     Chunked,
     Close,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    use super::*;
+
+    fn connected_upstream(listener: &TcpListener, registry: &Registry, token: Token) -> Upstream {
+        let address = listener.local_addr().expect("address");
+        let mut stream = Stream::connect_tcp(address).expect("connect");
+        registry
+            .register(stream.source(), token, Interest::READABLE)
+            .expect("register");
+        Upstream { stream, token }
+    }
+
+    #[test]
+    fn pooled_connections_keep_their_tokens_and_owners() {
+        let poll = mio::Poll::new().expect("poll");
+        let registry = poll.registry();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let target = ProxyTarget::Inet(listener.local_addr().expect("address"));
+        let mut pool = UpstreamPool::new(1000, 1010);
+
+        let first = pool.new_token(7);
+        let second = pool.new_token(8);
+        assert_eq!((first, second), (Token(1001), Token(1003)), "odd tokens");
+        assert_eq!(pool.owner(first), Some(7));
+
+        let upstream = connected_upstream(&listener, registry, first);
+        pool.put(registry, target.clone(), upstream);
+        assert_eq!(pool.owner(first), None, "an idle connection serves nobody");
+        assert_eq!(pool.idle_count(), 1);
+
+        let reused = pool.take(&target, 9).expect("the idle connection");
+        assert_eq!(reused.token, first, "reuse keeps the token");
+        assert_eq!(pool.owner(first), Some(9));
+        pool.close(registry, reused);
+        assert_eq!(pool.owner(first), None);
+        assert_eq!(pool.idle_count(), 0);
+
+        // Tokens wrap around, skipping the ones still in use.
+        let tokens: Vec<Token> = (0..4).map(|owner| pool.new_token(owner)).collect();
+        assert_eq!(tokens, [Token(1005), Token(1007), Token(1009), Token(1001)]);
+        pool.owners.remove(&Token(1007));
+        assert_eq!(pool.new_token(5), Token(1007), "1003 and 1005 are in use");
+    }
+
+    #[test]
+    fn an_idle_connection_that_speaks_is_dropped() {
+        let poll = mio::Poll::new().expect("poll");
+        let registry = poll.registry();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let target = ProxyTarget::Inet(listener.local_addr().expect("address"));
+        let mut pool = UpstreamPool::new(1000, 1 << 20);
+        let token = pool.new_token(1);
+        let upstream = connected_upstream(&listener, registry, token);
+        let (mut server_side, _) = listener.accept().expect("accept");
+        pool.put(registry, target.clone(), upstream);
+
+        pool.check_idle(registry, token);
+        assert_eq!(
+            pool.idle_count(),
+            1,
+            "a stale event keeps a quiet connection"
+        );
+
+        server_side.write_all(b"unasked").expect("write");
+        let speaks = (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            pool.check_idle(registry, token);
+            pool.idle_count() == 0
+        });
+        assert!(speaks, "a connection with unread bytes is dropped");
+        assert!(pool.take(&target, 2).is_none());
+    }
 }

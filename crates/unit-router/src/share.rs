@@ -131,7 +131,7 @@ impl ShareServer {
             let content_type = mime.lookup(&full_path);
             // The filter looks at the name only, so a refused file is never touched.
             if let Some(types) = request.types
-                && !types(content_type.unwrap_or(""))
+                && !types(content_type.map_or("", |content_type| content_type))
             {
                 status = 403;
                 continue;
@@ -279,9 +279,9 @@ struct CachedFile {
     /// What the file looked like when it was opened.
     identity: FileIdentity,
     /// The quoted entity tag.
-    etag: String,
+    etag: Arc<str>,
     /// The `Last-Modified` value.
-    last_modified: String,
+    last_modified: Arc<str>,
     /// The whole content of a small file, so its answer goes out in the same write as
     /// the head instead of a separate sendfile.
     content: Option<Arc<[u8]>>,
@@ -303,8 +303,8 @@ impl CachedFile {
             content,
             file: Arc::new(file),
             identity,
-            etag: format!("\"{:x}-{:x}\"", identity.mtime, identity.size),
-            last_modified: http_date(system_time_from_seconds(identity.mtime)),
+            etag: Arc::from(format!("\"{:x}-{:x}\"", identity.mtime, identity.size)),
+            last_modified: Arc::from(http_date(system_time_from_seconds(identity.mtime))),
             validated,
         }
     }
@@ -459,13 +459,13 @@ fn failure_of(errno: Errno) -> Failure {
 /// The `200` or `304` answer for a cached file.
 fn file_response(
     cached: &CachedFile,
-    content_type: Option<&str>,
+    content_type: Option<&Arc<str>>,
     request: &ShareRequest<'_>,
 ) -> HttpResponse {
     let mut headers = Vec::with_capacity(3);
     if is_not_modified(cached, request) {
-        headers.push(("ETag".to_owned(), cached.etag.clone()));
-        headers.push(("Last-Modified".to_owned(), cached.last_modified.clone()));
+        headers.push(("ETag".into(), (&cached.etag).into()));
+        headers.push(("Last-Modified".into(), (&cached.last_modified).into()));
         return HttpResponse {
             status: 304,
             headers,
@@ -473,10 +473,10 @@ fn file_response(
         };
     }
     if let Some(content_type) = content_type {
-        headers.push(("Content-Type".to_owned(), content_type.to_owned()));
+        headers.push(("Content-Type".into(), content_type.into()));
     }
-    headers.push(("ETag".to_owned(), cached.etag.clone()));
-    headers.push(("Last-Modified".to_owned(), cached.last_modified.clone()));
+    headers.push(("ETag".into(), (&cached.etag).into()));
+    headers.push(("Last-Modified".into(), (&cached.last_modified).into()));
     let body = match (cached.identity.size, &cached.content) {
         (0, _) => Body::Empty,
         (_, Some(content)) => Body::Bytes(Arc::clone(content)),
@@ -530,7 +530,7 @@ fn redirect_to_directory(request: &ShareRequest<'_>) -> HttpResponse {
     }
     HttpResponse {
         status: 301,
-        headers: vec![("Location".to_owned(), location)],
+        headers: vec![("Location".into(), location.into())],
         body: Body::Empty,
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use unit_conf::{TemplatePart, Variable, parse_template};
 use unit_http::{parse_cookies, parse_query};
 
-use crate::http::{ConnAddr, HttpRequest};
+use crate::http::{ConnAddr, Field, HttpRequest};
 
 /// A string with variables, ready to expand.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub(crate) struct Template {
     parts: Vec<TemplatePart>,
     /// The whole text when the template has no variables.
     static_text: Option<String>,
+    /// A first guess at an expansion's length, so it is allocated once.
+    expected_len: usize,
 }
 
 impl Template {
@@ -36,7 +38,18 @@ impl Template {
             .iter()
             .any(|part| matches!(part, TemplatePart::Variable(_)));
         let static_text = (!has_variables).then(|| text.to_owned());
-        Ok(Template { parts, static_text })
+        let expected_len = parts
+            .iter()
+            .map(|part| match part {
+                TemplatePart::Literal(literal) => literal.len(),
+                TemplatePart::Variable(_) => 64,
+            })
+            .sum();
+        Ok(Template {
+            parts,
+            static_text,
+            expected_len,
+        })
     }
 
     /// Whether the template has no variables, so every expansion gives the same text.
@@ -56,7 +69,7 @@ impl Template {
         if let Some(text) = &self.static_text {
             return text.clone();
         }
-        let mut expanded = String::new();
+        let mut expanded = String::with_capacity(self.expected_len);
         for part in &self.parts {
             match part {
                 TemplatePart::Literal(text) => expanded.push_str(text),
@@ -85,7 +98,7 @@ pub(crate) struct ResponseVars<'a> {
     /// The local time in the access log form (`$time_local`).
     pub(crate) time_local: &'a str,
     /// The response's header fields (`$response_header_<name>`).
-    pub(crate) response_headers: &'a [(String, String)],
+    pub(crate) response_headers: &'a [Field],
 }
 
 /// Appends the value of one variable.

@@ -7,7 +7,7 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use unit_engine::{Engine, Event, HashMap, Interest, Listener, Remote, TimerId, Token};
 use unit_http::DateCache;
@@ -78,8 +78,11 @@ pub(crate) fn spawn_worker(index: usize, shared: Arc<Shared>) -> io::Result<Work
                 connections: HashMap::default(),
                 next_token: FIRST_CONNECTION,
                 next_listener_token: 1,
-                date: DateCache::new(),
-                pool: UpstreamPool::default(),
+                date: TurnDate::default(),
+                pool: UpstreamPool::new(
+                    FIRST_CONNECTION,
+                    Engine::<Worker>::RESERVED_TOKENS_START - 1,
+                ),
                 request_ids: RequestIds::new(),
             };
             if let Err(error) = engine.run(&mut worker, |worker, engine, event| {
@@ -95,11 +98,33 @@ pub(crate) fn spawn_worker(index: usize, shared: Arc<Shared>) -> io::Result<Work
     Ok(WorkerHandle { remote, thread })
 }
 
-/// A connection with its armed timeout.
+/// A connection with its timeout.
+///
+/// The timer is not moved on every event: activity only pushes `deadline` later, and a
+/// timer that fires early is armed again for the deadline. It is re-armed at once only
+/// when the deadline comes sooner than the armed time.
 #[derive(Debug)]
 struct Entry {
     connection: Connection,
-    timer: Option<TimerId>,
+    deadline: Instant,
+    timer: Option<(TimerId, Instant)>,
+}
+
+impl Entry {
+    /// Sets the deadline, re-arming the timer only if it would fire too late.
+    fn set_deadline(&mut self, engine: &mut Engine<Worker>, token: usize, deadline: Instant) {
+        self.deadline = deadline;
+        match self.timer {
+            Some((_, armed)) if armed <= deadline => {}
+            previous => {
+                if let Some((id, _)) = previous {
+                    engine.cancel_timer(id);
+                }
+                let id = engine.add_timer_at(deadline, token as u64);
+                self.timer = Some((id, deadline));
+            }
+        }
+    }
 }
 
 /// One worker's state.
@@ -112,7 +137,7 @@ pub(crate) struct Worker {
     connections: HashMap<usize, Entry>,
     next_token: usize,
     next_listener_token: usize,
-    date: DateCache,
+    date: TurnDate,
     pool: UpstreamPool,
     request_ids: RequestIds,
 }
@@ -121,15 +146,63 @@ impl Worker {
     fn on_event(&mut self, engine: &mut Engine<Worker>, event: Event) {
         match event {
             Event::Io { token, .. } if token.0 < FIRST_CONNECTION => self.accept(engine, token.0),
-            // A connection's upstream socket has the token after the connection's own.
-            Event::Io { token, .. } => self.drive(engine, token.0 & !1),
-            Event::Timer { key, .. } => {
+            Event::Io {
+                token,
+                readable,
+                closed,
+                ..
+            } => self.on_io(engine, token, readable, closed),
+            Event::Timer { id, key } => {
                 if let Ok(token) = usize::try_from(key) {
-                    self.close(engine, token);
+                    self.on_timer(engine, id, token);
                 }
             }
             Event::Signal(_) => {}
         }
+    }
+
+    /// A connection's timer fired: it is closed if its deadline has passed, else the
+    /// timer is armed again for the deadline.
+    fn on_timer(&mut self, engine: &mut Engine<Worker>, id: TimerId, token: usize) {
+        let Some(entry) = self.connections.get_mut(&token) else {
+            return;
+        };
+        if entry.timer.is_none_or(|(armed, _)| armed != id) {
+            return;
+        }
+        entry.timer = None;
+        let deadline = entry.deadline;
+        if deadline <= engine.now() {
+            self.close(engine, token);
+        } else {
+            entry.set_deadline(engine, token, deadline);
+        }
+    }
+
+    /// Readiness of a client connection (even tokens) or of an upstream one (odd).
+    fn on_io(&mut self, engine: &mut Engine<Worker>, token: Token, readable: bool, closed: bool) {
+        let client = if token.0 & 1 == 0 {
+            if (readable || closed)
+                && let Some(entry) = self.connections.get_mut(&token.0)
+            {
+                entry.connection.mark_readable(closed);
+            }
+            token.0
+        } else {
+            let Some(owner) = self.pool.owner(token) else {
+                if readable || closed {
+                    self.pool.check_idle(engine.registry(), token);
+                }
+                return;
+            };
+            if (readable || closed)
+                && let Some(entry) = self.connections.get_mut(&owner)
+            {
+                entry.connection.mark_upstream_readable(closed);
+            }
+            owner
+        };
+        self.drive(engine, client);
     }
 
     /// Takes a new configuration: registers new listeners, drops removed ones.
@@ -235,8 +308,18 @@ impl Worker {
                 Arc::clone(&address),
                 Arc::clone(&conf),
             );
-            let timer = Some(engine.add_timer(conf.http.header_read_timeout, token as u64));
-            self.connections.insert(token, Entry { connection, timer });
+            let now = engine.now();
+            let mut entry = Entry {
+                connection,
+                deadline: now,
+                timer: None,
+            };
+            entry.set_deadline(
+                engine,
+                token,
+                deadline_after(now, conf.http.header_read_timeout),
+            );
+            self.connections.insert(token, entry);
         }
     }
 
@@ -260,10 +343,11 @@ impl Worker {
         let mut context = DriveContext {
             services: &shared.services,
             counters,
-            date: date.get(SystemTime::now()),
+            date: date.at(engine.now()),
+            now: engine.now(),
             registry: engine.registry(),
             pool,
-            upstream_token: Token(token + 1),
+            token,
             request_ids,
         };
         let drive = entry.connection.drive(&mut context);
@@ -279,11 +363,8 @@ impl Worker {
                         counters.idle.fetch_sub(1, Ordering::Relaxed);
                     }
                 }
-                if let Some(timer) = entry.timer.take() {
-                    engine.cancel_timer(timer);
-                }
                 let timeout = timeout_for(conf.as_deref(), wait);
-                entry.timer = Some(engine.add_timer(timeout, token as u64));
+                entry.set_deadline(engine, token, deadline_after(engine.now(), timeout));
             }
         }
     }
@@ -292,13 +373,14 @@ impl Worker {
         let Some(mut entry) = self.connections.remove(&token) else {
             return;
         };
-        if let Some(timer) = entry.timer.take() {
+        if let Some((timer, _)) = entry.timer.take() {
             engine.cancel_timer(timer);
         }
         if entry.connection.idle {
             self.shared.counters.idle.fetch_sub(1, Ordering::Relaxed);
         }
         self.shared.counters.closed.fetch_add(1, Ordering::Relaxed);
+        entry.connection.abandon(engine.registry(), &mut self.pool);
         let _ = engine
             .registry()
             .deregister(entry.connection.stream.source());
@@ -310,6 +392,31 @@ impl Worker {
             self.close(engine, token);
         }
     }
+}
+
+/// The `Date` value, read from the wall clock at most once per engine turn.
+#[derive(Debug, Default)]
+struct TurnDate {
+    /// The turn (by its time) the clock was last read in.
+    read_at: Option<Instant>,
+    cache: DateCache,
+}
+
+impl TurnDate {
+    /// The date for a turn whose time is `now`.
+    fn at(&mut self, now: Instant) -> &str {
+        if self.read_at != Some(now) {
+            self.read_at = Some(now);
+            self.cache.get(SystemTime::now());
+        }
+        self.cache.current()
+    }
+}
+
+/// The instant `timeout` after `now` (far in the future when that overflows).
+fn deadline_after(now: Instant, timeout: Duration) -> Instant {
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
 }
 
 /// The timeout for what a connection waits for.

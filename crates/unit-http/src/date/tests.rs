@@ -95,8 +95,10 @@ fn parsing() {
 #[test]
 fn cache_reformats_once_per_second() {
     let mut date_cache = DateCache::new();
+    assert_eq!(date_cache.current(), "");
     let start = at(784_111_777);
     assert_eq!(date_cache.get(start), "Sun, 06 Nov 1994 08:49:37 GMT");
+    assert_eq!(date_cache.current(), "Sun, 06 Nov 1994 08:49:37 GMT");
     assert_eq!(
         date_cache.get(start + Duration::from_millis(900)),
         "Sun, 06 Nov 1994 08:49:37 GMT"

@@ -1,7 +1,7 @@
 //! Tables for `parse_request_head`: accepted heads, smuggling attempts,
 //! limits, partial input, pipelining and persistence defaults.
 
-use super::{BodyKind, HeadLimits, RequestHead, parse_request_head};
+use super::{BodyKind, HeadLimits, RequestHead, parse_request_head, parse_request_head_into};
 use crate::HttpError;
 
 /// Renders a parse result as one line so tables stay short.
@@ -512,4 +512,48 @@ fn header_lookup() {
     assert_eq!(absolute.host(), Some("origin.example:81"));
     let hostless = parse_ok(b"GET / HTTP/1.0\r\n\r\n");
     assert_eq!(hostless.host(), None);
+}
+
+#[test]
+fn a_head_is_refilled_in_place() {
+    let limits = HeadLimits::default();
+    let mut head = RequestHead::default();
+    let first = b"POST /first/path HTTP/1.1\r\nHost: a\r\nX-One: 1\r\nX-Two: 2\r\nContent-Length: 3\r\n\r\nabc";
+    assert_eq!(parse_request_head_into(first, &limits, &mut head), Ok(true));
+    assert_eq!(
+        Some(&head),
+        parse_request_head(first, &limits).ok().flatten().as_ref()
+    );
+    let method_buffer = head.method.as_ptr();
+
+    // A smaller request reuses the buffers and leaves nothing of the first one behind.
+    let second = b"GET /b HTTP/1.0\r\nHost: b\r\n\r\n";
+    assert_eq!(
+        parse_request_head_into(second, &limits, &mut head),
+        Ok(true)
+    );
+    assert_eq!(
+        Some(&head),
+        parse_request_head(second, &limits).ok().flatten().as_ref()
+    );
+    assert_eq!(
+        head.method.as_ptr(),
+        method_buffer,
+        "the method's buffer is reused"
+    );
+    assert_eq!(head.headers.len(), 1);
+
+    assert_eq!(
+        parse_request_head_into(b"GET / HTTP/1.1\r\nHost:", &limits, &mut head),
+        Ok(false),
+        "incomplete"
+    );
+    assert!(
+        parse_request_head_into(
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            &limits,
+            &mut head
+        )
+        .is_err()
+    );
 }

@@ -1,7 +1,10 @@
 //! Tables for target splitting, percent-decoding, path normalization and
 //! query parsing.
 
-use super::{normalize_path, normalize_path_keeping, parse_query, percent_decode, split_target};
+use super::{
+    is_normal_path, normalize_path, normalize_path_keeping, parse_query, percent_decode,
+    split_target,
+};
 use crate::HttpError;
 
 fn render(result: Result<Vec<u8>, HttpError>) -> Result<String, HttpError> {
@@ -147,4 +150,45 @@ fn query_arguments() {
     check_query("na%6De=%7Bx%7D", &[("name", "{x}")]);
     check_query("bad=%zz&ok=1", &[("bad", "%zz"), ("ok", "1")]);
     check_query("a;b=1", &[("a;b", "1")]);
+}
+
+#[test]
+fn normal_paths_are_recognised() {
+    let samples: [&[u8]; 16] = [
+        b"/",
+        b"/a",
+        b"/a/b.txt",
+        b"/a./b",
+        b"/a/",
+        b"/.a",
+        b"/a//b",
+        b"//",
+        b"/a/.",
+        b"/a/..",
+        b"/%41",
+        b"/a/./b",
+        b"a",
+        b"",
+        b"/a\0b",
+        b"/x/y.z/",
+    ];
+    for raw in samples {
+        if is_normal_path(raw) {
+            assert_eq!(
+                normalize_path(raw).as_deref(),
+                Ok(raw),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+    assert!(is_normal_path(b"/a/b.txt"));
+    assert!(is_normal_path(b"/a/"));
+    assert!(
+        !is_normal_path(b"/.a"),
+        "a dot after a slash takes the careful path"
+    );
+    assert!(!is_normal_path(b"/a//b"));
+    assert!(!is_normal_path(b"/%41"));
+    assert!(!is_normal_path(b"a"));
 }

@@ -9,6 +9,8 @@
 //! Not here: validating the override object (the controller rejects an extension mapped
 //! to two types before the router ever sees it) and content sniffing.
 
+use std::sync::Arc;
+
 use unit_engine::HashMap;
 
 /// The built-in table: a MIME type and the extensions (without the dot) that map to it.
@@ -71,9 +73,9 @@ const BUILT_IN: &[(&str, &[&str])] = &[
 #[derive(Debug, Clone)]
 pub(crate) struct MimeTypes {
     /// Lowercased extension without the dot → MIME type.
-    by_extension: HashMap<String, String>,
+    by_extension: HashMap<String, Arc<str>>,
     /// Exact file name → MIME type.
-    by_name: HashMap<String, String>,
+    by_name: HashMap<String, Arc<str>>,
 }
 
 impl MimeTypes {
@@ -88,10 +90,11 @@ impl MimeTypes {
             by_name: HashMap::default(),
         };
         for (mime_type, extensions) in BUILT_IN {
+            let mime_type: Arc<str> = Arc::from(*mime_type);
             for extension in *extensions {
                 mime_types
                     .by_extension
-                    .insert((*extension).to_owned(), (*mime_type).to_owned());
+                    .insert((*extension).to_owned(), Arc::clone(&mime_type));
             }
         }
         let Some(serde_json::Value::Object(object)) = overrides else {
@@ -114,13 +117,13 @@ impl MimeTypes {
     }
 
     /// The MIME type of a file name (the last path component is used), if known.
-    pub(crate) fn lookup(&self, file_name: &str) -> Option<&str> {
+    pub(crate) fn lookup(&self, file_name: &str) -> Option<&Arc<str>> {
         let base_name = match file_name.rfind('/') {
             Some(slash_idx) => &file_name[slash_idx + 1..],
             None => file_name,
         };
         if let Some(mime_type) = self.by_name.get(base_name) {
-            return Some(mime_type.as_str());
+            return Some(mime_type);
         }
         let dot_idx = base_name.rfind('.')?;
         let extension = &base_name[dot_idx + 1..];
@@ -130,9 +133,8 @@ impl MimeTypes {
         if extension.bytes().any(|byte| byte.is_ascii_uppercase()) {
             self.by_extension
                 .get(extension.to_ascii_lowercase().as_str())
-                .map(String::as_str)
         } else {
-            self.by_extension.get(extension).map(String::as_str)
+            self.by_extension.get(extension)
         }
     }
 
@@ -141,10 +143,10 @@ impl MimeTypes {
         match entry.strip_prefix('.') {
             Some(extension) if !extension.is_empty() => {
                 self.by_extension
-                    .insert(extension.to_ascii_lowercase(), mime_type.to_owned());
+                    .insert(extension.to_ascii_lowercase(), Arc::from(mime_type));
             }
             _ if !entry.is_empty() => {
-                self.by_name.insert(entry.to_owned(), mime_type.to_owned());
+                self.by_name.insert(entry.to_owned(), Arc::from(mime_type));
             }
             _ => {}
         }
@@ -158,7 +160,11 @@ mod tests {
     /// Looks `file_name` up in a table built from `overrides`.
     fn check(overrides: Option<serde_json::Value>, file_name: &str, expected: Option<&str>) {
         let mime_types = MimeTypes::new(overrides.as_ref());
-        assert_eq!(mime_types.lookup(file_name), expected, "{file_name}");
+        assert_eq!(
+            mime_types.lookup(file_name).map(|mime_type| &**mime_type),
+            expected,
+            "{file_name}"
+        );
     }
 
     #[test]

@@ -152,7 +152,7 @@ fn header<'a>(response: &'a HttpResponse, name: &str) -> Option<&'a str> {
         .headers
         .iter()
         .find(|(header_name, _)| header_name.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.as_str())
+        .map(|(_, value)| &**value)
 }
 
 /// The bytes the body would send.

@@ -92,8 +92,8 @@ fn named_variables() {
 #[test]
 fn response_variables() {
     let response_headers = vec![
-        ("Content-Type".to_owned(), "text/html".to_owned()),
-        ("ETag".to_owned(), "\"v1\"".to_owned()),
+        ("Content-Type".into(), "text/html".into()),
+        ("ETag".into(), "\"v1\"".into()),
     ];
     let extra = ResponseVars {
         status: 404,
