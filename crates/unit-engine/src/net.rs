@@ -59,9 +59,16 @@ impl Stream {
         Ok(Stream::Tcp(stream))
     }
 
-    /// Starts connecting to a unix socket path.
+    /// Starts connecting to a unix socket path, or to a Linux abstract socket when the
+    /// path is `@name`.
     pub fn connect_unix(path: &Path) -> io::Result<Stream> {
-        Ok(Stream::Unix(UnixStream::connect(path)?))
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::ffi::OsStrExt;
+        let address = match path.as_os_str().as_bytes().strip_prefix(b"@") {
+            Some(name) => std::os::unix::net::SocketAddr::from_abstract_name(name)?,
+            None => std::os::unix::net::SocketAddr::from_pathname(path)?,
+        };
+        Ok(Stream::Unix(UnixStream::connect_addr(&address)?))
     }
 
     /// The socket, to register with an engine.
@@ -265,6 +272,30 @@ impl Listener {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unix_connects_reach_paths_and_abstract_names() -> io::Result<()> {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("unit-engine-test-{}", std::process::id());
+        let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+        let listener = std::os::unix::net::UnixListener::bind_addr(&address)?;
+        let _stream = Stream::connect_unix(Path::new(&format!("@{name}")))?;
+        let (_, peer) = listener.accept()?;
+        assert!(
+            peer.as_abstract_name().is_none(),
+            "the client side is unnamed"
+        );
+
+        let dir = std::env::temp_dir().join(format!("unit-engine-net-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("socket");
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path)?;
+        let _stream = Stream::connect_unix(&path)?;
+        listener.accept()?;
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
 
     #[test]
     fn tcp_and_unix_listeners_accept() -> io::Result<()> {

@@ -239,9 +239,13 @@ pub(crate) fn error_page(status: u16) -> HttpResponse {
 
 /// Takes the client address (and scheme) from headers when the peer is a trusted proxy.
 fn apply_forwarded(forwarded: &Forwarded, request: &mut HttpRequest) {
-    let trusted = |address: &ConnAddr| match address {
-        ConnAddr::Inet(socket_addr) => source_matches(&forwarded.source, socket_addr),
-        ConnAddr::Unix => source_matches_unix(&forwarded.source),
+    // An empty `source` trusts no peer (as in Unit), unlike an empty match set.
+    let trusted = |address: &ConnAddr| {
+        !forwarded.source.is_empty()
+            && match address {
+                ConnAddr::Inet(socket_addr) => source_matches(&forwarded.source, socket_addr),
+                ConnAddr::Unix => source_matches_unix(&forwarded.source),
+            }
     };
     if !trusted(&request.remote) {
         return;
@@ -249,9 +253,13 @@ fn apply_forwarded(forwarded: &Forwarded, request: &mut HttpRequest) {
     if let Some(protocol) = &forwarded.protocol
         && let Some(value) = request.header(protocol)
     {
-        request.https = String::from_utf8_lossy(value)
-            .trim()
-            .eq_ignore_ascii_case("https");
+        // `http` means plain, `https` or `on` TLS; any other value says nothing.
+        let value = value.trim_ascii();
+        if value.eq_ignore_ascii_case(b"http") {
+            request.https = false;
+        } else if value.eq_ignore_ascii_case(b"https") || value.eq_ignore_ascii_case(b"on") {
+            request.https = true;
+        }
     }
     let Some(client_ip) = &forwarded.client_ip else {
         return;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::print_stderr)]
 
+pub(crate) mod http;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
