@@ -37,4 +37,6 @@ pub use target::{
     is_normal_path, normalize_path, normalize_path_keeping, parse_query, percent_decode,
     split_target,
 };
-pub use upstream::{ResponseBody, ResponseHeadParsed, parse_response_head};
+pub use upstream::{
+    ResponseBody, ResponseHeadParsed, parse_response_head, parse_response_head_into,
+};

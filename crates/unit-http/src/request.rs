@@ -10,6 +10,7 @@
 //! Deliberately not enforced: a Host header in HTTP/1.1 requests (its absence
 //! is the router's business) and methods from a fixed list.
 
+use std::mem::MaybeUninit;
 use std::str;
 
 use crate::HttpError;
@@ -17,8 +18,9 @@ use crate::fields::validate_host;
 use crate::framing::{Framing, TransferCoding};
 use crate::target::split_absolute_form;
 
-/// How many header slots live on the stack before falling back to the heap.
-const STACK_HEADER_SLOTS: usize = 64;
+/// How many header slots live on the stack before falling back to the heap. They are
+/// left uninitialised (httparse fills what it uses), so a large count costs nothing.
+const STACK_HEADER_SLOTS: usize = 256;
 
 /// Limits applied while parsing a message head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,8 +159,13 @@ pub fn parse_request_head_into(
 ) -> Result<bool, HttpError> {
     let window = &buf[..buf.len().min(limits.max_head_bytes)];
     with_header_slots(limits.max_headers, |slots| {
-        let mut request = httparse::Request::new(slots);
-        let head_len = match request.parse(window) {
+        let mut request = httparse::Request::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_request_with_uninit_headers(
+            &mut request,
+            window,
+            slots,
+        );
+        let head_len = match parsed {
             Ok(httparse::Status::Complete(head_len)) => head_len,
             Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
                 return Err(HttpError::HeadTooLarge);
@@ -200,25 +207,27 @@ fn finish_request(
     replace_string(&mut head.method, method);
     replace_string(&mut head.target, target);
     head.version_minor = version_minor;
-    let fields = request.headers.len();
-    for (slot, header) in request.headers.iter().enumerate() {
-        match head.headers.get_mut(slot) {
-            Some((name, value)) => {
-                replace_string(name, header.name);
-                value.clear();
-                value.extend_from_slice(header.value);
-            }
-            None => head
-                .headers
-                .push((header.name.to_owned(), header.value.to_vec())),
-        }
-    }
-    head.headers.truncate(fields);
+    copy_fields(request.headers, &mut head.headers);
     head.head_len = head_len;
     head.body = body;
     head.keep_alive = framing.keep_alive(version_minor);
     head.expect_continue = version_minor >= 1 && framing.expect_continue;
     Ok(())
+}
+
+/// Makes `into` hold the parsed `fields`, reusing the strings it already has.
+pub(crate) fn copy_fields(fields: &[httparse::Header<'_>], into: &mut Vec<(String, Vec<u8>)>) {
+    for (slot, field) in fields.iter().enumerate() {
+        match into.get_mut(slot) {
+            Some((name, value)) => {
+                replace_string(name, field.name);
+                value.clear();
+                value.extend_from_slice(field.value);
+            }
+            None => into.push((field.name.to_owned(), field.value.to_vec())),
+        }
+    }
+    into.truncate(fields.len());
 }
 
 /// Makes `into` hold `text`, in the allocation it has when that is large enough.
@@ -227,16 +236,17 @@ fn replace_string(into: &mut String, text: &str) {
     into.push_str(text);
 }
 
-/// Runs `parse` with `max_headers` empty header slots, on the stack when few.
+/// Runs `parse` with `max_headers` uninitialised header slots, on the stack when few.
 pub(crate) fn with_header_slots<'buf, R>(
     max_headers: usize,
-    parse: impl FnOnce(&mut [httparse::Header<'buf>]) -> R,
+    parse: impl FnOnce(&mut [MaybeUninit<httparse::Header<'buf>>]) -> R,
 ) -> R {
     if max_headers <= STACK_HEADER_SLOTS {
-        let mut slots = [httparse::EMPTY_HEADER; STACK_HEADER_SLOTS];
+        let mut slots = [const { MaybeUninit::uninit() }; STACK_HEADER_SLOTS];
         parse(&mut slots[..max_headers])
     } else {
-        parse(&mut vec![httparse::EMPTY_HEADER; max_headers])
+        let mut slots = Vec::with_capacity(max_headers);
+        parse(&mut slots.spare_capacity_mut()[..max_headers])
     }
 }
 

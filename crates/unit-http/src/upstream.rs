@@ -11,7 +11,7 @@
 //! the final response (or switches protocols after 101).
 
 use crate::framing::{Framing, TransferCoding};
-use crate::request::{StartLine, classify_error, with_header_slots};
+use crate::request::{StartLine, classify_error, copy_fields, with_header_slots};
 use crate::{HeadLimits, HttpError};
 
 /// How the body of an upstream response is delimited.
@@ -48,6 +48,21 @@ pub struct ResponseHeadParsed {
 
 // === impl ResponseHeadParsed ===
 
+impl Default for ResponseHeadParsed {
+    /// An empty head, to be filled by [`parse_response_head_into`].
+    fn default() -> Self {
+        Self {
+            status: 0,
+            reason: String::new(),
+            version_minor: 1,
+            headers: Vec::new(),
+            head_len: 0,
+            body: ResponseBody::None,
+            keep_alive: false,
+        }
+    }
+}
+
 impl ResponseHeadParsed {
     /// The value of the first field called `name` (compared case-insensitively).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
@@ -76,27 +91,46 @@ pub fn parse_response_head(
     limits: &HeadLimits,
     request_was_head: bool,
 ) -> Result<Option<ResponseHeadParsed>, HttpError> {
+    let mut head = ResponseHeadParsed::default();
+    Ok(parse_response_head_into(buf, limits, request_was_head, &mut head)?.then_some(head))
+}
+
+/// Like [`parse_response_head`], filling `head` in place and reusing its allocations:
+/// `Ok(true)` once a complete head is in it. On `Ok(false)` and errors the contents
+/// of `head` are unspecified.
+pub fn parse_response_head_into(
+    buf: &[u8],
+    limits: &HeadLimits,
+    request_was_head: bool,
+    head: &mut ResponseHeadParsed,
+) -> Result<bool, HttpError> {
     let window = &buf[..buf.len().min(limits.max_head_bytes)];
     with_header_slots(limits.max_headers, |slots| {
-        let mut response = httparse::Response::new(slots);
-        let head_len = match response.parse(window) {
+        let mut response = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut response,
+            window,
+            slots,
+        );
+        let head_len = match parsed {
             Ok(httparse::Status::Complete(head_len)) => head_len,
             Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
                 return Err(HttpError::HeadTooLarge);
             }
-            Ok(httparse::Status::Partial) => return Ok(None),
+            Ok(httparse::Status::Partial) => return Ok(false),
             Err(error) => return Err(classify_error(error, window, StartLine::Status)),
         };
-        finish_response(&response, head_len, request_was_head).map(Some)
+        finish_response(&response, head_len, request_was_head, head).map(|()| true)
     })
 }
 
-/// Applies the framing rules and copies the head out.
+/// Applies the framing rules and copies the head into `head`.
 fn finish_response(
     response: &httparse::Response<'_, '_>,
     head_len: usize,
     request_was_head: bool,
-) -> Result<ResponseHeadParsed, HttpError> {
+    head: &mut ResponseHeadParsed,
+) -> Result<(), HttpError> {
     let status = response.code.ok_or(HttpError::BadStatusLine)?;
     let version_minor = response.version.ok_or(HttpError::BadStatusLine)?;
     if status < 100 {
@@ -121,19 +155,15 @@ fn finish_response(
         framed_body
     };
 
-    Ok(ResponseHeadParsed {
-        status,
-        reason: response.reason.unwrap_or_default().to_owned(),
-        version_minor,
-        headers: response
-            .headers
-            .iter()
-            .map(|header| (header.name.to_owned(), header.value.to_vec()))
-            .collect(),
-        head_len,
-        body,
-        keep_alive: body != ResponseBody::UntilClose && framing.keep_alive(version_minor),
-    })
+    head.status = status;
+    head.reason.clear();
+    head.reason.push_str(response.reason.unwrap_or_default());
+    head.version_minor = version_minor;
+    copy_fields(response.headers, &mut head.headers);
+    head.head_len = head_len;
+    head.body = body;
+    head.keep_alive = body != ResponseBody::UntilClose && framing.keep_alive(version_minor);
+    Ok(())
 }
 
 #[cfg(test)]

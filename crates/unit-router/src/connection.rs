@@ -279,9 +279,12 @@ impl Connection {
                 Err(_) => Some(Drive::Close),
             },
             ProxyStep::Done { close_client } => {
-                if let (Some(proxy), Some(finished)) = (self.proxy.take(), self.finished.as_mut()) {
-                    finished.status = proxy.status;
-                    finished.body_bytes = proxy.body_bytes;
+                if let Some(proxy) = self.proxy.take() {
+                    if let Some(finished) = self.finished.as_mut() {
+                        finished.status = proxy.status;
+                        finished.body_bytes = proxy.body_bytes;
+                    }
+                    proxy.recycle(context.pool);
                 }
                 self.close_after |= close_client;
                 if !self.output_pending() {
@@ -293,7 +296,9 @@ impl Connection {
                 None
             }
             ProxyStep::Failed(status) => {
-                self.proxy = None;
+                if let Some(proxy) = self.proxy.take() {
+                    proxy.recycle(context.pool);
+                }
                 if let Some(finished) = self.finished.as_mut() {
                     finished.status = status;
                 }
@@ -411,8 +416,14 @@ impl Connection {
                         Some(BodyState::Length(length)) => RequestBody::Length(length),
                         Some(BodyState::Chunked(decoder, _)) => RequestBody::Chunked(decoder),
                     };
-                    let proxy =
-                        Proxy::new(&request, candidates, body, response_headers, context.token);
+                    let proxy = Proxy::new(
+                        &request,
+                        candidates,
+                        body,
+                        response_headers,
+                        context.token,
+                        context.pool,
+                    );
                     self.proxy = Some(proxy);
                     self.finished = Some(Finished {
                         status: 0,

@@ -9,8 +9,8 @@ use std::io;
 use mio::{Interest, Registry, Token};
 use unit_engine::{HashMap, Stream};
 use unit_http::{
-    ChunkedDecoder, HeadLimits, ResponseBody, encode_chunk, encode_last_chunk, parse_response_head,
-    reason_phrase,
+    ChunkedDecoder, HeadLimits, ResponseBody, ResponseHeadParsed, encode_chunk, encode_last_chunk,
+    parse_response_head_into, reason_phrase,
 };
 
 use crate::connection::push_decimal;
@@ -21,6 +21,10 @@ use crate::routes::ProxyTarget;
 const HIGH_WATER: usize = 256 * 1024;
 /// The largest response head accepted from an upstream.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+/// Buffers larger than this are freed rather than kept for reuse.
+const RECYCLED_BUFFER_LIMIT: usize = 64 * 1024;
+/// How many spare buffers a worker keeps.
+const SPARE_BUFFERS: usize = 32;
 /// Idle upstream connections kept per target in one worker.
 const POOL_PER_TARGET: usize = 64;
 /// Hop-by-hop fields, never forwarded (RFC 9110 section 7.6.1), plus the framing
@@ -63,6 +67,11 @@ pub(crate) struct UpstreamPool {
     idle: HashMap<ProxyTarget, Vec<Upstream>>,
     /// Upstream token → the client connection token it serves.
     owners: HashMap<Token, usize>,
+    /// Buffers of finished exchanges, for the next ones.
+    spare_buffers: Vec<Vec<u8>>,
+    /// Upstream response heads are parsed into this one (a worker runs one exchange
+    /// at a time), so parsing reuses its strings.
+    response_head: ResponseHeadParsed,
     next_token: usize,
     first_token: usize,
     last_token: usize,
@@ -74,6 +83,8 @@ impl UpstreamPool {
         UpstreamPool {
             idle: HashMap::default(),
             owners: HashMap::default(),
+            spare_buffers: Vec::new(),
+            response_head: ResponseHeadParsed::default(),
             next_token: first_token | 1,
             first_token: first_token | 1,
             last_token,
@@ -104,6 +115,19 @@ impl UpstreamPool {
     #[cfg(test)]
     fn idle_count(&self) -> usize {
         self.idle.values().map(Vec::len).sum()
+    }
+
+    /// An empty buffer, reused when one is spare.
+    fn buffer(&mut self) -> Vec<u8> {
+        self.spare_buffers.pop().unwrap_or_default()
+    }
+
+    /// Keeps a buffer for a later exchange; large or surplus ones are freed.
+    fn recycle_buffer(&mut self, mut buffer: Vec<u8>) {
+        if buffer.capacity() <= RECYCLED_BUFFER_LIMIT && self.spare_buffers.len() < SPARE_BUFFERS {
+            buffer.clear();
+            self.spare_buffers.push(buffer);
+        }
     }
 
     fn take(&mut self, target: &ProxyTarget, owner: usize) -> Option<Upstream> {
@@ -236,8 +260,9 @@ impl Proxy {
         request_body: RequestBody,
         response_headers: Vec<(String, Option<String>)>,
         owner: usize,
+        pool: &mut UpstreamPool,
     ) -> Proxy {
-        let mut head = Vec::with_capacity(512);
+        let mut head = pool.buffer();
         head.extend_from_slice(request.method.as_bytes());
         head.push(b' ');
         if request.rewritten {
@@ -275,13 +300,17 @@ impl Proxy {
             reused: false,
             readable: false,
             hung_up: false,
-            out: head.clone(),
+            out: {
+                let mut out = pool.buffer();
+                out.extend_from_slice(&head);
+                out
+            },
             head,
             out_written: 0,
             request_done: matches!(request_body, RequestBody::Done),
             request_body,
             body_forwarded: false,
-            inbuf: Vec::new(),
+            inbuf: pool.buffer(),
             phase: ResponsePhase::Head,
             upstream_keep_alive: false,
             head_request: request.method == "HEAD",
@@ -341,7 +370,7 @@ impl Proxy {
                 }
             }
             // What arrived with the close is passed on before the close is handled.
-            match self.pass_response(client_output, server, date) {
+            match self.pass_response(&mut pool.response_head, client_output, server, date) {
                 Ok(moved) => progressed |= moved,
                 Err(status) => return self.fail(registry, pool, status),
             }
@@ -374,6 +403,13 @@ impl Proxy {
     pub(crate) fn mark_readable(&mut self, hung_up: bool) {
         self.readable = true;
         self.hung_up |= hung_up;
+    }
+
+    /// The exchange is over: its buffers go back to the pool for the next one.
+    pub(crate) fn recycle(self, pool: &mut UpstreamPool) {
+        pool.recycle_buffer(self.head);
+        pool.recycle_buffer(self.out);
+        pool.recycle_buffer(self.inbuf);
     }
 
     /// The client connection is going away mid-exchange: the upstream connection is
@@ -581,6 +617,7 @@ impl Proxy {
     /// Ok(true) if anything moved, Err(status) on a malformed response.
     fn pass_response(
         &mut self,
+        head: &mut ResponseHeadParsed,
         client_output: &mut Vec<u8>,
         server: &str,
         date: &str,
@@ -593,11 +630,11 @@ impl Proxy {
                         max_head_bytes: MAX_RESPONSE_HEAD,
                         max_headers: 256,
                     };
-                    let head = match parse_response_head(&self.inbuf, &limits, self.head_request) {
-                        Ok(Some(head)) => head,
-                        Ok(None) => return Ok(moved),
+                    match parse_response_head_into(&self.inbuf, &limits, self.head_request, head) {
+                        Ok(true) => {}
+                        Ok(false) => return Ok(moved),
                         Err(_) => return Err(502),
-                    };
+                    }
                     self.inbuf.drain(..head.head_len);
                     moved = true;
                     if (100..200).contains(&head.status) {

@@ -442,9 +442,9 @@ fn partial_input_and_limits() {
     // More slots than live on the stack.
     let many = HeadLimits {
         max_head_bytes: 65536,
-        max_headers: 200,
+        max_headers: 400,
     };
-    let fields: String = (0..150)
+    let fields: String = (0..300)
         .map(|field_idx| format!("X-{field_idx}: v\r\n"))
         .collect();
     let input = format!("GET / HTTP/1.1\r\n{fields}\r\n");
@@ -452,7 +452,7 @@ fn partial_input_and_limits() {
     check_with(&input, &many, &expected);
     let too_many = HeadLimits {
         max_head_bytes: 65536,
-        max_headers: 149,
+        max_headers: 299,
     };
     check_with(&input, &too_many, "error TooManyHeaders");
     let nothing = HeadLimits {

@@ -1,7 +1,7 @@
 //! Tables for `parse_response_head`: body rules, persistence, malformed and
 //! ambiguous upstream responses.
 
-use super::{ResponseHeadParsed, parse_response_head};
+use super::{ResponseHeadParsed, parse_response_head, parse_response_head_into};
 use crate::{HeadLimits, HttpError};
 
 fn render(result: Result<Option<ResponseHeadParsed>, HttpError>) -> String {
@@ -207,5 +207,40 @@ fn header_lookup_and_pipelining() {
     assert_eq!(
         render(second),
         "1.1 204 \"No Content\" len=27 None keep-alive"
+    );
+}
+
+#[test]
+fn a_response_head_is_refilled_in_place() {
+    let limits = HeadLimits::default();
+    let mut head = ResponseHeadParsed::default();
+    let first = b"HTTP/1.1 200 OK\r\nServer: s\r\nDate: d\r\nContent-Length: 2\r\n\r\nok";
+    assert_eq!(
+        parse_response_head_into(first, &limits, false, &mut head),
+        Ok(true)
+    );
+    assert_eq!(
+        Some(&head),
+        parse_response_head(first, &limits, false)
+            .ok()
+            .flatten()
+            .as_ref()
+    );
+    let second = b"HTTP/1.0 404 Not Found\r\nX: y\r\n\r\n";
+    assert_eq!(
+        parse_response_head_into(second, &limits, true, &mut head),
+        Ok(true)
+    );
+    assert_eq!(
+        Some(&head),
+        parse_response_head(second, &limits, true)
+            .ok()
+            .flatten()
+            .as_ref()
+    );
+    assert_eq!(head.headers.len(), 1, "nothing of the first head is left");
+    assert_eq!(
+        parse_response_head_into(b"HTTP/1.1 200", &limits, false, &mut head),
+        Ok(false)
     );
 }
