@@ -165,13 +165,9 @@ pub fn parse_request_head_into(
             window,
             slots,
         );
-        let head_len = match parsed {
-            Ok(httparse::Status::Complete(head_len)) => head_len,
-            Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
-                return Err(HttpError::HeadTooLarge);
-            }
-            Ok(httparse::Status::Partial) => return Ok(false),
-            Err(error) => return Err(classify_error(error, window, StartLine::Request)),
+        let Some(head_len) = head_length(parsed, buf.len(), window, limits, StartLine::Request)?
+        else {
+            return Ok(false);
         };
         finish_request(&request, head_len, head).map(|()| true)
     })
@@ -247,6 +243,25 @@ pub(crate) fn with_header_slots<'buf, R>(
     } else {
         let mut slots = Vec::with_capacity(max_headers);
         parse(&mut slots.spare_capacity_mut()[..max_headers])
+    }
+}
+
+/// What a parse of `window` (the first bytes of a `buf_len`-byte buffer) came to: the
+/// head's length once complete, `None` while it is partial and may still fit `limits`.
+pub(crate) fn head_length(
+    parsed: httparse::Result<usize>,
+    buf_len: usize,
+    window: &[u8],
+    limits: &HeadLimits,
+    kind: StartLine,
+) -> Result<Option<usize>, HttpError> {
+    match parsed {
+        Ok(httparse::Status::Complete(head_len)) => Ok(Some(head_len)),
+        Ok(httparse::Status::Partial) if buf_len >= limits.max_head_bytes => {
+            Err(HttpError::HeadTooLarge)
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(error) => Err(classify_error(error, window, kind)),
     }
 }
 

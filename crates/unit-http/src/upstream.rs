@@ -11,7 +11,7 @@
 //! the final response (or switches protocols after 101).
 
 use crate::framing::{Framing, TransferCoding};
-use crate::request::{StartLine, classify_error, copy_fields, with_header_slots};
+use crate::request::{StartLine, copy_fields, head_length, with_header_slots};
 use crate::{HeadLimits, HttpError};
 
 /// How the body of an upstream response is delimited.
@@ -112,13 +112,9 @@ pub fn parse_response_head_into(
             window,
             slots,
         );
-        let head_len = match parsed {
-            Ok(httparse::Status::Complete(head_len)) => head_len,
-            Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
-                return Err(HttpError::HeadTooLarge);
-            }
-            Ok(httparse::Status::Partial) => return Ok(false),
-            Err(error) => return Err(classify_error(error, window, StartLine::Status)),
+        let Some(head_len) = head_length(parsed, buf.len(), window, limits, StartLine::Status)?
+        else {
+            return Ok(false);
         };
         finish_response(&response, head_len, request_was_head, head).map(|()| true)
     })

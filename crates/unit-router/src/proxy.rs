@@ -415,6 +415,11 @@ impl Proxy {
     /// The client connection is going away mid-exchange: the upstream connection is
     /// closed, since the answer it is sending has nowhere to go.
     pub(crate) fn abandon(&mut self, registry: &Registry, pool: &mut UpstreamPool) {
+        self.close_upstream(registry, pool);
+    }
+
+    /// Closes the current upstream connection, if any, for good.
+    fn close_upstream(&mut self, registry: &Registry, pool: &mut UpstreamPool) {
         if let Some(upstream) = self.upstream.take() {
             pool.close(registry, upstream);
         }
@@ -466,9 +471,7 @@ impl Proxy {
 
     /// Drops the current connection after a connect failure: the next candidate is tried.
     fn drop_stream(&mut self, registry: &Registry, pool: &mut UpstreamPool) {
-        if let Some(upstream) = self.upstream.take() {
-            pool.close(registry, upstream);
-        }
+        self.close_upstream(registry, pool);
         if !self.reused {
             self.candidates.pop_front();
         }
@@ -481,9 +484,7 @@ impl Proxy {
     fn upstream_failed(&mut self, registry: &Registry, pool: &mut UpstreamPool) -> ProxyStep {
         let retry = self.reused && !self.received_any && !self.body_forwarded;
         if retry {
-            if let Some(upstream) = self.upstream.take() {
-                pool.close(registry, upstream);
-            }
+            self.close_upstream(registry, pool);
             self.connected = false;
             self.reused = false;
             self.out = self.head.clone();
@@ -506,9 +507,7 @@ impl Proxy {
                 }
                 self.phase = ResponsePhase::Done;
                 self.upstream_keep_alive = false;
-                if let Some(upstream) = self.upstream.take() {
-                    pool.close(registry, upstream);
-                }
+                self.close_upstream(registry, pool);
                 ProxyStep::Done {
                     close_client: self.close_client,
                 }
@@ -519,9 +518,7 @@ impl Proxy {
     }
 
     fn fail(&mut self, registry: &Registry, pool: &mut UpstreamPool, status: u16) -> ProxyStep {
-        if let Some(upstream) = self.upstream.take() {
-            pool.close(registry, upstream);
-        }
+        self.close_upstream(registry, pool);
         if self.received_any && !matches!(self.phase, ResponsePhase::Head) {
             ProxyStep::Broken
         } else {

@@ -252,15 +252,7 @@ pub(crate) type Answer = fn(&str, &[u8]) -> Vec<u8>;
 pub(crate) fn backend(answer: Answer) -> (u16, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
     let port = listener.local_addr().expect("addr").port();
-    let seen = Received::default();
-    let log = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || serve_scripted(stream, &log, answer));
-        }
-    });
+    let seen = serve_each(move || listener.accept().map(|(stream, _)| stream), answer);
     (port, seen)
 }
 
@@ -274,11 +266,19 @@ pub(crate) fn unix_backend(path: &Path, answer: Answer) -> Received {
 
 /// Like [`backend`], on a bound unix listener (a Linux abstract socket, say).
 pub(crate) fn unix_backend_on(listener: UnixListener, answer: Answer) -> Received {
+    serve_each(move || listener.accept().map(|(stream, _)| stream), answer)
+}
+
+/// Serves every connection `accept` returns on a thread of its own with
+/// [`serve_scripted`], until accepting fails; returns the log of what arrived.
+fn serve_each<S: Read + Write + Send + 'static>(
+    mut accept: impl FnMut() -> std::io::Result<S> + Send + 'static,
+    answer: Answer,
+) -> Received {
     let seen = Received::default();
     let log = Arc::clone(&seen);
     std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
+        while let Ok(stream) = accept() {
             let log = Arc::clone(&log);
             std::thread::spawn(move || serve_scripted(stream, &log, answer));
         }
