@@ -1,9 +1,11 @@
 //! `cargo xtask bench http`: load-tests a release unitd against nginx on loopback.
 //!
 //! Both servers get equivalent configurations (`return 200`, static files, a reverse proxy)
-//! and the same wrk loads, one after another in the same run. For each load the task
-//! reports throughput, latency, errors, memory and the servers' CPU time per request (all
-//! processes of a server, read from `/proc`), then checks the project's performance targets.
+//! and the same wrk loads, one after another in the same run, in rounds: every round runs
+//! every load on every server, the server going first alternating between rounds. For each
+//! load the task reports throughput, latency, errors, memory and the servers' CPU time per
+//! request (all processes of a server, read from `/proc`) over the rounds, then checks the
+//! project's performance targets.
 //!
 //! The run is a measurement: missed targets and loads a server cannot serve yet are
 //! reported, not treated as errors. It fails only when nothing could be measured, when the
@@ -22,7 +24,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
-use self::report::{IdleRss, LoadResult, Measurement, Outcome};
+use self::report::{IdleRss, LoadResult, Measurement, Rounds};
 use self::servers::{Kind, Ports, Server, WorkDir};
 use crate::cmd::{cargo, run_step, target_dir};
 
@@ -33,9 +35,12 @@ const WARM_UP_SECONDS: u64 = 1;
 #[derive(Args)]
 pub(super) struct HttpArgs {
     /// Seconds each measured wrk run lasts.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     duration: u64,
-    /// Short runs (3 s each) for a quick look; overrides --duration.
+    /// Rounds, each measuring every load on every server.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
+    /// One round of short runs (3 s each) for a quick look; overrides --duration and --rounds.
     #[arg(long)]
     quick: bool,
     /// Which servers to run.
@@ -119,7 +124,11 @@ type Slot = Option<Result<Server, String>>;
 
 /// Runs the benchmark and prints its report.
 pub(super) fn run(args: HttpArgs) -> Result<()> {
-    let seconds = if args.quick { 3 } else { args.duration };
+    let (seconds, rounds) = if args.quick {
+        (3, 1)
+    } else {
+        (args.duration, args.rounds)
+    };
     let with_unitd = args.server.includes(Kind::Unitd);
     let with_nginx = args.server.includes(Kind::Nginx);
 
@@ -177,21 +186,49 @@ pub(super) fn run(args: HttpArgs) -> Result<()> {
         seconds,
         ticks_per_second,
     };
-    let mut results = Vec::new();
-    for load in Load::ALL {
-        let result = LoadResult {
+    let mut results: Vec<LoadResult> = Load::ALL
+        .iter()
+        .map(|&load| LoadResult {
             load,
-            unitd: with_unitd.then(|| context.measure(&mut unitd, load)),
-            nginx: with_nginx.then(|| context.measure(&mut nginx, load)),
-        };
+            unitd: with_unitd.then(|| Ok(Rounds::default())),
+            nginx: with_nginx.then(|| Ok(Rounds::default())),
+        })
+        .collect();
+    for round in 1..=rounds {
+        // Alternating which server goes first cancels any advantage of going first.
+        let unitd_first = round % 2 == 1;
+        for result in &mut results {
+            let runs = [
+                (&mut unitd, &mut result.unitd),
+                (&mut nginx, &mut result.nginx),
+            ];
+            let [first, second] = if unitd_first {
+                runs
+            } else {
+                let [unitd_run, nginx_run] = runs;
+                [nginx_run, unitd_run]
+            };
+            for (slot, outcome) in [first, second] {
+                // Servers not taking part, and loads that already failed on one, are skipped.
+                let Some(Ok(measured_rounds)) = outcome else {
+                    continue;
+                };
+                print!("round {round}/{rounds}: ");
+                match context.measure(slot, result.load) {
+                    Ok(measurement) => measured_rounds.push(measurement),
+                    Err(reason) => *outcome = Some(Err(reason)),
+                }
+            }
+        }
+    }
+    for result in &results {
         let heading = format!(
-            "{} (GET {}, {seconds} s, wrk -t1 -c32)",
-            load.title(),
-            load.path()
+            "{} (GET {}, {rounds} x {seconds} s, wrk -t1 -c32; medians over the rounds)",
+            result.load.title(),
+            result.load.path()
         );
         println!();
-        print!("{}", report::load_table(&result, &heading));
-        results.push(result);
+        print!("{}", report::load_table(result, &heading));
     }
 
     println!();
@@ -208,7 +245,7 @@ pub(super) fn run(args: HttpArgs) -> Result<()> {
     let measured_any = results.iter().any(|result| {
         [&result.unitd, &result.nginx]
             .into_iter()
-            .any(|outcome| matches!(outcome, Some(Ok(_))))
+            .any(|outcome| matches!(outcome, Some(Ok(rounds)) if !rounds.is_empty()))
     });
     if !measured_any {
         bail!("no load could be measured on any server");
@@ -226,7 +263,7 @@ struct Context<'a> {
 impl Context<'_> {
     /// Warms the server up with `load`, then measures it; a server found dead is marked so
     /// for the loads after this one.
-    fn measure(&self, slot: &mut Slot, load: Load) -> Outcome {
+    fn measure(&self, slot: &mut Slot, load: Load) -> Result<Measurement, String> {
         let server = match slot {
             Some(Ok(server)) => server,
             Some(Err(reason)) => return Err(format!("not running: {}", first_line(reason))),
@@ -249,7 +286,7 @@ impl Context<'_> {
     }
 
     /// The measurement proper on a running server.
-    fn measure_running(&self, server: &Server, load: Load) -> Outcome {
+    fn measure_running(&self, server: &Server, load: Load) -> Result<Measurement, String> {
         let port = load.port(&server.ports);
         if server.dead_ports.contains(&port) {
             return Err(format!(
@@ -299,7 +336,7 @@ mod tests {
     #[test]
     fn flags() {
         let cli = Cli::try_parse_from(["http"]).expect("defaults parse");
-        assert_eq!(cli.args.duration, 10);
+        assert_eq!((cli.args.duration, cli.args.rounds), (5, 3));
         assert!(!cli.args.quick && !cli.args.keep);
         assert!(cli.args.server == Servers::Both);
         let cli = Cli::try_parse_from(["http", "--quick", "--server", "nginx", "--keep"])
@@ -308,6 +345,7 @@ mod tests {
         assert!(cli.args.server.includes(Kind::Nginx));
         assert!(!cli.args.server.includes(Kind::Unitd));
         assert!(Cli::try_parse_from(["http", "--duration", "0"]).is_err());
+        assert!(Cli::try_parse_from(["http", "--rounds", "0"]).is_err());
         assert!(Cli::try_parse_from(["http", "--server", "apache"]).is_err());
     }
 

@@ -3,13 +3,18 @@
 //! Everything here is pure: it formats and compares numbers it is given and never measures.
 //! A load that could not be measured on a server is carried as its failure reason, and a
 //! target that depends on it is reported as not measured rather than met or missed.
+//!
+//! Every load is measured in several rounds, each round running every load on every
+//! server, so a slow drift of a shared machine reaches all figures of a round alike.
+//! Tables show each figure's median over the rounds; a ratio is the median of the ratios
+//! taken within each round, never a ratio of figures measured minutes apart.
 
 use std::fmt::Write as _;
 
 use super::Load;
 use super::wrk;
 
-/// What one load measured on one server.
+/// What one load measured on one server in one round.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Measurement {
     /// wrk's numbers.
@@ -20,8 +25,73 @@ pub(super) struct Measurement {
     pub(super) cpu_us_per_request: f64,
 }
 
-/// A measurement, or why there is none.
-pub(super) type Outcome = Result<Measurement, String>;
+/// One load's measurements on one server, a measurement per round in round order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct Rounds(Vec<Measurement>);
+
+impl Rounds {
+    /// Adds the next round's measurement.
+    pub(super) fn push(&mut self, measurement: Measurement) {
+        self.0.push(measurement);
+    }
+
+    /// Whether no round has been measured yet.
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The median over the rounds of one figure.
+    fn median(&self, figure: impl Fn(&Measurement) -> f64) -> f64 {
+        median(self.0.iter().map(figure).collect())
+    }
+
+    /// The lowest and highest CPU time per request over the rounds.
+    fn cpu_range(&self) -> (f64, f64) {
+        self.0
+            .iter()
+            .map(|measured| measured.cpu_us_per_request)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), cpu| {
+                (low.min(cpu), high.max(cpu))
+            })
+    }
+
+    /// The median CPU time per request.
+    fn cpu(&self) -> f64 {
+        self.median(|measured| measured.cpu_us_per_request)
+    }
+}
+
+/// The median of each round's `figure(numerator) / figure(denominator)`, the rounds
+/// paired in order.
+fn paired_ratio(
+    numerator: &Rounds,
+    denominator: &Rounds,
+    figure: impl Fn(&Measurement) -> f64,
+) -> f64 {
+    median(
+        numerator
+            .0
+            .iter()
+            .zip(&denominator.0)
+            .map(|(top, bottom)| figure(top) / figure(bottom))
+            .collect(),
+    )
+}
+
+/// The median of `values` (the mean of the middle two for an even count); NaN, which
+/// meets no target, when there are none.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    match values.len() {
+        0 => f64::NAN,
+        length if length % 2 == 1 => values[middle],
+        _ => (values[middle - 1] + values[middle]) / 2.0,
+    }
+}
+
+/// Every round of a load on a server, or why they could not all be measured.
+pub(super) type Outcome = Result<Rounds, String>;
 
 /// One load's outcome on each server that took part (`None`: not part of this run).
 #[derive(Debug, Clone, PartialEq)]
@@ -35,16 +105,16 @@ pub(super) struct LoadResult {
 }
 
 impl LoadResult {
-    /// Both measurements, when both servers were measured.
-    fn pair(&self) -> Option<(&Measurement, &Measurement)> {
+    /// Both servers' rounds, when both servers were measured.
+    fn pair(&self) -> Option<(&Rounds, &Rounds)> {
         match (&self.unitd, &self.nginx) {
             (Some(Ok(unitd)), Some(Ok(nginx))) => Some((unitd, nginx)),
             _ => None,
         }
     }
 
-    /// unitd's measurement, if there is one.
-    fn unitd(&self) -> Option<&Measurement> {
+    /// unitd's rounds, if they were all measured.
+    fn unitd(&self) -> Option<&Rounds> {
         self.unitd.as_ref()?.as_ref().ok()
     }
 }
@@ -64,23 +134,27 @@ pub(super) fn load_table(result: &LoadResult, heading: &str) -> String {
     let _ = writeln!(table, "{heading}");
     let _ = writeln!(
         table,
-        "  {:<7}{:>11}{:>9}{:>9}{:>9}{:>9}{:>12}",
-        "server", "req/s", "p50 ms", "p99 ms", "errors", "RSS MiB", "CPU µs/req"
+        "  {:<7}{:>11}{:>9}{:>9}{:>9}{:>9}{:>12}{:>15}",
+        "server", "req/s", "p50 ms", "p99 ms", "errors", "RSS MiB", "CPU µs/req", "CPU range"
     );
     for (name, outcome) in [("unitd", &result.unitd), ("nginx", &result.nginx)] {
         match outcome {
             None => {}
-            Some(Ok(measured)) => {
+            Some(Ok(rounds)) => {
+                let errors: u64 = rounds.0.iter().map(|measured| measured.wrk.errors()).sum();
+                let rss_kib = rounds.0.iter().map(|measured| measured.rss_kib).max();
+                let (low, high) = rounds.cpu_range();
                 let _ = writeln!(
                     table,
-                    "  {:<7}{:>11.0}{:>9.3}{:>9.3}{:>9}{:>9.1}{:>12.2}",
+                    "  {:<7}{:>11.0}{:>9.3}{:>9.3}{:>9}{:>9.1}{:>12.2}{:>15}",
                     name,
-                    measured.wrk.requests_per_sec,
-                    measured.wrk.p50_ms,
-                    measured.wrk.p99_ms,
-                    measured.wrk.errors(),
-                    mib(measured.rss_kib),
-                    measured.cpu_us_per_request
+                    rounds.median(|measured| measured.wrk.requests_per_sec),
+                    rounds.median(|measured| measured.wrk.p50_ms),
+                    rounds.median(|measured| measured.wrk.p99_ms),
+                    errors,
+                    mib(rss_kib.unwrap_or(0)),
+                    rounds.cpu(),
+                    format!("{low:.2}-{high:.2}")
                 );
             }
             Some(Err(reason)) => {
@@ -91,9 +165,9 @@ pub(super) fn load_table(result: &LoadResult, heading: &str) -> String {
     if let Some((unitd, nginx)) = result.pair() {
         let _ = writeln!(
             table,
-            "  unitd/nginx: req/s {}, CPU/request {}",
-            ratio(unitd.wrk.requests_per_sec, nginx.wrk.requests_per_sec),
-            ratio(unitd.cpu_us_per_request, nginx.cpu_us_per_request)
+            "  unitd/nginx: req/s {:.2}x, CPU/request {:.2}x",
+            paired_ratio(unitd, nginx, |measured| measured.wrk.requests_per_sec),
+            paired_ratio(unitd, nginx, |measured| measured.cpu_us_per_request)
         );
     }
     table
@@ -142,15 +216,14 @@ pub(super) fn targets(results: &[LoadResult], idle: &IdleRss) -> Vec<Target> {
     let cpu_against_nginx =
         |goal: &'static str, load: Load, limit: f64| match find(load).and_then(LoadResult::pair) {
             Some((unitd, nginx)) => {
-                let measured = unitd.cpu_us_per_request / nginx.cpu_us_per_request;
+                let measured = paired_ratio(unitd, nginx, |measured| measured.cpu_us_per_request);
                 Target {
                     goal,
                     verdict: verdict(measured <= limit),
                     detail: format!(
-                        "{:.2} vs {:.2} µs: {}",
-                        unitd.cpu_us_per_request,
-                        nginx.cpu_us_per_request,
-                        ratio(unitd.cpu_us_per_request, nginx.cpu_us_per_request)
+                        "{:.2} vs {:.2} µs: {measured:.2}x",
+                        unitd.cpu(),
+                        nginx.cpu()
                     ),
                 }
             }
@@ -180,16 +253,14 @@ pub(super) fn targets(results: &[LoadResult], idle: &IdleRss) -> Vec<Target> {
             find(Load::Proxy).and_then(LoadResult::unitd),
             find(Load::Return200).and_then(LoadResult::unitd),
         ) {
-            (Some(proxy), Some(ret)) => Target {
-                goal,
-                verdict: verdict(proxy.cpu_us_per_request <= 3.0 * ret.cpu_us_per_request),
-                detail: format!(
-                    "{:.2} vs {:.2} µs: {}",
-                    proxy.cpu_us_per_request,
-                    ret.cpu_us_per_request,
-                    ratio(proxy.cpu_us_per_request, ret.cpu_us_per_request)
-                ),
-            },
+            (Some(proxy), Some(ret)) => {
+                let measured = paired_ratio(proxy, ret, |measured| measured.cpu_us_per_request);
+                Target {
+                    goal,
+                    verdict: verdict(measured <= 3.0),
+                    detail: format!("{:.2} vs {:.2} µs: {measured:.2}x", proxy.cpu(), ret.cpu()),
+                }
+            }
             _ => not_measured(goal, "needs unitd measured on proxy and return 200"),
         },
     );
@@ -201,7 +272,7 @@ pub(super) fn targets(results: &[LoadResult], idle: &IdleRss) -> Vec<Target> {
             let (unitd, nginx) = result.pair()?;
             Some((
                 result.load,
-                unitd.wrk.requests_per_sec / nginx.wrk.requests_per_sec,
+                paired_ratio(unitd, nginx, |measured| measured.wrk.requests_per_sec),
             ))
         })
         .collect();
@@ -273,15 +344,6 @@ fn verdict(holds: bool) -> Verdict {
     if holds { Verdict::Met } else { Verdict::Missed }
 }
 
-/// `numerator / denominator` as `1.23x`, or `n/a` when the denominator is zero.
-fn ratio(numerator: f64, denominator: f64) -> String {
-    if denominator > 0.0 {
-        format!("{:.2}x", numerator / denominator)
-    } else {
-        "n/a".to_owned()
-    }
-}
-
 /// KiB to MiB.
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
@@ -291,8 +353,8 @@ fn mib(kib: u64) -> f64 {
 mod tests {
     use super::*;
 
-    fn measured(requests_per_sec: f64, cpu_us_per_request: f64) -> Option<Outcome> {
-        Some(Ok(Measurement {
+    fn round(requests_per_sec: f64, cpu_us_per_request: f64) -> Measurement {
+        Measurement {
             wrk: wrk::Report {
                 requests_per_sec,
                 requests: 1000,
@@ -303,7 +365,19 @@ mod tests {
             },
             rss_kib: 10 * 1024,
             cpu_us_per_request,
-        }))
+        }
+    }
+
+    /// One round measuring this.
+    fn measured(requests_per_sec: f64, cpu_us_per_request: f64) -> Option<Outcome> {
+        rounds(&[(requests_per_sec, cpu_us_per_request)])
+    }
+
+    /// A round per (req/s, CPU µs/request) pair.
+    fn rounds(figures: &[(f64, f64)]) -> Option<Outcome> {
+        Some(Ok(Rounds(
+            figures.iter().map(|&(rps, cpu)| round(rps, cpu)).collect(),
+        )))
     }
 
     fn result(load: Load, unitd: Option<Outcome>, nginx: Option<Outcome>) -> LoadResult {
@@ -373,6 +447,45 @@ mod tests {
         };
         let targets = targets(&results, &idle);
         assert_eq!(verdicts(&targets), [Verdict::NotMeasured; 6]);
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(Vec::new()).is_nan());
+    }
+
+    #[test]
+    fn ratios_pair_the_rounds() {
+        // The machine slows down in the second round; within each round the proxy costs
+        // 2.5x return 200, which is what the target sees, while the medians of the two
+        // loads taken apart would give 20 / 6 = 3.33x.
+        let results = [
+            result(
+                Load::Return200,
+                rounds(&[(100.0, 4.0), (100.0, 8.0), (100.0, 6.0)]),
+                rounds(&[(100.0, 5.0), (100.0, 10.0), (100.0, 5.0)]),
+            ),
+            result(
+                Load::Proxy,
+                rounds(&[(50.0, 10.0), (50.0, 20.0), (50.0, 21.0)]),
+                None,
+            ),
+        ];
+        let targets = targets(&results, &IdleRss::default());
+        assert_eq!(
+            targets[0].verdict,
+            Verdict::Met,
+            "return 200: 0.8x in 2 of 3 rounds"
+        );
+        assert!(targets[0].detail.ends_with("6.00 vs 5.00 µs: 0.80x"));
+        assert_eq!(targets[3].verdict, Verdict::Met);
+        assert!(targets[3].detail.ends_with("20.00 vs 6.00 µs: 2.50x"));
+
+        let table = load_table(&results[0], "return 200");
+        assert!(table.contains("4.00-8.00"), "{table}");
+        assert!(table.contains("unitd/nginx: req/s 1.00x, CPU/request 0.80x"));
     }
 
     #[test]
