@@ -507,10 +507,10 @@ impl Connection {
         if head.version_minor == 1 && head.host().is_none() {
             return Err(400);
         }
-        let mut request = self
-            .recycled
-            .take()
-            .unwrap_or_else(|| HttpRequest::empty(self.remote.clone(), self.local.clone()));
+        let mut request = self.recycled.take().unwrap_or_else(|| {
+            HttpRequest::empty(self.remote.clone(), self.local.clone(), self.started)
+        });
+        request.arrived = self.started;
         let (raw_path, query) = unit_http::split_target(&head.target);
         request.uri.clear();
         if unit_http::is_normal_path(raw_path.as_bytes()) {

@@ -176,6 +176,7 @@ fn run_action(
                 query: &request.query,
                 if_none_match: request.header("If-None-Match"),
                 if_modified_since: request.header("If-Modified-Since"),
+                arrived: request.arrived,
             };
             match services.share.serve(&share_request, &conf.mime) {
                 ShareOutcome::Response(response) => response,

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// A peer or local address of a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +45,8 @@ pub(crate) struct HttpRequest {
     pub(crate) rewritten: bool,
     /// The request's identifier (`$request_id`, as 32 hex digits).
     pub(crate) id: u128,
+    /// When the request's head arrived (the time of the worker's turn).
+    pub(crate) arrived: Instant,
 }
 
 /// Hands out request identifiers: a random per-worker prefix and a counter, so ids are
@@ -76,7 +79,7 @@ impl RequestIds {
 
 impl HttpRequest {
     /// A request with nothing in it yet, for a connection between these addresses.
-    pub(crate) fn empty(remote: ConnAddr, local: ConnAddr) -> HttpRequest {
+    pub(crate) fn empty(remote: ConnAddr, local: ConnAddr, arrived: Instant) -> HttpRequest {
         HttpRequest {
             method: String::new(),
             target: String::new(),
@@ -91,6 +94,7 @@ impl HttpRequest {
             request_line: String::new(),
             rewritten: false,
             id: 0,
+            arrived,
         }
     }
 

@@ -229,9 +229,9 @@ pub(crate) struct Proxy {
     /// The upstream socket reported a close or an error: it is read until a read
     /// shows which, since a short read does not show a close that came with the data.
     hung_up: bool,
-    /// The request head, kept to resend on a fresh connection when a pooled one
-    /// turns out to be closed (only for requests without a body).
-    head: Vec<u8>,
+    /// What goes to the upstream; `out_written` of it is written. Until body bytes join
+    /// it, it holds just the request head, kept after writing so the request can go
+    /// again on a fresh connection when a pooled one turns out to be closed.
     out: Vec<u8>,
     out_written: usize,
     request_body: RequestBody,
@@ -300,12 +300,7 @@ impl Proxy {
             reused: false,
             readable: false,
             hung_up: false,
-            out: {
-                let mut out = pool.buffer();
-                out.extend_from_slice(&head);
-                out
-            },
-            head,
+            out: head,
             out_written: 0,
             request_done: matches!(request_body, RequestBody::Done),
             request_body,
@@ -356,7 +351,10 @@ impl Proxy {
             // Writing goes on until the socket is full (its writability then raises an
             // event), so writes alone never call for another round: only moved input can.
             if self.write_out().is_err() {
-                return self.upstream_failed(registry, pool);
+                match self.upstream_failed(registry, pool) {
+                    Some(step) => return step,
+                    None => continue,
+                }
             }
             let mut progressed = false;
             let mut eof = false;
@@ -366,7 +364,10 @@ impl Proxy {
                         progressed |= read > 0;
                         eof = at_eof;
                     }
-                    Err(_) => return self.upstream_failed(registry, pool),
+                    Err(_) => match self.upstream_failed(registry, pool) {
+                        Some(step) => return step,
+                        None => continue,
+                    },
                 }
             }
             // What arrived with the close is passed on before the close is handled.
@@ -376,12 +377,14 @@ impl Proxy {
             }
             if eof {
                 if !matches!(self.phase, ResponsePhase::Done) {
-                    return self.upstream_closed(registry, pool, client_output);
+                    match self.upstream_closed(registry, pool, client_output) {
+                        Some(step) => return step,
+                        None => continue,
+                    }
                 }
                 self.upstream_keep_alive = false;
             }
-            if matches!(self.phase, ResponsePhase::Done) && self.request_done && self.out.is_empty()
-            {
+            if matches!(self.phase, ResponsePhase::Done) && self.request_done && self.sent_all() {
                 self.finish(registry, pool);
                 return ProxyStep::Done {
                     close_client: self.close_client,
@@ -407,7 +410,6 @@ impl Proxy {
 
     /// The exchange is over: its buffers go back to the pool for the next one.
     pub(crate) fn recycle(self, pool: &mut UpstreamPool) {
-        pool.recycle_buffer(self.head);
         pool.recycle_buffer(self.out);
         pool.recycle_buffer(self.inbuf);
     }
@@ -480,26 +482,33 @@ impl Proxy {
     }
 
     /// A pooled connection that turned out closed is replaced by a fresh one when the
-    /// request can be sent again; otherwise the exchange fails.
-    fn upstream_failed(&mut self, registry: &Registry, pool: &mut UpstreamPool) -> ProxyStep {
+    /// request can be sent again (None: go on, the request goes out again); otherwise
+    /// the exchange fails.
+    fn upstream_failed(
+        &mut self,
+        registry: &Registry,
+        pool: &mut UpstreamPool,
+    ) -> Option<ProxyStep> {
         let retry = self.reused && !self.received_any && !self.body_forwarded;
         if retry {
             self.close_upstream(registry, pool);
             self.connected = false;
             self.reused = false;
-            self.out = self.head.clone();
+            // No body went out, so what was written is the head alone.
             self.out_written = 0;
-            return ProxyStep::Blocked;
+            return None;
         }
-        self.fail(registry, pool, 502)
+        Some(self.fail(registry, pool, 502))
     }
 
+    /// The upstream closed its connection: the end of an answer framed by the close,
+    /// or a failure (None: the request goes out again on a fresh connection).
     fn upstream_closed(
         &mut self,
         registry: &Registry,
         pool: &mut UpstreamPool,
         client_output: &mut Vec<u8>,
-    ) -> ProxyStep {
+    ) -> Option<ProxyStep> {
         match &self.phase {
             ResponsePhase::UntilClose { rechunk } => {
                 if *rechunk {
@@ -508,12 +517,12 @@ impl Proxy {
                 self.phase = ResponsePhase::Done;
                 self.upstream_keep_alive = false;
                 self.close_upstream(registry, pool);
-                ProxyStep::Done {
+                Some(ProxyStep::Done {
                     close_client: self.close_client,
-                }
+                })
             }
             ResponsePhase::Head => self.upstream_failed(registry, pool),
-            _ => self.fail(registry, pool, 502),
+            _ => Some(self.fail(registry, pool, 502)),
         }
     }
 
@@ -589,9 +598,17 @@ impl Proxy {
         {
             return Ok(false);
         }
-        self.out.clear();
-        self.out_written = 0;
+        // The head alone stays for a resend; written body bytes are done with.
+        if self.body_forwarded {
+            self.out.clear();
+            self.out_written = 0;
+        }
         Ok(true)
+    }
+
+    /// Whether everything taken for the upstream has been written.
+    fn sent_all(&self) -> bool {
+        self.out_written == self.out.len()
     }
 
     /// Reads what the upstream sent; returns (bytes, eof).

@@ -74,6 +74,9 @@ pub(crate) struct ShareRequest<'a> {
     pub(crate) if_none_match: Option<&'a [u8]>,
     /// The `If-Modified-Since` header, if sent.
     pub(crate) if_modified_since: Option<&'a [u8]>,
+    /// When the request arrived: a cached file validated more than
+    /// [`REVALIDATE_AFTER`] before is checked on disk again.
+    pub(crate) arrived: Instant,
 }
 
 /// What serving a share came to.
@@ -168,7 +171,7 @@ impl ShareServer {
             follow_symlinks: request.follow_symlinks,
             traverse_mounts: request.traverse_mounts,
         };
-        let now = Instant::now();
+        let now = request.arrived;
         let cached = self.read_cache().get(&lookup).cloned();
         if let Some(cached) = &cached
             && now.saturating_duration_since(cached.validated) < REVALIDATE_AFTER

@@ -1,16 +1,18 @@
 //! Router actions and options end to end (UNIT-COMPAT 3.2-3.7): the rarer match
 //! conditions and pattern forms, share options, error pages, `forwarded` and
 //! `client_ip`, `discard_unsafe_fields`, `send_timeout`, unix sockets on either side of
-//! a proxy, and `listen_threads`.
+//! a proxy, resending to an upstream that closed a pooled connection, and `listen_threads`.
 
 mod support;
 
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
@@ -751,6 +753,71 @@ fn proxy_to_a_unix_socket_upstream() {
             .iter()
             .any(|head| head.starts_with("GET /second?x=1 HTTP/1.1\r\n")),
         "{heads:?}"
+    );
+}
+
+/// Reads one request head from `stream`; false when the peer closed first.
+fn read_head(stream: &mut TcpStream) -> bool {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return false,
+        }
+    }
+    true
+}
+
+#[test]
+fn a_pooled_upstream_closed_on_the_next_request_gets_it_again_on_a_fresh_one() {
+    // The upstream keeps each connection alive after its first answer, then closes it
+    // when a second request arrives, without answering: the race a pooled connection
+    // loses when its upstream closes it just as it is reused.
+    let upstream = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+    let upstream_port = upstream.local_addr().expect("address").port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let accepted = Arc::clone(&connections);
+    std::thread::spawn(move || {
+        while let Ok((mut stream, _)) = upstream.accept() {
+            accepted.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                if read_head(&mut stream)
+                    && stream
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .is_ok()
+                {
+                    read_head(&mut stream);
+                }
+            });
+        }
+    });
+    let port = free_port();
+    let _unit = start_with(
+        "upstream-reused-closed",
+        &json!({
+            "listeners": {format!("127.0.0.1:{port}"): {"pass": "routes"}},
+            "routes": [{"action": {"proxy": format!("http://127.0.0.1:{upstream_port}")}}]
+        }),
+    );
+
+    let mut stream = connect(port);
+    for round in 1..=3 {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .expect("send");
+        let reply = read_reply(&mut stream, false)
+            .unwrap_or_else(|error| panic!("request {round}: {error}"));
+        assert_eq!(
+            (reply.status, reply.text()),
+            (200, "ok".to_owned()),
+            "request {round}"
+        );
+    }
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        3,
+        "each request after the first was sent again on a new connection"
     );
 }
 

@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::{FileExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use nix::errno::Errno;
 use nix::sys::stat::Mode;
@@ -120,6 +120,7 @@ fn get(paths: &[String]) -> ShareRequest<'_> {
         query: "",
         if_none_match: None,
         if_modified_since: None,
+        arrived: Instant::now(),
     }
 }
 

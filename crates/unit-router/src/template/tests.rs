@@ -31,6 +31,7 @@ pub(crate) fn sample_request() -> HttpRequest {
         request_line: "GET /docs/a%20b.html?x=1&q=a+b&x=2 HTTP/1.1".to_owned(),
         rewritten: false,
         id: 0x0123_4567_89ab_cdef_0011_2233_4455_6677,
+        arrived: std::time::Instant::now(),
     }
 }
 
