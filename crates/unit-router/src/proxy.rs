@@ -65,8 +65,9 @@ struct Upstream {
 #[derive(Debug)]
 pub(crate) struct UpstreamPool {
     idle: HashMap<ProxyTarget, Vec<Upstream>>,
-    /// Upstream token → the client connection token it serves.
-    owners: HashMap<Token, usize>,
+    /// Every upstream token in use → the client connection token it serves, or None
+    /// while the connection is idle in the pool.
+    owners: HashMap<Token, Option<usize>>,
     /// Buffers of finished exchanges, for the next ones.
     spare_buffers: Vec<Vec<u8>>,
     /// Upstream response heads are parsed into this one (a worker runs one exchange
@@ -93,7 +94,7 @@ impl UpstreamPool {
 
     /// The client connection an upstream token serves, if it is in use.
     pub(crate) fn owner(&self, token: Token) -> Option<usize> {
-        self.owners.get(&token).copied()
+        self.owners.get(&token).copied().flatten()
     }
 
     /// An idle connection reported readiness. Unless the event is a stale one from its
@@ -104,6 +105,7 @@ impl UpstreamPool {
             if let Some(position) = upstreams.iter().position(|idle| idle.token == token) {
                 if !upstreams[position].stream.is_quiet() {
                     let mut upstream = upstreams.swap_remove(position);
+                    self.owners.remove(&token);
                     let _ = registry.deregister(upstream.stream.source());
                 }
                 return;
@@ -132,7 +134,7 @@ impl UpstreamPool {
 
     fn take(&mut self, target: &ProxyTarget, owner: usize) -> Option<Upstream> {
         let upstream = self.idle.get_mut(target)?.pop()?;
-        self.owners.insert(upstream.token, owner);
+        self.owners.insert(upstream.token, Some(owner));
         Some(upstream)
     }
 
@@ -145,26 +147,21 @@ impl UpstreamPool {
             } else {
                 self.next_token + 2
             };
-            if !self.owners.contains_key(&token) && !self.is_idle(token) {
-                self.owners.insert(token, owner);
+            if let hashbrown::hash_map::Entry::Vacant(entry) = self.owners.entry(token) {
+                entry.insert(Some(owner));
                 return token;
             }
         }
     }
 
-    fn is_idle(&self, token: Token) -> bool {
-        self.idle
-            .values()
-            .any(|upstreams| upstreams.iter().any(|idle| idle.token == token))
-    }
-
     /// Keeps a connection for the next request to `target`, or closes it if enough are kept.
     fn put(&mut self, registry: &Registry, target: ProxyTarget, mut upstream: Upstream) {
-        self.owners.remove(&upstream.token);
         let idle = self.idle.entry(target).or_default();
         if idle.len() < POOL_PER_TARGET {
+            self.owners.insert(upstream.token, None);
             idle.push(upstream);
         } else {
+            self.owners.remove(&upstream.token);
             let _ = registry.deregister(upstream.stream.source());
         }
     }
@@ -857,6 +854,18 @@ mod tests {
         assert_eq!(tokens, [Token(1005), Token(1007), Token(1009), Token(1001)]);
         pool.owners.remove(&Token(1007));
         assert_eq!(pool.new_token(5), Token(1007), "1003 and 1005 are in use");
+
+        // A connection idle in the pool keeps its token as well.
+        pool.owners.remove(&Token(1005));
+        pool.owners.remove(&Token(1009));
+        let idle = connected_upstream(&listener, registry, Token(1009));
+        pool.put(registry, target.clone(), idle);
+        assert_eq!(pool.owner(Token(1009)), None);
+        assert_eq!(
+            pool.new_token(6),
+            Token(1005),
+            "1009 is idle, 1001 and 1003 in use"
+        );
     }
 
     #[test]
