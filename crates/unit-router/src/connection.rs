@@ -190,6 +190,11 @@ impl Connection {
     /// The configuration the next request runs on: the worker's newest, if this
     /// connection's listener is still in it.
     pub(crate) fn refresh_conf(&mut self, newest: &Arc<ActiveConf>) {
+        // Most events find the newest configuration in use already: checking that first
+        // spares the lookup, and the reference count every worker shares.
+        if Arc::ptr_eq(&self.conf, newest) {
+            return;
+        }
         let between_requests =
             self.pending.is_none() && self.proxy.is_none() && self.output.is_empty();
         if between_requests && newest.listener(&self.listener).is_some() {
@@ -381,9 +386,9 @@ impl Connection {
                     return true;
                 }
             };
-            let conf = Arc::clone(&self.conf);
+            let conf = &*self.conf;
             let outcome = match conf.listener(&self.listener) {
-                Some(listener) => handler::handle(&conf, listener, &mut request, context.services),
+                Some(listener) => handler::handle(conf, listener, &mut request, context.services),
                 None => Outcome::Respond(error_page(503)),
             };
             self.close_after = !keep_alive || self.eof || self.listener_gone;

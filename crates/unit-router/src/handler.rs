@@ -1,6 +1,7 @@
 //! From a request to a response: the listener's `pass`, the routes it leads to, and the
 //! action of the matching step (UNIT-COMPAT 3.3, 3.4).
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -44,15 +45,17 @@ pub(crate) fn handle(
         apply_forwarded(forwarded, request);
     }
     let mut target = match &listener.static_pass {
-        Some(target) => Some(target.clone()),
-        None => parse_pass(&listener.pass.expand(request, &ResponseVars::default())),
+        Some(target) => Some(Cow::Borrowed(target)),
+        None => {
+            parse_pass(&listener.pass.expand(request, &ResponseVars::default())).map(Cow::Owned)
+        }
     };
     for _ in 0..MAX_PASSES {
-        match target {
+        match target.as_deref() {
             Some(PassTarget::Routes(name)) => match select(conf, name.as_deref(), request) {
                 Some(action) => match run_action(conf, action, request, services) {
                     Step::Outcome(outcome) => return outcome,
-                    Step::Pass(next) => target = parse_pass(&next),
+                    Step::Pass(next) => target = parse_pass(&next).map(Cow::Owned),
                 },
                 None => {
                     if conf.http.log_route {
@@ -64,7 +67,7 @@ pub(crate) fn handle(
             Some(PassTarget::Upstream(name)) => {
                 let candidates: Vec<ProxyTarget> = conf
                     .upstreams
-                    .candidates(&name)
+                    .candidates(name)
                     .into_iter()
                     .map(ProxyTarget::Inet)
                     .collect();

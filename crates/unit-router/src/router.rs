@@ -39,8 +39,11 @@ pub struct RouterSetup {
     pub main_pid: Pid,
 }
 
-/// Router-wide counters since the router started, for `/status`; workers update them.
+/// One worker's counters since the router started, for `/status`, which adds up every
+/// worker's. Each worker writes only its own, on a cache line of its own, so counting
+/// never makes the workers' cores pass a line back and forth.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub(crate) struct Counters {
     pub(crate) accepted: AtomicU64,
     pub(crate) idle: AtomicU64,
@@ -88,6 +91,9 @@ struct Router {
     rpc: RpcStreams<MainRpc>,
     shared: Arc<Shared>,
     workers: Vec<WorkerHandle>,
+    /// Every worker's counters by worker number, kept when a worker stops so the
+    /// totals never go back.
+    counters: Vec<Arc<Counters>>,
     /// Each application's process generation; a restart starts a new one.
     generations: HashMap<String, u64>,
 }
@@ -107,12 +113,12 @@ pub fn run(setup: RouterSetup) -> Result<(), RouterError> {
         applying: None,
         rpc: RpcStreams::new(),
         shared: Arc::new(Shared {
-            counters: Counters::default(),
             services: Services {
                 share: ShareServer::new(),
             },
         }),
         workers: Vec::new(),
+        counters: Vec::new(),
         generations: HashMap::default(),
     };
     let registry = engine.registry();
@@ -397,7 +403,16 @@ impl Router {
             })
             .max(1);
         while self.workers.len() < wanted {
-            let worker = spawn_worker(self.workers.len(), Arc::clone(&self.shared))?;
+            let index = self.workers.len();
+            // A worker started again where one was stopped goes on with its counts.
+            if self.counters.len() == index {
+                self.counters.push(Arc::default());
+            }
+            let worker = spawn_worker(
+                index,
+                Arc::clone(&self.shared),
+                Arc::clone(&self.counters[index]),
+            )?;
             if let Some(active) = &self.active {
                 worker.set_conf(Arc::clone(active));
             }
@@ -416,10 +431,15 @@ impl Router {
     /// The status document (UNIT-COMPAT 4): connection and request counters and one
     /// entry per configured application.
     fn status(&self) -> Value {
-        let counters = &self.shared.counters;
-        let accepted = counters.accepted.load(Ordering::Relaxed);
-        let closed = counters.closed.load(Ordering::Relaxed);
-        let idle = counters.idle.load(Ordering::Relaxed);
+        let total = |counter: fn(&Counters) -> &AtomicU64| -> u64 {
+            self.counters
+                .iter()
+                .map(|counters| counter(counters).load(Ordering::Relaxed))
+                .sum()
+        };
+        let accepted = total(|counters| &counters.accepted);
+        let closed = total(|counters| &counters.closed);
+        let idle = total(|counters| &counters.idle);
         let applications: serde_json::Map<String, Value> = self
             .conf
             .get("applications")
@@ -444,7 +464,7 @@ impl Router {
                 "idle": idle,
                 "closed": closed,
             },
-            "requests": {"total": counters.requests.load(Ordering::Relaxed)},
+            "requests": {"total": total(|counters| &counters.requests)},
             "applications": applications,
         })
     }

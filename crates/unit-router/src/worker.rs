@@ -27,7 +27,6 @@ const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
 /// What all workers share.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) counters: Counters,
     pub(crate) services: Services,
 }
 
@@ -58,7 +57,11 @@ impl WorkerHandle {
 }
 
 /// Starts worker number `index`.
-pub(crate) fn spawn_worker(index: usize, shared: Arc<Shared>) -> io::Result<WorkerHandle> {
+pub(crate) fn spawn_worker(
+    index: usize,
+    shared: Arc<Shared>,
+    counters: Arc<Counters>,
+) -> io::Result<WorkerHandle> {
     let (remote_sender, remote_receiver) = mpsc::channel();
     let thread = std::thread::Builder::new()
         .name(format!("router-{index}"))
@@ -73,6 +76,7 @@ pub(crate) fn spawn_worker(index: usize, shared: Arc<Shared>) -> io::Result<Work
             let _ = remote_sender.send(engine.remote());
             let mut worker = Worker {
                 shared,
+                counters,
                 conf: None,
                 listeners: HashMap::default(),
                 connections: HashMap::default(),
@@ -131,6 +135,8 @@ impl Entry {
 #[derive(Debug)]
 pub(crate) struct Worker {
     shared: Arc<Shared>,
+    /// This worker's own counters.
+    counters: Arc<Counters>,
     conf: Option<Arc<ActiveConf>>,
     /// Listener address → (token, socket).
     listeners: HashMap<String, (usize, Listener)>,
@@ -297,10 +303,7 @@ impl Worker {
                 tracing::warn!("registering a connection failed: {error}");
                 continue;
             }
-            self.shared
-                .counters
-                .accepted
-                .fetch_add(1, Ordering::Relaxed);
+            self.counters.accepted.fetch_add(1, Ordering::Relaxed);
             let connection = Connection::new(
                 stream,
                 remote,
@@ -329,6 +332,7 @@ impl Worker {
             conf,
             date,
             shared,
+            counters,
             pool,
             request_ids,
             ..
@@ -339,7 +343,6 @@ impl Worker {
         if let Some(conf) = conf {
             entry.connection.refresh_conf(conf);
         }
-        let counters = &shared.counters;
         let mut context = DriveContext {
             services: &shared.services,
             counters,
@@ -377,9 +380,9 @@ impl Worker {
             engine.cancel_timer(timer);
         }
         if entry.connection.idle {
-            self.shared.counters.idle.fetch_sub(1, Ordering::Relaxed);
+            self.counters.idle.fetch_sub(1, Ordering::Relaxed);
         }
-        self.shared.counters.closed.fetch_add(1, Ordering::Relaxed);
+        self.counters.closed.fetch_add(1, Ordering::Relaxed);
         entry.connection.abandon(engine.registry(), &mut self.pool);
         let _ = engine
             .registry()

@@ -506,6 +506,27 @@ fn status_counts_served_requests() {
     assert!(wait_until(
         || unit.get("/status/connections/idle").json() == json!(0)
     ));
+
+    // Workers stopped by a smaller listen_threads and started again keep their counts.
+    for threads in [1, 3] {
+        let response = unit.put(
+            "/config/settings",
+            &json!({"listen_threads": threads}).to_string(),
+        );
+        assert_eq!(response.status, 200, "{}", response.body);
+        assert_eq!(get(port, "/").status, 200);
+    }
+    let last = unit.get("/status").json();
+    assert_eq!(total(&last) - total(&before), 8, "{last}");
+    let count = |status: &Value, name: &str| status["connections"][name].as_u64().unwrap_or(0);
+    assert!(count(&last, "accepted") >= accepted + 2, "{last}");
+    assert!(
+        wait_until(|| {
+            let status = unit.get("/status").json();
+            count(&status, "closed") == count(&status, "accepted")
+        }),
+        "every connection is counted closed"
+    );
 }
 
 #[test]
