@@ -198,17 +198,14 @@ pub(super) fn run(args: HttpArgs) -> Result<()> {
         // Alternating which server goes first cancels any advantage of going first.
         let unitd_first = round % 2 == 1;
         for result in &mut results {
-            let runs = [
+            let mut runs = [
                 (&mut unitd, &mut result.unitd),
                 (&mut nginx, &mut result.nginx),
             ];
-            let [first, second] = if unitd_first {
-                runs
-            } else {
-                let [unitd_run, nginx_run] = runs;
-                [nginx_run, unitd_run]
-            };
-            for (slot, outcome) in [first, second] {
+            if !unitd_first {
+                runs.reverse();
+            }
+            for (slot, outcome) in runs {
                 // Servers not taking part, and loads that already failed on one, are skipped.
                 let Some(Ok(measured_rounds)) = outcome else {
                     continue;
