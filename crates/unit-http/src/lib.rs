@@ -31,7 +31,9 @@ pub use chunked::{ChunkedDecoder, encode_chunk, encode_last_chunk};
 pub use date::{DateCache, http_date, parse_http_date};
 pub use error::HttpError;
 pub use fields::{host_name, is_safe_field_name, normalize_host, parse_cookies};
-pub use request::{BodyKind, HeadLimits, RequestHead, parse_request_head, parse_request_head_into};
+pub use request::{
+    BodyKind, HeadLimits, HeaderBuffers, RequestHead, parse_request_head, parse_request_head_into,
+};
 pub use response::{ResponseHead, reason_phrase};
 pub use target::{
     is_normal_path, normalize_path, normalize_path_keeping, parse_query, percent_decode,

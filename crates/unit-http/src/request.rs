@@ -7,6 +7,9 @@
 //! its bytes, so the caller may reuse its read buffer; the body is not read
 //! here (see `ChunkedDecoder` for chunked bodies).
 //!
+//! [`HeaderBuffers`] adds Unit's finer limit: how a head fits its header
+//! buffers line by line.
+//!
 //! Deliberately not enforced: a Host header in HTTP/1.1 requests (its absence
 //! is the router's business) and methods from a fixed list.
 
@@ -40,6 +43,61 @@ impl Default for HeadLimits {
             max_head_bytes: 8192,
             max_headers: 100,
         }
+    }
+}
+
+/// The buffers Unit reads a request head into (`settings.http`
+/// `large_header_buffer_size` and `large_header_buffers`, UNIT-COMPAT 3.7).
+///
+/// A head starts in a buffer of `first_size` bytes. A line (the request line or a
+/// field, CRLF included) that does not end inside the current buffer moves whole to
+/// a new buffer of `large_size` bytes and must end inside that one; a head may use at
+/// most `n_large` of those. So a line past the first buffer takes at most `large_size`
+/// bytes, and a head somewhat less than `first_size + n_large * large_size`. A head
+/// that does not fit is answered with 431, as [`HttpError::HeadTooLarge`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderBuffers {
+    /// The size of the buffer every head starts in (Unit's `header_buffer_size`).
+    pub first_size: usize,
+    /// The size of each further buffer.
+    pub large_size: usize,
+    /// How many further buffers one head may use.
+    pub n_large: usize,
+}
+
+// === impl HeaderBuffers ===
+
+impl HeaderBuffers {
+    /// The bytes of all the buffers together: no head that fits is longer, so this is
+    /// the `max_head_bytes` to parse with.
+    pub fn max_head_bytes(&self) -> usize {
+        self.large_size
+            .saturating_mul(self.n_large)
+            .saturating_add(self.first_size)
+    }
+
+    /// Whether `head`, a complete head or the start of one, fits the buffers. A start
+    /// that fits may still outgrow them once more arrives; one that does not never fits.
+    pub fn fits(&self, head: &[u8]) -> bool {
+        if head.len() <= self.first_size {
+            return true;
+        }
+        let mut capacity = self.first_size;
+        let mut used = 0;
+        let mut n_large_used = 0;
+        for line in head.split_inclusive(|&byte| byte == b'\n') {
+            if used + line.len() <= capacity {
+                used += line.len();
+                continue;
+            }
+            n_large_used += 1;
+            if n_large_used > self.n_large || line.len() > self.large_size {
+                return false;
+            }
+            capacity = self.large_size;
+            used = line.len();
+        }
+        true
     }
 }
 

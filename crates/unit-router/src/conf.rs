@@ -10,11 +10,16 @@ use std::time::Duration;
 use serde_json::Value;
 use unit_conf::VERSION;
 use unit_engine::HashMap;
+use unit_http::HeaderBuffers;
 
 use crate::access_log::AccessLog;
 use crate::routes::{PassTarget, Routes, Upstreams, parse_pass};
 use crate::share::MimeTypes;
 use crate::template::Template;
+
+/// Unit's `header_buffer_size`: the buffer every request head starts in, before the
+/// `large_header_buffers`.
+const FIRST_HEADER_BUFFER: usize = 2048;
 
 /// HTTP settings (`settings.http`, UNIT-COMPAT 3.7), with Unit's defaults.
 #[derive(Debug, Clone)]
@@ -69,10 +74,13 @@ impl HttpSettings {
         }
     }
 
-    /// The most bytes a request head may take.
-    pub(crate) fn max_head_bytes(&self) -> usize {
-        self.large_header_buffer_size
-            .saturating_mul(self.large_header_buffers.max(1))
+    /// The buffers a request head must fit in.
+    pub(crate) fn header_buffers(&self) -> HeaderBuffers {
+        HeaderBuffers {
+            first_size: FIRST_HEADER_BUFFER,
+            large_size: self.large_header_buffer_size,
+            n_large: self.large_header_buffers,
+        }
     }
 }
 

@@ -351,17 +351,29 @@ impl Connection {
             if self.input.is_empty() {
                 return false;
             }
+            let buffers = self.conf.http.header_buffers();
             let limits = HeadLimits {
-                max_head_bytes: self.conf.http.max_head_bytes(),
+                max_head_bytes: buffers.max_head_bytes(),
                 max_headers: 256,
             };
-            match parse_request_head_into(&self.input, &limits, &mut self.head) {
-                Ok(false) => return false,
-                Ok(true) => {}
+            let complete = match parse_request_head_into(&self.input, &limits, &mut self.head) {
+                Ok(complete) => complete,
                 Err(error) => {
                     self.refuse_status(error.status(), context.date);
                     return true;
                 }
+            };
+            let head_len = if complete {
+                self.head.head_len
+            } else {
+                self.input.len()
+            };
+            if !buffers.fits(&self.input[..head_len]) {
+                self.refuse_status(431, context.date);
+                return true;
+            }
+            if !complete {
+                return false;
             }
             self.started = context.now;
             self.input.drain(..self.head.head_len);

@@ -1,7 +1,9 @@
 //! Tables for `parse_request_head`: accepted heads, smuggling attempts,
 //! limits, partial input, pipelining and persistence defaults.
 
-use super::{BodyKind, HeadLimits, RequestHead, parse_request_head, parse_request_head_into};
+use super::{
+    BodyKind, HeadLimits, HeaderBuffers, RequestHead, parse_request_head, parse_request_head_into,
+};
 use crate::HttpError;
 
 /// Renders a parse result as one line so tables stay short.
@@ -460,6 +462,48 @@ fn partial_input_and_limits() {
         max_headers: 10,
     };
     check_with("", &nothing, "error HeadTooLarge");
+}
+
+/// A line of `length` bytes, CRLF included.
+fn line(length: usize) -> String {
+    format!("{}\r\n", "a".repeat(length - 2))
+}
+
+#[test]
+fn header_buffers() {
+    let buffers = HeaderBuffers {
+        first_size: 16,
+        large_size: 32,
+        n_large: 2,
+    };
+    assert_eq!(buffers.max_head_bytes(), 80);
+    let cases = [
+        (String::new(), true),
+        (line(16), true),
+        // A line that does not end in the first buffer moves to a large one.
+        (line(10) + &line(10), true),
+        (line(32), true),
+        (line(33), false),
+        (line(16) + &line(32) + &line(32), true),
+        (line(16) + &line(32) + &line(32) + "\r\n", false),
+        (line(10) + &line(20) + &line(20) + &line(20), false),
+        // Lines fill a large buffer in turn.
+        (line(10) + &line(16) + &line(16) + &line(32), true),
+        // The start of a head: a partial line that already cannot fit, or still can.
+        (line(16) + &"a".repeat(33), false),
+        (line(16) + &"a".repeat(20), true),
+    ];
+    for (head, fits) in cases {
+        assert_eq!(buffers.fits(head.as_bytes()), fits, "{head:?}");
+    }
+    // A line longer than a large buffer is fine inside the first one.
+    let big_first = HeaderBuffers {
+        first_size: 64,
+        large_size: 8,
+        n_large: 1,
+    };
+    assert!(big_first.fits((line(40) + &line(8)).as_bytes()));
+    assert!(!big_first.fits((line(40) + &line(20) + &line(9)).as_bytes()));
 }
 
 #[test]
