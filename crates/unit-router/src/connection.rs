@@ -267,22 +267,33 @@ impl Connection {
             context.date,
         );
         match step {
-            // Without a body still to forward the client is not read now: pipelined
-            // requests wait in the socket until this exchange is done.
-            ProxyStep::Blocked if !self.proxy.as_ref().is_some_and(Proxy::wants_client_body) => {
-                Some(Drive::Wait(if self.output_pending() {
+            ProxyStep::Blocked => {
+                // What the upstream sent so far goes out now, not with its next bytes
+                // (the client socket raises no event while it has room).
+                if self.output_pending() {
+                    match self.flush() {
+                        Ok(true) => return None,
+                        Ok(false) => {}
+                        Err(_) => return Some(Drive::Close),
+                    }
+                }
+                let wait = if self.output_pending() {
                     Wait::Send
                 } else {
                     Wait::Upstream
-                }))
+                };
+                // Without a body still to forward the client is not read now: pipelined
+                // requests wait in the socket until this exchange is done.
+                if !self.proxy.as_ref().is_some_and(Proxy::wants_client_body) {
+                    return Some(Drive::Wait(wait));
+                }
+                match self.fill() {
+                    Ok(0) if self.eof => Some(Drive::Close),
+                    Ok(0) => Some(Drive::Wait(wait)),
+                    Ok(_) => None,
+                    Err(_) => Some(Drive::Close),
+                }
             }
-            ProxyStep::Blocked => match self.fill() {
-                Ok(0) if self.eof => Some(Drive::Close),
-                Ok(0) if self.output_pending() => Some(Drive::Wait(Wait::Send)),
-                Ok(0) => Some(Drive::Wait(Wait::Upstream)),
-                Ok(_) => None,
-                Err(_) => Some(Drive::Close),
-            },
             ProxyStep::Done { close_client } => {
                 if let Some(proxy) = self.proxy.take() {
                     if let Some(finished) = self.finished.as_mut() {
