@@ -11,7 +11,7 @@ use mio::unix::SourceFd;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde_json::{Value, json};
-use unit_engine::{Engine, Event, HashMap, Interest, Token, WORKER_SIGNALS};
+use unit_engine::{Engine, Event, HashMap, Interest, Remote, Token, WORKER_SIGNALS};
 use unit_port::{
     Message, MsgType, PortId, PortKey, PortReceiver, PortSender, PortTable, RpcStreams,
 };
@@ -71,6 +71,17 @@ struct Applying {
     access_log: Option<Arc<AccessLog>>,
 }
 
+/// An applied configuration on its way into the workers: its requester is answered
+/// once every worker uses it, so a request sent after the answer runs on it.
+#[derive(Debug)]
+struct Swapping {
+    requester: Requester,
+    /// Which configuration this is, so a late worker's word on an older one is ignored.
+    generation: u64,
+    /// Workers that have not taken it yet.
+    n_workers_left: usize,
+}
+
 /// What an RPC to main was for.
 #[derive(Debug)]
 enum MainRpc {
@@ -88,6 +99,11 @@ struct Router {
     active: Option<Arc<ActiveConf>>,
     sockets: HashMap<String, Arc<OwnedFd>>,
     applying: Option<Applying>,
+    swapping: Option<Swapping>,
+    /// How many configurations have been handed to the workers.
+    generation: u64,
+    /// This thread's engine, for workers to report back on.
+    remote: Remote<Router>,
     rpc: RpcStreams<MainRpc>,
     shared: Arc<Shared>,
     workers: Vec<WorkerHandle>,
@@ -111,6 +127,9 @@ pub fn run(setup: RouterSetup) -> Result<(), RouterError> {
         active: None,
         sockets: HashMap::default(),
         applying: None,
+        swapping: None,
+        generation: 0,
+        remote: engine.remote(),
         rpc: RpcStreams::new(),
         shared: Arc::new(Shared {
             services: Services {
@@ -387,12 +406,48 @@ impl Router {
                 error_reply(&format!("starting router threads failed: {error}")),
             );
         }
+        self.generation += 1;
+        let generation = self.generation;
+        let mut n_workers_left = 0;
         for worker in &self.workers {
-            worker.set_conf(Arc::clone(&active));
+            let remote = self.remote.clone();
+            let posted = worker.set_conf(Arc::clone(&active), move || {
+                let _ = remote.post(move |router, _| router.worker_swapped(generation));
+            });
+            n_workers_left += usize::from(posted);
         }
         self.active = Some(active);
         self.conf = applying.conf;
-        self.reply_to(applying.requester, Message::new(MsgType::RpcReady));
+        self.swapping = Some(Swapping {
+            requester: applying.requester,
+            generation,
+            n_workers_left,
+        });
+        self.maybe_finish_swap();
+    }
+
+    /// A worker took configuration `generation`.
+    fn worker_swapped(&mut self, generation: u64) {
+        if let Some(swapping) = &mut self.swapping
+            && swapping.generation == generation
+        {
+            swapping.n_workers_left = swapping.n_workers_left.saturating_sub(1);
+        }
+        self.maybe_finish_swap();
+    }
+
+    /// Answers the requester once every worker uses the new configuration.
+    fn maybe_finish_swap(&mut self) {
+        if self
+            .swapping
+            .as_ref()
+            .is_none_or(|swapping| swapping.n_workers_left > 0)
+        {
+            return;
+        }
+        if let Some(swapping) = self.swapping.take() {
+            self.reply_to(swapping.requester, Message::new(MsgType::RpcReady));
+        }
     }
 
     /// Runs `listen_threads` workers (default: one per CPU).
@@ -414,7 +469,7 @@ impl Router {
                 Arc::clone(&self.counters[index]),
             )?;
             if let Some(active) = &self.active {
-                worker.set_conf(Arc::clone(active));
+                worker.set_conf(Arc::clone(active), || {});
             }
             self.workers.push(worker);
         }

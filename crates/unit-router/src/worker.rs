@@ -38,15 +38,24 @@ pub(crate) struct WorkerHandle {
 }
 
 impl WorkerHandle {
-    /// Gives the worker a new configuration.
-    pub(crate) fn set_conf(&self, conf: Arc<ActiveConf>) {
-        if self
+    /// Gives the worker a new configuration; `applied` runs on the worker's thread once
+    /// the worker uses it. False (and `applied` dropped unrun) when the worker is gone.
+    pub(crate) fn set_conf(
+        &self,
+        conf: Arc<ActiveConf>,
+        applied: impl FnOnce() + Send + 'static,
+    ) -> bool {
+        let posted = self
             .remote
-            .post(move |worker, engine| worker.set_conf(engine, conf))
-            .is_err()
-        {
+            .post(move |worker, engine| {
+                worker.set_conf(engine, conf);
+                applied();
+            })
+            .is_ok();
+        if !posted {
             tracing::warn!("a router worker is gone");
         }
+        posted
     }
 
     /// Stops the worker (its connections are closed) and waits for it.
