@@ -81,7 +81,8 @@ pub(crate) fn handle(
             }
             // Application processes are not run by this build: answer plainly, never hang.
             Some(PassTarget::Application { .. }) => return Outcome::Respond(error_page(503)),
-            None => return Outcome::Respond(error_page(500)),
+            // Only a `pass` with variables can come to no target; Unit answers 404.
+            None => return Outcome::Respond(error_page(404)),
         }
     }
     Outcome::Respond(error_page(500))
