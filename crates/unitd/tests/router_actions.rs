@@ -10,7 +10,6 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -20,7 +19,7 @@ use serde_json::json;
 use support::http::{
     HttpReply, backend, backend_answer, connect, connect_with_receive_buffer, exchange,
     exchange_from, free_port, get, get_request, read_reply, received_heads, start_with,
-    unix_backend, unix_backend_on, www,
+    unix_backend, unix_backend_on, write_public, www,
 };
 use support::{TestUnit, proc_status_field, wait_until};
 
@@ -46,22 +45,6 @@ fn assert_error_page(reply: &HttpReply, status: u16) {
         reply.head
     );
     assert_eq!(reply.text(), error_page(status));
-}
-
-/// Writes a world-readable file below `root`, making world-searchable directories on
-/// the way.
-fn write_public(root: &Path, relative: &str, contents: &str) {
-    let path = root.join(relative);
-    let parent = path.parent().expect("a parent directory");
-    fs::create_dir_all(parent).expect("mkdir");
-    for directory in parent
-        .ancestors()
-        .take_while(|directory| *directory != root)
-    {
-        fs::set_permissions(directory, fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
-    fs::write(&path, contents).expect("write");
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
 }
 
 #[test]

@@ -240,6 +240,22 @@ pub(crate) fn www(unit: &TestUnit) -> PathBuf {
     root
 }
 
+/// Writes a world-readable file below `root`, making world-searchable directories on
+/// the way (the router may run as `nobody`).
+pub(crate) fn write_public(root: &Path, relative: &str, contents: impl AsRef<[u8]>) {
+    let path = root.join(relative);
+    let parent = path.parent().expect("a parent directory");
+    fs::create_dir_all(parent).expect("mkdir");
+    for directory in parent
+        .ancestors()
+        .take_while(|directory| *directory != root)
+    {
+        fs::set_permissions(directory, fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    fs::write(&path, contents).expect("write");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+}
+
 /// What a scripted upstream received: each request head and its body length.
 pub(crate) type Received = Arc<Mutex<Vec<(String, usize)>>>;
 
