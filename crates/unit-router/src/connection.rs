@@ -119,6 +119,9 @@ pub(crate) struct Connection {
     pending: Option<PendingAnswer>,
     proxy: Option<Proxy>,
     body: Option<BodyState>,
+    /// When the head being read began to arrive: `header_read_timeout` runs from
+    /// here, so a client trickling bytes cannot stretch it.
+    head_started: Option<Instant>,
     started: Instant,
     output: Vec<u8>,
     written: usize,
@@ -154,6 +157,7 @@ impl Connection {
             pending: None,
             proxy: None,
             body: None,
+            head_started: None,
             started: Instant::now(),
             output: Vec::new(),
             written: 0,
@@ -248,7 +252,7 @@ impl Connection {
             }
             match self.fill() {
                 Ok(0) if self.eof => return Drive::Close,
-                Ok(0) => return Drive::Wait(self.waiting_for()),
+                Ok(0) => return Drive::Wait(self.waiting_for(context.now)),
                 Ok(_) => {}
                 Err(_) => return Drive::Close,
             }
@@ -329,14 +333,46 @@ impl Connection {
         }
     }
 
-    fn waiting_for(&self) -> Wait {
+    /// What the connection waits for when there is nothing to do. A connection with
+    /// no bytes of a request yet is idle, a new one too (as in Unit, `idle_timeout`
+    /// applies until the first byte).
+    fn waiting_for(&mut self, now: Instant) -> Wait {
         if self.pending.is_some() {
             Wait::Body
-        } else if self.input.is_empty() && self.requests > 0 {
+        } else if self.input.is_empty() {
             Wait::Idle
         } else {
+            self.head_started.get_or_insert(now);
             Wait::Header
         }
+    }
+
+    /// When the head being read began to arrive (for its timeout).
+    pub(crate) fn head_started(&self) -> Option<Instant> {
+        self.head_started
+    }
+
+    /// A read timeout passed while the connection waited for `wait`. As in Unit, the
+    /// client is answered 408 before the connection closes: with the error page when a
+    /// request was under way, with an empty answer when it was idle. Nothing is sent
+    /// when part of an answer is out already. The answer goes as far as the socket
+    /// takes it at once; the connection closes either way.
+    pub(crate) fn time_out(&mut self, wait: Wait, date: &str) {
+        let response = match wait {
+            Wait::Header | Wait::Body => error_page(408),
+            Wait::Idle => HttpResponse::empty(408),
+            Wait::Send | Wait::Upstream => return,
+        };
+        if self.output_pending() || self.proxy.is_some() {
+            return;
+        }
+        self.pending = None;
+        self.finished = None;
+        self.body = None;
+        self.input.clear();
+        self.close_after = true;
+        self.queue_response(response, false, date);
+        let _ = self.flush();
     }
 
     fn output_pending(&self) -> bool {
@@ -386,6 +422,7 @@ impl Connection {
             if !complete {
                 return false;
             }
+            self.head_started = None;
             self.started = context.now;
             self.input.drain(..self.head.head_len);
             self.body = match self.head.body {

@@ -119,6 +119,8 @@ pub(crate) fn spawn_worker(
 #[derive(Debug)]
 struct Entry {
     connection: Connection,
+    /// What the connection waits for, which its deadline is for.
+    wait: Wait,
     deadline: Instant,
     timer: Option<(TimerId, Instant)>,
 }
@@ -188,6 +190,8 @@ impl Worker {
         entry.timer = None;
         let deadline = entry.deadline;
         if deadline <= engine.now() {
+            let date = self.date.at(engine.now());
+            entry.connection.time_out(entry.wait, date);
             self.close(engine, token);
         } else {
             entry.set_deadline(engine, token, deadline);
@@ -323,14 +327,11 @@ impl Worker {
             let now = engine.now();
             let mut entry = Entry {
                 connection,
+                wait: Wait::Idle,
                 deadline: now,
                 timer: None,
             };
-            entry.set_deadline(
-                engine,
-                token,
-                deadline_after(now, conf.http.header_read_timeout),
-            );
+            entry.set_deadline(engine, token, deadline_after(now, conf.http.idle_timeout));
             self.connections.insert(token, entry);
         }
     }
@@ -376,7 +377,17 @@ impl Worker {
                     }
                 }
                 let timeout = timeout_for(conf.as_deref(), wait);
-                entry.set_deadline(engine, token, deadline_after(engine.now(), timeout));
+                // A head's timeout runs from its first byte; the others from now.
+                let since = match wait {
+                    Wait::Header => entry.connection.head_started(),
+                    _ => None,
+                };
+                entry.wait = wait;
+                entry.set_deadline(
+                    engine,
+                    token,
+                    deadline_after(since.unwrap_or(engine.now()), timeout),
+                );
             }
         }
     }

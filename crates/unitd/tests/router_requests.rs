@@ -290,15 +290,94 @@ fn check_timeout_alone(name: &str, timed: Waiting) {
         elapsed >= Duration::from_millis(500) && elapsed < Duration::from_secs(8),
         "{timed:?} closed after {elapsed:?}"
     );
-    // Unit answers 408 before closing; closing without an answer also ends the wait.
-    assert!(
-        rest.is_empty() || rest.starts_with(b"HTTP/1.1 408 "),
-        "{timed:?}: {:?}",
-        String::from_utf8_lossy(&rest)
-    );
+    assert_timed_out(&rest, timed);
     for (waiting, other) in &mut others {
         waiting.finish(other);
     }
+}
+
+/// Checks that `rest`, all a connection got before it closed, is Unit's 408: the error
+/// page when a request was under way, an empty answer when the connection was idle.
+fn assert_timed_out(rest: &[u8], timed: Waiting) {
+    let reply = read_reply(&mut &rest[..], false)
+        .unwrap_or_else(|error| panic!("{timed:?}: no 408 before the close: {error}"));
+    assert_eq!(reply.status, 408, "{timed:?}: {}", reply.head);
+    assert_eq!(
+        reply.header("Connection").as_deref(),
+        Some("close"),
+        "{}",
+        reply.head
+    );
+    let expected_body = match timed {
+        Waiting::NextRequest => String::new(),
+        Waiting::Head | Waiting::Body => error_page(408),
+    };
+    assert_eq!(reply.text(), expected_body, "{timed:?}");
+}
+
+#[test]
+fn a_new_connection_waits_for_its_first_byte_by_idle_timeout() {
+    let port = free_port();
+    let _unit = start_with(
+        "first-byte-idle",
+        &json!({
+            "listeners": {format!("127.0.0.1:{port}"): {"pass": "routes"}},
+            "routes": [{"action": {"return": 200}}],
+            "settings": {"http": {"header_read_timeout": 1, "idle_timeout": 30}}
+        }),
+    );
+    let mut silent = connect(port);
+    // A partial head opened later times out by header_read_timeout...
+    let mut slow_head = Waiting::Head.start(port);
+    let mut rest = Vec::new();
+    slow_head.read_to_end(&mut rest).expect("closed");
+    assert_timed_out(&rest, Waiting::Head);
+    // ...while the connection that has sent nothing yet is still served.
+    Waiting::NextRequest.finish(&mut silent);
+}
+
+#[test]
+fn a_head_trickling_in_does_not_extend_its_timeout() {
+    let port = free_port();
+    let _unit = start_with(
+        "head-trickle",
+        &json!({
+            "listeners": {format!("127.0.0.1:{port}"): {"pass": "routes"}},
+            "routes": [{"action": {"return": 200}}],
+            "settings": {"http": {"header_read_timeout": 1, "idle_timeout": 30}}
+        }),
+    );
+    let mut stream = connect(port);
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    // One byte of a never-ending field every 200 ms: each read resets nothing.
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nX-Slow: ")
+        .expect("send");
+    loop {
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => rest.extend_from_slice(&chunk[..n]),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) => panic!("reading: {error}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a trickling head was not timed out"
+        );
+        // The server may have closed already; a refused write ends the loop at the read.
+        let _ = stream.write_all(b"a");
+    }
+    assert_timed_out(&rest, Waiting::Head);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
