@@ -37,7 +37,7 @@ pub use request::{
 pub use response::{ResponseHead, reason_phrase};
 pub use target::{
     is_normal_path, normalize_path, normalize_path_keeping, parse_query, percent_decode,
-    split_target,
+    percent_encode_path, split_target,
 };
 pub use upstream::{
     ResponseBody, ResponseHeadParsed, parse_response_head, parse_response_head_into,

@@ -116,6 +116,25 @@ pub fn normalize_path_keeping(raw_path: &[u8], keep_encoded: &[u8]) -> Result<Ve
     Ok(normalized)
 }
 
+/// Appends `path` to `out` percent-encoded for a request line: every byte but the
+/// unreserved ones, the sub-delimiters, `:`, `@` and `/` becomes `%` and two
+/// uppercase hex digits. So a decoded path (`$uri` after a `rewrite`) can go to an
+/// upstream without a space, `%`, `?` or a line break in it changing the request.
+pub fn percent_encode_path(path: &[u8], out: &mut Vec<u8>) {
+    for &byte in path {
+        let plain = byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&byte);
+        if plain {
+            out.push(byte);
+        } else {
+            out.extend_from_slice(&[
+                b'%',
+                HEX_UPPER[usize::from(byte >> 4)],
+                HEX_UPPER[usize::from(byte & 0xf)],
+            ]);
+        }
+    }
+}
+
 /// Parses a query string into decoded `(name, value)` pairs, in order.
 ///
 /// Pairs are split at `&`; `+` means a space; a pair without `=` gets an

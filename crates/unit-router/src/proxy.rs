@@ -263,7 +263,8 @@ impl Proxy {
         head.extend_from_slice(request.method.as_bytes());
         head.push(b' ');
         if request.rewritten {
-            head.extend_from_slice(request.uri.as_bytes());
+            // `$uri` is decoded: encoded again, nothing in it can bend the request line.
+            unit_http::percent_encode_path(request.uri.as_bytes(), &mut head);
             if !request.query.is_empty() {
                 head.push(b'?');
                 head.extend_from_slice(request.query.as_bytes());

@@ -666,6 +666,10 @@ fn variables_in_rewrite_location_and_response_headers() {
                     "rewrite": "/upstream$uri?added=1",
                     "proxy": format!("http://127.0.0.1:{backend_port}")
                 }},
+                {"match": {"uri": "/encoded/*"}, "action": {
+                    "rewrite": "/upstream$uri",
+                    "proxy": format!("http://127.0.0.1:{backend_port}")
+                }},
                 {"match": {"uri": "/redirect"}, "action": {
                     "return": 302,
                     "location": "https://$host/to/${arg_a}?c=$cookie_c"
@@ -712,6 +716,24 @@ fn variables_in_rewrite_location_and_response_headers() {
         heads
             .iter()
             .any(|head| head.starts_with("GET /upstream/proxied?orig=2 HTTP/1.1\r\n")),
+        "{heads:?}"
+    );
+
+    // The rewritten path is decoded (`$uri`, and the rewrite decodes its value once
+    // more, hence `%2525` for a `%`); it reaches the upstream encoded again, so no
+    // space, `%` or line break in it can change the request line or add a header.
+    let encoded = get(port, "/encoded/a%20b%2525c%0D%0AX-Injected:%201?q=1");
+    assert_eq!(encoded.status, 200, "{}", encoded.head);
+    let heads = received_heads(&seen);
+    assert!(
+        heads.iter().any(|head| head
+            .starts_with("GET /upstream/encoded/a%20b%25c%0D%0AX-Injected:%201?q=1 HTTP/1.1\r\n")),
+        "{heads:?}"
+    );
+    assert!(
+        !heads
+            .iter()
+            .any(|head| head.lines().any(|line| line.starts_with("X-Injected"))),
         "{heads:?}"
     );
 

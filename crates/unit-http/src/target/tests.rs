@@ -3,7 +3,7 @@
 
 use super::{
     is_normal_path, normalize_path, normalize_path_keeping, parse_query, percent_decode,
-    split_target,
+    percent_encode_path, split_target,
 };
 use crate::HttpError;
 
@@ -191,4 +191,23 @@ fn normal_paths_are_recognised() {
     assert!(!is_normal_path(b"/a//b"));
     assert!(!is_normal_path(b"/%41"));
     assert!(!is_normal_path(b"a"));
+}
+
+#[test]
+fn paths_encoded_for_a_request_line() {
+    let cases: &[(&[u8], &str)] = &[
+        (b"/plain/path.html", "/plain/path.html"),
+        (b"/keep-._~!$&'()*+,;=:@/", "/keep-._~!$&'()*+,;=:@/"),
+        (b"/a b", "/a%20b"),
+        (b"/100%", "/100%25"),
+        (b"/what?#", "/what%3F%23"),
+        (b"/line\r\nX-Injected: 1", "/line%0D%0AX-Injected:%201"),
+        ("/caf\u{e9}".as_bytes(), "/caf%C3%A9"),
+        (b"/\x7f\"<>\\^`{|}", "/%7F%22%3C%3E%5C%5E%60%7B%7C%7D"),
+    ];
+    for (path, expected) in cases {
+        let mut out = Vec::new();
+        percent_encode_path(path, &mut out);
+        assert_eq!(String::from_utf8_lossy(&out), *expected, "{path:?}");
+    }
 }
