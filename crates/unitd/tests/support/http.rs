@@ -9,6 +9,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,12 +24,25 @@ use super::TestUnit;
 /// How long a client waits for a byte before giving up.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A free loopback port.
+/// A free loopback port for unitd to listen on.
+///
+/// Ports come from below the kernel's ephemeral range (32768 up by default), so a
+/// client connection made meanwhile cannot take one before unitd binds it, and in
+/// turn from a start that depends on the process, so tests running at once never
+/// get the same one.
 pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id() % SPAN;
+    for _ in 0..SPAN {
+        let turn = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(FIRST + (start + turn) % SPAN).expect("a port number");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + SPAN);
 }
 
 /// One HTTP response read off a stream.
