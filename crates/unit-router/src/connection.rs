@@ -76,7 +76,7 @@ struct PendingAnswer {
 
 /// What driving a connection needs from its worker.
 pub(crate) struct DriveContext<'a> {
-    pub(crate) services: &'a Services,
+    pub(crate) services: &'a mut Services,
     pub(crate) counters: &'a Counters,
     pub(crate) date: &'a str,
     /// The time of the engine turn this drive runs in.

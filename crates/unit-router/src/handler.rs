@@ -16,10 +16,18 @@ use crate::template::ResponseVars;
 /// How many `pass` hops a request may take before it is a loop.
 const MAX_PASSES: usize = 16;
 
-/// What serving needs besides the configuration.
+/// What serving needs besides the configuration; every worker has its own.
 #[derive(Debug)]
 pub(crate) struct Services {
     pub(crate) share: ShareServer,
+}
+
+impl Services {
+    pub(crate) fn new() -> Services {
+        Services {
+            share: ShareServer::new(),
+        }
+    }
 }
 
 /// What a request comes to.
@@ -39,7 +47,7 @@ pub(crate) fn handle(
     conf: &ActiveConf,
     listener: &ActiveListener,
     request: &mut HttpRequest,
-    services: &Services,
+    services: &mut Services,
 ) -> Outcome {
     if let Some(forwarded) = &listener.forwarded {
         apply_forwarded(forwarded, request);
@@ -110,7 +118,7 @@ fn run_action(
     conf: &ActiveConf,
     action: &Action,
     request: &mut HttpRequest,
-    services: &Services,
+    services: &mut Services,
 ) -> Step {
     if let Some(rewrite) = &action.rewrite {
         let rewritten = rewrite.expand(request, &ResponseVars::default());

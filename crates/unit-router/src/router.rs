@@ -19,9 +19,7 @@ use unit_port::{
 use crate::access_log::{AccessLog, LogFormat};
 use crate::conf::{ActiveConf, Compiled};
 use crate::error::RouterError;
-use crate::handler::Services;
-use crate::share::ShareServer;
-use crate::worker::{Shared, WorkerHandle, spawn_worker};
+use crate::worker::{WorkerHandle, spawn_worker};
 
 /// The engine token of the router's port.
 const PORT: Token = Token(0);
@@ -105,7 +103,6 @@ struct Router {
     /// This thread's engine, for workers to report back on.
     remote: Remote<Router>,
     rpc: RpcStreams<MainRpc>,
-    shared: Arc<Shared>,
     workers: Vec<WorkerHandle>,
     /// Every worker's counters by worker number, kept when a worker stops so the
     /// totals never go back.
@@ -131,11 +128,6 @@ pub fn run(setup: RouterSetup) -> Result<(), RouterError> {
         generation: 0,
         remote: engine.remote(),
         rpc: RpcStreams::new(),
-        shared: Arc::new(Shared {
-            services: Services {
-                share: ShareServer::new(),
-            },
-        }),
         workers: Vec::new(),
         counters: Vec::new(),
         generations: HashMap::default(),
@@ -463,11 +455,7 @@ impl Router {
             if self.counters.len() == index {
                 self.counters.push(Arc::default());
             }
-            let worker = spawn_worker(
-                index,
-                Arc::clone(&self.shared),
-                Arc::clone(&self.counters[index]),
-            )?;
+            let worker = spawn_worker(index, Arc::clone(&self.counters[index]))?;
             if let Some(active) = &self.active {
                 worker.set_conf(Arc::clone(active), || {});
             }

@@ -10,7 +10,8 @@
 //!
 //! Open files are kept in a small cache so a hot file is not reopened on every hit: an
 //! entry is trusted for one second, then reopened with the same resolution flags and
-//! replaced if the file behind the path changed.
+//! replaced if the file behind the path changed. Every router worker has a cache of its
+//! own, so a hit takes no lock and writes nothing another thread reads.
 //!
 //! Not here: writing the body (the connection code sends [`Body::File`] with sendfile and
 //! skips it for `HEAD`), the `fallback` action, byte ranges and compression.
@@ -23,7 +24,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
@@ -32,7 +33,7 @@ use nix::sys::stat::Mode;
 use unit_engine::HashMap;
 use unit_http::{http_date, parse_http_date};
 
-use crate::http::{Body, HttpResponse};
+use crate::http::{Body, HttpResponse, Text};
 
 pub(crate) use mime::MimeTypes;
 
@@ -101,13 +102,11 @@ pub(crate) enum ShareOutcome {
     Error,
 }
 
-/// Static file serving with a small cache of open files.
-///
-/// It is `Send + Sync`; router threads share one through an `Arc`.
+/// Static file serving with a small cache of open files; one per router worker.
 #[derive(Debug)]
 pub(crate) struct ShareServer {
     /// Open files by everything that decided how their path was resolved.
-    cache: RwLock<HashMap<CacheKey, Arc<CachedFile>>>,
+    cache: HashMap<CacheKey, Arc<CachedFile>>,
     /// How many entries the cache may hold before it is emptied.
     capacity: usize,
 }
@@ -119,7 +118,7 @@ impl ShareServer {
     }
 
     /// Tries each path of `request` in order and says what to answer.
-    pub(crate) fn serve(&self, request: &ShareRequest<'_>, mime: &MimeTypes) -> ShareOutcome {
+    pub(crate) fn serve(&mut self, request: &ShareRequest<'_>, mime: &MimeTypes) -> ShareOutcome {
         if request.method != "GET" && request.method != "HEAD" {
             return ShareOutcome::MethodNotAllowed;
         }
@@ -157,14 +156,14 @@ impl ShareServer {
     /// A server whose cache holds at most `capacity` entries.
     fn with_capacity(capacity: usize) -> ShareServer {
         ShareServer {
-            cache: RwLock::new(HashMap::default()),
+            cache: HashMap::default(),
             capacity,
         }
     }
 
     /// Opens `path` under the request's resolution options, through the cache.
-    fn open(&self, path: &str, request: &ShareRequest<'_>) -> Result<Opened, Failure> {
-        // A hit is looked up by borrowed parts: no allocation, and a shared lock only.
+    fn open(&mut self, path: &str, request: &ShareRequest<'_>) -> Result<Opened, Failure> {
+        // A hit is looked up by borrowed parts: no allocation.
         let lookup = CacheKeyRef {
             path,
             chroot: request.chroot,
@@ -172,7 +171,7 @@ impl ShareServer {
             traverse_mounts: request.traverse_mounts,
         };
         let now = request.arrived;
-        let cached = self.read_cache().get(&lookup).cloned();
+        let cached = self.cache.get(&lookup).cloned();
         if let Some(cached) = &cached
             && now.saturating_duration_since(cached.validated) < REVALIDATE_AFTER
         {
@@ -194,7 +193,7 @@ impl ShareServer {
             other => {
                 // Failures are never cached, and a stale entry must not outlive them.
                 if cached.is_some() {
-                    self.lock_cache().remove(&key);
+                    self.cache.remove(&key);
                 }
                 return match other {
                     Ok((_, metadata)) if metadata.is_dir() => Ok(Opened::Directory),
@@ -217,23 +216,11 @@ impl ShareServer {
             }),
             _ => Arc::new(CachedFile::new(file, identity, now)),
         };
-        let mut cache = self.lock_cache();
-        if cache.len() >= self.capacity && !cache.contains_key(&key) {
-            cache.clear();
+        if self.cache.len() >= self.capacity && !self.cache.contains_key(&key) {
+            self.cache.clear();
         }
-        cache.insert(key, Arc::clone(&entry));
+        self.cache.insert(key, Arc::clone(&entry));
         Ok(Opened::File(entry))
-    }
-
-    /// The cache, even if a thread panicked while holding it (every update leaves it
-    /// consistent).
-    fn lock_cache(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<CacheKey, Arc<CachedFile>>> {
-        self.cache.write().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The cache for a lookup, shared with other readers.
-    fn read_cache(&self) -> std::sync::RwLockReadGuard<'_, HashMap<CacheKey, Arc<CachedFile>>> {
-        self.cache.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -462,7 +449,7 @@ fn failure_of(errno: Errno) -> Failure {
 /// The `200` or `304` answer for a cached file.
 fn file_response(
     cached: &CachedFile,
-    content_type: Option<&Arc<str>>,
+    content_type: Option<&Text>,
     request: &ShareRequest<'_>,
 ) -> HttpResponse {
     let mut headers = Vec::with_capacity(3);
@@ -476,7 +463,7 @@ fn file_response(
         };
     }
     if let Some(content_type) = content_type {
-        headers.push(("Content-Type".into(), content_type.into()));
+        headers.push(("Content-Type".into(), content_type.clone()));
     }
     headers.push(("ETag".into(), (&cached.etag).into()));
     headers.push(("Last-Modified".into(), (&cached.last_modified).into()));

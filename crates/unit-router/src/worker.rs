@@ -24,12 +24,6 @@ const FIRST_CONNECTION: usize = 1 << 20;
 /// How long a proxied upstream may stay silent.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// What all workers share.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) services: Services,
-}
-
 /// The main thread's handle on a worker.
 #[derive(Debug)]
 pub(crate) struct WorkerHandle {
@@ -66,11 +60,7 @@ impl WorkerHandle {
 }
 
 /// Starts worker number `index`.
-pub(crate) fn spawn_worker(
-    index: usize,
-    shared: Arc<Shared>,
-    counters: Arc<Counters>,
-) -> io::Result<WorkerHandle> {
+pub(crate) fn spawn_worker(index: usize, counters: Arc<Counters>) -> io::Result<WorkerHandle> {
     let (remote_sender, remote_receiver) = mpsc::channel();
     let thread = std::thread::Builder::new()
         .name(format!("router-{index}"))
@@ -84,7 +74,7 @@ pub(crate) fn spawn_worker(
             };
             let _ = remote_sender.send(engine.remote());
             let mut worker = Worker {
-                shared,
+                services: Services::new(),
                 counters,
                 conf: None,
                 listeners: HashMap::default(),
@@ -145,7 +135,8 @@ impl Entry {
 /// One worker's state.
 #[derive(Debug)]
 pub(crate) struct Worker {
-    shared: Arc<Shared>,
+    /// This worker's own static file cache (nothing in it is shared with other workers).
+    services: Services,
     /// This worker's own counters.
     counters: Arc<Counters>,
     conf: Option<Arc<ActiveConf>>,
@@ -341,7 +332,7 @@ impl Worker {
             connections,
             conf,
             date,
-            shared,
+            services,
             counters,
             pool,
             request_ids,
@@ -354,7 +345,7 @@ impl Worker {
             entry.connection.refresh_conf(conf);
         }
         let mut context = DriveContext {
-            services: &shared.services,
+            services,
             counters,
             date: date.at(engine.now()),
             now: engine.now(),

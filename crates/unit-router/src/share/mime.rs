@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use unit_engine::HashMap;
 
+use crate::http::Text;
+
 /// The built-in table: a MIME type and the extensions (without the dot) that map to it.
 const BUILT_IN: &[(&str, &[&str])] = &[
     ("text/html", &["html", "htm", "shtml"]),
@@ -72,10 +74,12 @@ const BUILT_IN: &[(&str, &[&str])] = &[
 /// `settings.http.static.mime_types`.
 #[derive(Debug, Clone)]
 pub(crate) struct MimeTypes {
-    /// Lowercased extension without the dot → MIME type.
-    by_extension: HashMap<String, Arc<str>>,
+    /// Lowercased extension without the dot → MIME type. Built-in types are static
+    /// text, so a response takes one without touching a reference count that every
+    /// router worker shares.
+    by_extension: HashMap<String, Text>,
     /// Exact file name → MIME type.
-    by_name: HashMap<String, Arc<str>>,
+    by_name: HashMap<String, Text>,
 }
 
 impl MimeTypes {
@@ -90,11 +94,10 @@ impl MimeTypes {
             by_name: HashMap::default(),
         };
         for (mime_type, extensions) in BUILT_IN {
-            let mime_type: Arc<str> = Arc::from(*mime_type);
             for extension in *extensions {
                 mime_types
                     .by_extension
-                    .insert((*extension).to_owned(), Arc::clone(&mime_type));
+                    .insert((*extension).to_owned(), Text::Static(mime_type));
             }
         }
         let Some(serde_json::Value::Object(object)) = overrides else {
@@ -117,7 +120,7 @@ impl MimeTypes {
     }
 
     /// The MIME type of a file name (the last path component is used), if known.
-    pub(crate) fn lookup(&self, file_name: &str) -> Option<&Arc<str>> {
+    pub(crate) fn lookup(&self, file_name: &str) -> Option<&Text> {
         let base_name = match file_name.rfind('/') {
             Some(slash_idx) => &file_name[slash_idx + 1..],
             None => file_name,
@@ -140,13 +143,14 @@ impl MimeTypes {
 
     /// Adds one override entry: `.ext` or an exact file name.
     fn insert(&mut self, mime_type: &str, entry: &str) {
+        let mime_type = Text::Shared(Arc::from(mime_type));
         match entry.strip_prefix('.') {
             Some(extension) if !extension.is_empty() => {
                 self.by_extension
-                    .insert(extension.to_ascii_lowercase(), Arc::from(mime_type));
+                    .insert(extension.to_ascii_lowercase(), mime_type);
             }
             _ if !entry.is_empty() => {
-                self.by_name.insert(entry.to_owned(), Arc::from(mime_type));
+                self.by_name.insert(entry.to_owned(), mime_type);
             }
             _ => {}
         }

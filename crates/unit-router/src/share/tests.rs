@@ -125,7 +125,7 @@ fn get(paths: &[String]) -> ShareRequest<'_> {
 }
 
 /// Serves `request` with the built-in MIME table.
-fn serve(server: &ShareServer, request: &ShareRequest<'_>) -> ShareOutcome {
+fn serve(server: &mut ShareServer, request: &ShareRequest<'_>) -> ShareOutcome {
     server.serve(request, &MimeTypes::new(None))
 }
 
@@ -171,7 +171,7 @@ fn body_text(response: &HttpResponse) -> String {
 }
 
 /// Serves one path with default options and returns the body of a `200`.
-fn served_text(server: &ShareServer, path: String) -> String {
+fn served_text(server: &mut ShareServer, path: String) -> String {
     let paths = [path];
     let response = expect_response(serve(server, &get(&paths)));
     assert_eq!(response.status, 200);
@@ -180,21 +180,15 @@ fn served_text(server: &ShareServer, path: String) -> String {
 
 /// How many entries the cache holds.
 fn cache_len(server: &ShareServer) -> usize {
-    server.lock_cache().len()
-}
-
-#[test]
-fn server_is_shared_between_threads() {
-    fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<ShareServer>();
+    server.cache.len()
 }
 
 #[test]
 fn serves_a_file_with_headers() {
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     let paths = tree.paths(&["root/a.txt"]);
-    let response = expect_response(serve(&server, &get(&paths)));
+    let response = expect_response(serve(&mut server, &get(&paths)));
     assert_eq!(response.status, 200);
     assert_eq!(body_text(&response), "alpha");
     assert_eq!(header(&response, "Content-Type"), Some("text/plain"));
@@ -217,14 +211,14 @@ fn serves_a_file_with_headers() {
 #[test]
 fn empty_file_and_unknown_type() {
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     let paths = tree.paths(&["root/empty.txt"]);
-    let response = expect_response(serve(&server, &get(&paths)));
+    let response = expect_response(serve(&mut server, &get(&paths)));
     assert_eq!(response.status, 200);
     assert!(matches!(response.body, Body::Empty));
 
     let paths = tree.paths(&["root/noext"]);
-    let response = expect_response(serve(&server, &get(&paths)));
+    let response = expect_response(serve(&mut server, &get(&paths)));
     assert_eq!(response.status, 200);
     assert_eq!(header(&response, "Content-Type"), None);
     assert_eq!(body_text(&response), "no extension");
@@ -233,7 +227,7 @@ fn empty_file_and_unknown_type() {
 #[test]
 fn mime_overrides_apply_to_served_files() {
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     let overrides = serde_json::json!({ "text/x-readme": ["README"], "text/x-alpha": ".TXT" });
     let mime = MimeTypes::new(Some(&overrides));
     let paths = tree.paths(&["root/README"]);
@@ -247,14 +241,14 @@ fn mime_overrides_apply_to_served_files() {
 #[test]
 fn head_gets_the_get_response() {
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     let paths = tree.paths(&["root/sub/page.html"]);
     let head = ShareRequest {
         method: "HEAD",
         ..get(&paths)
     };
-    let head_response = expect_response(serve(&server, &head));
-    let get_response = expect_response(serve(&server, &get(&paths)));
+    let head_response = expect_response(serve(&mut server, &head));
+    let get_response = expect_response(serve(&mut server, &get(&paths)));
     assert_eq!(head_response.status, 200);
     assert_eq!(head_response.headers, get_response.headers);
     assert_eq!(head_response.body.len(), 4);
@@ -264,7 +258,7 @@ fn head_gets_the_get_response() {
 #[test]
 fn other_methods_never_touch_the_file_system() {
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     let paths = tree.paths(&["root/a.txt", "root/missing"]);
     for method in ["POST", "PUT", "DELETE", "get", ""] {
         let request = ShareRequest {
@@ -272,7 +266,7 @@ fn other_methods_never_touch_the_file_system() {
             ..get(&paths)
         };
         assert!(matches!(
-            serve(&server, &request),
+            serve(&mut server, &request),
             ShareOutcome::MethodNotAllowed
         ));
     }
@@ -282,20 +276,20 @@ fn other_methods_never_touch_the_file_system() {
 #[test]
 fn paths_are_tried_in_order_and_the_last_status_wins() {
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     let paths = tree.paths(&["root/missing.txt", "root/a.txt/x", "root/a.txt"]);
     assert_eq!(
-        body_text(&expect_response(serve(&server, &get(&paths)))),
+        body_text(&expect_response(serve(&mut server, &get(&paths)))),
         "alpha"
     );
 
-    let check = |relatives: &[&str], expected: u16| {
+    let mut check = |relatives: &[&str], expected: u16| {
         let paths = tree.paths(relatives);
         let request = ShareRequest {
             follow_symlinks: false,
             ..get(&paths)
         };
-        let outcome = serve(&server, &request);
+        let outcome = serve(&mut server, &request);
         assert!(
             matches!(outcome, ShareOutcome::NotFound(status) if status == expected),
             "{relatives:?}: {outcome:?}"
@@ -314,27 +308,27 @@ fn paths_are_tried_in_order_and_the_last_status_wins() {
 #[test]
 fn odd_names_and_special_files_are_not_found() {
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     let too_long = format!("{}/{}", tree.path("root"), "x".repeat(300));
     let with_nul = format!("{}\0.txt", tree.path("root/a.txt"));
     for path in [too_long, with_nul, tree.path("root/fifo")] {
         let paths = [path];
-        assert_eq!(status(&serve(&server, &get(&paths))), 404, "{paths:?}");
+        assert_eq!(status(&serve(&mut server, &get(&paths))), 404, "{paths:?}");
     }
 }
 
 #[test]
 fn directory_without_slash_is_redirected_with_its_query() {
     let tree = Tree::new();
-    let server = ShareServer::new();
-    let check = |relative: &str, uri: &str, query: &str, location: &str| {
+    let mut server = ShareServer::new();
+    let mut check = |relative: &str, uri: &str, query: &str, location: &str| {
         let paths = tree.paths(&[relative]);
         let request = ShareRequest {
             uri,
             query,
             ..get(&paths)
         };
-        let response = expect_response(serve(&server, &request));
+        let response = expect_response(serve(&mut server, &request));
         assert_eq!(response.status, 301);
         assert_eq!(header(&response, "Location"), Some(location));
         assert!(matches!(response.body, Body::Empty));
@@ -353,9 +347,9 @@ fn directory_without_slash_is_redirected_with_its_query() {
 #[test]
 fn trailing_slash_serves_the_index() {
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     let paths = tree.paths(&["root/sub/"]);
-    let response = expect_response(serve(&server, &get(&paths)));
+    let response = expect_response(serve(&mut server, &get(&paths)));
     assert_eq!(body_text(&response), "sub index");
     assert_eq!(header(&response, "Content-Type"), Some("text/html"));
 
@@ -365,30 +359,34 @@ fn trailing_slash_serves_the_index() {
         ..get(&paths)
     };
     assert_eq!(
-        body_text(&expect_response(serve(&server, &request))),
+        body_text(&expect_response(serve(&mut server, &request))),
         "alpha"
     );
 
     // An index that is a directory, or a file used as a directory, is not found.
     for relative in ["root/weird/", "root/a.txt/"] {
         let paths = tree.paths(&[relative]);
-        assert_eq!(status(&serve(&server, &get(&paths))), 404, "{relative}");
+        assert_eq!(status(&serve(&mut server, &get(&paths))), 404, "{relative}");
     }
 }
 
 #[test]
 fn types_filter_refuses_by_mime_type() {
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     let images = |mime_type: &str| mime_type.starts_with("image/");
     let unknown_only = |mime_type: &str| mime_type.is_empty();
-    let check = |relatives: &[&str], types: &dyn Fn(&str) -> bool, expected: u16| {
+    let mut check = |relatives: &[&str], types: &dyn Fn(&str) -> bool, expected: u16| {
         let paths = tree.paths(relatives);
         let request = ShareRequest {
             types: Some(types),
             ..get(&paths)
         };
-        assert_eq!(status(&serve(&server, &request)), expected, "{relatives:?}");
+        assert_eq!(
+            status(&serve(&mut server, &request)),
+            expected,
+            "{relatives:?}"
+        );
     };
     check(&["root/a.txt"], &images, 403);
     check(&["root/image.png"], &images, 200);
@@ -405,9 +403,9 @@ fn types_filter_refuses_by_mime_type() {
 #[test]
 fn validators_give_not_modified() {
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     let paths = tree.paths(&["root/a.txt"]);
-    let fresh = expect_response(serve(&server, &get(&paths)));
+    let fresh = expect_response(serve(&mut server, &get(&paths)));
     let etag = header(&fresh, "ETag").expect("an ETag").to_owned();
     let last_modified = header(&fresh, "Last-Modified")
         .expect("a Last-Modified")
@@ -415,29 +413,30 @@ fn validators_give_not_modified() {
     let long_ago = http_date(UNIX_EPOCH);
     let weak = format!("\"nope\", W/{etag}");
 
-    let check = |if_none_match: Option<&str>, if_modified_since: Option<&str>, expected: u16| {
-        let request = ShareRequest {
-            if_none_match: if_none_match.map(str::as_bytes),
-            if_modified_since: if_modified_since.map(str::as_bytes),
-            ..get(&paths)
+    let mut check =
+        |if_none_match: Option<&str>, if_modified_since: Option<&str>, expected: u16| {
+            let request = ShareRequest {
+                if_none_match: if_none_match.map(str::as_bytes),
+                if_modified_since: if_modified_since.map(str::as_bytes),
+                ..get(&paths)
+            };
+            let response = expect_response(serve(&mut server, &request));
+            assert_eq!(
+                response.status, expected,
+                "{if_none_match:?} {if_modified_since:?}"
+            );
+            assert_eq!(header(&response, "ETag"), Some(etag.as_str()));
+            assert_eq!(
+                header(&response, "Last-Modified"),
+                Some(last_modified.as_str())
+            );
+            if expected == 304 {
+                assert!(matches!(response.body, Body::Empty));
+                assert_eq!(header(&response, "Content-Type"), None);
+            } else {
+                assert_eq!(body_text(&response), "alpha");
+            }
         };
-        let response = expect_response(serve(&server, &request));
-        assert_eq!(
-            response.status, expected,
-            "{if_none_match:?} {if_modified_since:?}"
-        );
-        assert_eq!(header(&response, "ETag"), Some(etag.as_str()));
-        assert_eq!(
-            header(&response, "Last-Modified"),
-            Some(last_modified.as_str())
-        );
-        if expected == 304 {
-            assert!(matches!(response.body, Body::Empty));
-            assert_eq!(header(&response, "Content-Type"), None);
-        } else {
-            assert_eq!(body_text(&response), "alpha");
-        }
-    };
     check(Some(&etag), None, 304);
     check(Some("*"), None, 304);
     check(Some(&weak), None, 304);
@@ -454,11 +453,11 @@ fn validators_give_not_modified() {
 #[test]
 fn symlinks_are_refused_when_not_followed() {
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     // Followed: the control case, proving the links work.
-    assert_eq!(served_text(&server, tree.path("root/link_in")), "alpha");
+    assert_eq!(served_text(&mut server, tree.path("root/link_in")), "alpha");
     assert_eq!(
-        served_text(&server, tree.path("root/link_secret")),
+        served_text(&mut server, tree.path("root/link_secret")),
         "secret"
     );
 
@@ -474,7 +473,7 @@ fn symlinks_are_refused_when_not_followed() {
             ..get(&paths)
         };
         // The followed answers above are cached; the key keeps them apart.
-        let outcome = serve(&server, &request);
+        let outcome = serve(&mut server, &request);
         assert!(
             matches!(outcome, ShareOutcome::NotFound(403)),
             "{relative}: {outcome:?}"
@@ -485,15 +484,20 @@ fn symlinks_are_refused_when_not_followed() {
         follow_symlinks: false,
         ..get(&paths)
     };
-    assert_eq!(status(&serve(&server, &request)), 200);
+    assert_eq!(status(&serve(&mut server, &request)), 200);
 }
 
 #[test]
 fn chroot_confines_resolution() {
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     let root = tree.path("root");
-    let check = |relative: &str, chroot: &str, follow_symlinks: bool, expected: u16| {
+    // Without a chroot this link reaches outside; with one it cannot.
+    assert_eq!(
+        served_text(&mut server, tree.path("root/link_secret")),
+        "secret"
+    );
+    let mut check = |relative: &str, chroot: &str, follow_symlinks: bool, expected: u16| {
         let paths = [if relative.starts_with('/') {
             relative.to_owned()
         } else {
@@ -505,7 +509,7 @@ fn chroot_confines_resolution() {
             uri: "/x",
             ..get(&paths)
         };
-        let outcome = serve(&server, &request);
+        let outcome = serve(&mut server, &request);
         assert_eq!(
             status(&outcome),
             expected,
@@ -519,11 +523,6 @@ fn chroot_confines_resolution() {
             );
         }
     };
-    // Without a chroot this link reaches outside; with one it cannot.
-    assert_eq!(
-        served_text(&server, tree.path("root/link_secret")),
-        "secret"
-    );
     check("root/link_secret", &root, true, 404);
     check("root/link_out", &root, true, 404);
     check("root/link_out", &root, false, 403);
@@ -547,15 +546,15 @@ fn chroot_confines_resolution() {
 #[test]
 fn mounts_are_not_crossed_when_asked() {
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     let proc_paths = ["/proc/version".to_owned()];
-    assert_eq!(status(&serve(&server, &get(&proc_paths))), 200);
+    assert_eq!(status(&serve(&mut server, &get(&proc_paths))), 200);
     let request = ShareRequest {
         traverse_mounts: false,
         ..get(&proc_paths)
     };
     assert!(matches!(
-        serve(&server, &request),
+        serve(&mut server, &request),
         ShareOutcome::NotFound(403)
     ));
 
@@ -567,7 +566,7 @@ fn mounts_are_not_crossed_when_asked() {
         chroot: Some(&root),
         ..get(&paths)
     };
-    assert_eq!(status(&serve(&server, &request)), 200);
+    assert_eq!(status(&serve(&mut server, &request)), 200);
 }
 
 #[test]
@@ -577,12 +576,12 @@ fn unreadable_files_are_forbidden() {
         return;
     }
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     let path = tree.path("root/a.txt");
     fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).expect("chmod");
     let paths = [path];
     assert!(matches!(
-        serve(&server, &get(&paths)),
+        serve(&mut server, &get(&paths)),
         ShareOutcome::NotFound(403)
     ));
 }
@@ -654,10 +653,10 @@ fn if_none_match_lists() {
 #[test]
 fn cache_reuses_open_files() {
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     let paths = tree.paths(&["root/a.txt"]);
-    let first = expect_response(serve(&server, &get(&paths)));
-    let second = expect_response(serve(&server, &get(&paths)));
+    let first = expect_response(serve(&mut server, &get(&paths)));
+    let second = expect_response(serve(&mut server, &get(&paths)));
     match (&first.body, &second.body) {
         (Body::Bytes(first), Body::Bytes(second)) => assert!(Arc::ptr_eq(first, second)),
         other => panic!("expected cached contents, got {other:?}"),
@@ -668,7 +667,7 @@ fn cache_reuses_open_files() {
 #[test]
 fn cache_is_bounded() {
     let tree = Tree::new();
-    let server = ShareServer::with_capacity(2);
+    let mut server = ShareServer::with_capacity(2);
     for relative in [
         "root/a.txt",
         "root/image.png",
@@ -676,28 +675,33 @@ fn cache_is_bounded() {
         "root/sub/page.html",
     ] {
         let paths = tree.paths(&[relative]);
-        assert_eq!(status(&serve(&server, &get(&paths))), 200);
+        assert_eq!(status(&serve(&mut server, &get(&paths))), 200);
         assert!(cache_len(&server) <= 2);
     }
-    assert_eq!(served_text(&server, tree.path("root/a.txt")), "alpha");
+    assert_eq!(served_text(&mut server, tree.path("root/a.txt")), "alpha");
 }
 
 #[test]
 fn cache_notices_replaced_and_removed_files() {
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     let replaced = tree.path("root/sub/page.html");
     let removed = tree.path("root/README");
     let untouched = tree.path("root/a.txt");
     let untouched_paths = [untouched.clone()];
-    let file_of = |paths: &[String]| match expect_response(serve(&server, &get(paths))).body {
+    let file_of = |server: &mut ShareServer, paths: &[String]| match expect_response(serve(
+        server,
+        &get(paths),
+    ))
+    .body
+    {
         Body::Bytes(content) => content,
         other => panic!("expected cached content, got {other:?}"),
     };
 
-    assert_eq!(served_text(&server, replaced.clone()), "page");
-    assert_eq!(served_text(&server, removed.clone()), "read me");
-    let untouched_file = file_of(&untouched_paths);
+    assert_eq!(served_text(&mut server, replaced.clone()), "page");
+    assert_eq!(served_text(&mut server, removed.clone()), "read me");
+    let untouched_file = file_of(&mut server, &untouched_paths);
 
     let staging = tree.path("root/sub/staging");
     fs::write(&staging, "a new page").expect("writing the replacement");
@@ -705,13 +709,16 @@ fn cache_notices_replaced_and_removed_files() {
     fs::remove_file(&removed).expect("removing README");
     std::thread::sleep(Duration::from_millis(1100));
 
-    assert_eq!(served_text(&server, replaced), "a new page");
+    assert_eq!(served_text(&mut server, replaced), "a new page");
     let paths = [removed];
     assert!(matches!(
-        serve(&server, &get(&paths)),
+        serve(&mut server, &get(&paths)),
         ShareOutcome::NotFound(404)
     ));
-    assert!(Arc::ptr_eq(&untouched_file, &file_of(&untouched_paths)));
+    assert!(Arc::ptr_eq(
+        &untouched_file,
+        &file_of(&mut server, &untouched_paths)
+    ));
     assert_eq!(cache_len(&server), 2);
     assert!(Path::new(&untouched).exists());
 }
@@ -719,11 +726,11 @@ fn cache_notices_replaced_and_removed_files() {
 #[test]
 fn large_files_are_sent_from_the_file() {
     let tree = Tree::new();
-    let server = ShareServer::new();
+    let mut server = ShareServer::new();
     let big = tree.path("root/big.bin");
     fs::write(&big, vec![b'z'; 20 * 1024]).expect("writing a large file");
     let paths = [big];
-    let response = expect_response(serve(&server, &get(&paths)));
+    let response = expect_response(serve(&mut server, &get(&paths)));
     match &response.body {
         Body::File { offset, len, .. } => assert_eq!((*offset, *len), (0, 20 * 1024)),
         other => panic!("expected a file body, got {other:?}"),
