@@ -580,21 +580,7 @@ fn an_inherited_socket_is_adopted_by_its_listener() {
     let paths = support::Paths::new("adopt");
     // The test keeps its own copy open, so binding the address again would fail: a 200
     // proves the router serves on the handed-over socket.
-    let inheritable = support::dup_above_stdio(&listener);
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&inheritable);
-    let mut child = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "exec 3<&{fd} {fd}<&-; NGINX='3;' exec \"$0\" \"$@\""
-        ))
-        .arg(support::UNITD)
-        .args(paths.args())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("bash");
-    drop(inheritable);
+    let mut child = support::start_with_fd3(&paths, &listener, "NGINX='3;'", true);
     let ready = wait_until(|| {
         support::try_request(&paths.control, "GET", "/config", None).is_ok_and(|r| r.status == 200)
     });

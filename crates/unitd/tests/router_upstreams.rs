@@ -10,10 +10,8 @@ mod support;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
@@ -23,7 +21,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::{Pid, User};
 use serde_json::{Value, json};
 use support::http::{HttpReply, connect, free_port, get, read_reply, start_with};
-use support::{Paths, TestUnit, UNITD, dup_above_stdio, proc_status_field, wait_until};
+use support::{Paths, TestUnit, proc_status_field, start_with_fd3, wait_until};
 
 /// How long one thread waits for a step another thread signals before the test fails.
 const STEP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -691,21 +689,7 @@ fn a_systemd_socket_is_adopted_by_its_listener_and_serves() {
     // The socket becomes descriptor 3 of unitd, whose pid bash's exec keeps, so
     // LISTEN_PID=$$ names it. The test keeps its own copy open, so binding the address
     // again would fail: an answer proves the router serves the handed-over socket.
-    let inheritable = dup_above_stdio(&listener);
-    let fd = inheritable.as_raw_fd();
-    let child = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "exec 3<&{fd} {fd}<&-; LISTEN_FDS=1 LISTEN_PID=$$ exec \"$0\" --no-daemon \"$@\""
-        ))
-        .arg(UNITD)
-        .args(paths.args())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting bash");
-    drop(inheritable);
+    let child = start_with_fd3(&paths, &listener, "LISTEN_FDS=1 LISTEN_PID=$$", false);
     let unit = TestUnit {
         main_pid: Pid::from_raw(child.id() as i32),
         child: Some(child),

@@ -5,7 +5,6 @@ mod support;
 
 use std::fs;
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
@@ -259,43 +258,11 @@ fn control_over_tcp_and_abstract_sockets() {
     assert_eq!(status.code(), Some(0));
 }
 
-/// Starts unitd through `bash` with `listener` as descriptor 3 and `env_setup` before exec.
-fn start_with_fd3(
-    paths: &Paths,
-    listener: &TcpListener,
-    env_setup: &str,
-    daemon: bool,
-) -> std::process::Child {
-    // A duplicate without close-on-exec reaches bash, which moves it to 3 (dash takes only one-digit descriptors).
-    let inheritable = support::dup_above_stdio(listener);
-    let mut script = format!(
-        "exec 3<&{} {}<&-; {env_setup} exec \"$0\"",
-        inheritable.as_raw_fd(),
-        inheritable.as_raw_fd()
-    );
-    if !daemon {
-        script.push_str(" --no-daemon");
-    }
-    script.push_str(" \"$@\"");
-    let child = Command::new("bash")
-        .arg("-c")
-        .arg(script)
-        .arg(UNITD)
-        .args(paths.args())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting sh");
-    drop(inheritable);
-    child
-}
-
 fn check_inherited(env_setup: &str, expected_line: &str) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding a listener");
     let paths = Paths::new("inherit");
     // Without --no-daemon: inherited sockets keep unitd in the foreground.
-    let mut child = start_with_fd3(&paths, &listener, env_setup, true);
+    let mut child = support::start_with_fd3(&paths, &listener, env_setup, true);
     let main_pid = Pid::from_raw(child.id() as i32);
     let ready = wait_until(|| {
         try_request(&paths.control, "GET", "/config", None).is_ok_and(|r| r.status == 200)

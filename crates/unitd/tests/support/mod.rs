@@ -448,3 +448,34 @@ pub(crate) fn dup_above_stdio(fd: &impl std::os::fd::AsFd) -> std::os::fd::Owned
         held.push(duplicate);
     }
 }
+
+/// Starts unitd through `bash` with `listener` as descriptor 3 and `env_setup` before exec.
+pub(crate) fn start_with_fd3(
+    paths: &Paths,
+    listener: &impl std::os::fd::AsFd,
+    env_setup: &str,
+    daemon: bool,
+) -> Child {
+    // A duplicate without close-on-exec reaches bash, which moves it to 3 (dash takes only one-digit descriptors).
+    let inheritable = dup_above_stdio(listener);
+    let mut script = format!(
+        "exec 3<&{fd} {fd}<&-; {env_setup} exec \"$0\"",
+        fd = std::os::fd::AsRawFd::as_raw_fd(&inheritable)
+    );
+    if !daemon {
+        script.push_str(" --no-daemon");
+    }
+    script.push_str(" \"$@\"");
+    let child = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .arg(UNITD)
+        .args(paths.args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting bash");
+    drop(inheritable);
+    child
+}
