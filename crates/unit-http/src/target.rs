@@ -116,23 +116,25 @@ pub fn normalize_path_keeping(raw_path: &[u8], keep_encoded: &[u8]) -> Result<Ve
     Ok(normalized)
 }
 
-/// Appends `path` to `out` percent-encoded for a request line: every byte but the
-/// unreserved ones, the sub-delimiters, `:`, `@` and `/` becomes `%` and two
-/// uppercase hex digits. So a decoded path (`$uri` after a `rewrite`) can go to an
-/// upstream without a space, `%`, `?` or a line break in it changing the request.
-pub fn percent_encode_path(path: &[u8], out: &mut Vec<u8>) {
-    for &byte in path {
-        let plain = byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&byte);
-        if plain {
-            out.push(byte);
+/// Percent-encodes `text` into `push`, byte by byte: a byte `keep` accepts goes as it
+/// is, any other as `%` and two uppercase hex digits.
+pub fn percent_encode(text: &[u8], keep: fn(u8) -> bool, mut push: impl FnMut(u8)) {
+    for &byte in text {
+        if keep(byte) {
+            push(byte);
         } else {
-            out.extend_from_slice(&[
-                b'%',
-                HEX_UPPER[usize::from(byte >> 4)],
-                HEX_UPPER[usize::from(byte & 0xf)],
-            ]);
+            push(b'%');
+            push(HEX_UPPER[usize::from(byte >> 4)]);
+            push(HEX_UPPER[usize::from(byte & 0xf)]);
         }
     }
+}
+
+/// Whether a byte of a decoded path may stand unencoded in a request line or a
+/// `Location`: the unreserved characters, the sub-delimiters, `:`, `@` and `/`. So a
+/// space, `%`, `?`, `#` or a line break in a path cannot change the request.
+pub fn is_path_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&byte)
 }
 
 /// Parses a query string into decoded `(name, value)` pairs, in order.

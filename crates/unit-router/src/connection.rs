@@ -366,12 +366,7 @@ impl Connection {
         if self.output_pending() || self.proxy.is_some() {
             return;
         }
-        self.pending = None;
-        self.finished = None;
-        self.body = None;
-        self.input.clear();
-        self.close_after = true;
-        self.queue_response(response, false, date);
+        self.refuse(response, date);
         let _ = self.flush();
     }
 
@@ -556,13 +551,18 @@ impl Connection {
 
     /// Answers a request that cannot be served with an error, then closes.
     fn refuse_status(&mut self, status: u16, date: &str) {
+        self.refuse(error_page(status), date);
+    }
+
+    /// Drops whatever request is under way and answers `response`, then closes.
+    fn refuse(&mut self, response: HttpResponse, date: &str) {
         self.pending = None;
         self.proxy = None;
         self.finished = None;
         self.body = None;
         self.input.clear();
         self.close_after = true;
-        self.queue_response(error_page(status), false, date);
+        self.queue_response(response, false, date);
     }
 
     /// The router's view of the parsed request head. It takes the head's strings, and

@@ -264,7 +264,9 @@ impl Proxy {
         head.push(b' ');
         if request.rewritten {
             // `$uri` is decoded: encoded again, nothing in it can bend the request line.
-            unit_http::percent_encode_path(request.uri.as_bytes(), &mut head);
+            unit_http::percent_encode(request.uri.as_bytes(), unit_http::is_path_byte, |byte| {
+                head.push(byte)
+            });
             if !request.query.is_empty() {
                 head.push(b'?');
                 head.extend_from_slice(request.query.as_bytes());

@@ -31,7 +31,7 @@ use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, OFlag, OpenHow, ResolveFlag, open, openat2};
 use nix::sys::stat::Mode;
 use unit_engine::HashMap;
-use unit_http::{http_date, parse_http_date};
+use unit_http::{http_date, is_path_byte, parse_http_date, percent_encode};
 
 use crate::http::{Body, HttpResponse, Text};
 
@@ -512,37 +512,18 @@ fn etag_list_matches(list: &[u8], etag: &str) -> bool {
 /// The `301` to the directory's path with a `/` added, query kept.
 fn redirect_to_directory(request: &ShareRequest<'_>) -> HttpResponse {
     let mut location = String::with_capacity(request.uri.len() + request.query.len() + 2);
-    push_encoded(&mut location, request.uri, is_path_byte);
-    location.push('/');
+    let mut push = |byte| location.push(char::from(byte));
+    percent_encode(request.uri.as_bytes(), is_path_byte, &mut push);
+    push(b'/');
     if !request.query.is_empty() {
-        location.push('?');
-        push_encoded(&mut location, request.query, is_query_byte);
+        push(b'?');
+        percent_encode(request.query.as_bytes(), is_query_byte, &mut push);
     }
     HttpResponse {
         status: 301,
         headers: vec![("Location".into(), location.into())],
         body: Body::Empty,
     }
-}
-
-/// Appends `text`, percent-encoding every byte `keep` refuses.
-fn push_encoded(out: &mut String, text: &str, keep: fn(u8) -> bool) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for byte in text.bytes() {
-        if keep(byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-        }
-    }
-}
-
-/// Bytes a decoded path may carry unencoded in a Location (`%`, `?` and `#` are not
-/// among them).
-fn is_path_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&byte)
 }
 
 /// Bytes a raw query may carry unencoded: printable ASCII except `#` and the space;

@@ -2,8 +2,8 @@
 //! query parsing.
 
 use super::{
-    is_normal_path, normalize_path, normalize_path_keeping, parse_query, percent_decode,
-    percent_encode_path, split_target,
+    is_normal_path, is_path_byte, normalize_path, normalize_path_keeping, parse_query,
+    percent_decode, percent_encode, split_target,
 };
 use crate::HttpError;
 
@@ -207,7 +207,7 @@ fn paths_encoded_for_a_request_line() {
     ];
     for (path, expected) in cases {
         let mut out = Vec::new();
-        percent_encode_path(path, &mut out);
+        percent_encode(path, is_path_byte, |byte| out.push(byte));
         assert_eq!(String::from_utf8_lossy(&out), *expected, "{path:?}");
     }
 }
