@@ -160,6 +160,15 @@ impl Stream {
         Ok(outcome)
     }
 
+    /// Shuts the sending side: the peer reads the end of what was sent, and may still
+    /// send (a lingering close reads and drops it).
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(stream) => stream.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(stream) => stream.shutdown(std::net::Shutdown::Write),
+        }
+    }
+
     /// Whether an idle connection is still quiet: open, with nothing unread. Peeks,
     /// so nothing is consumed.
     pub fn is_quiet(&self) -> bool {

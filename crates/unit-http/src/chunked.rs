@@ -6,7 +6,8 @@
 //! line must end in CRLF (a bare LF or CR is an error), the size line is
 //! bounded, sizes that overflow 64 bits are refused, and the data must be
 //! followed by CRLF exactly. Extensions are skipped after a character check;
-//! trailer fields are skipped (not returned) within a byte budget.
+//! trailer fields must be `name: value` lines and are skipped (not returned)
+//! within a byte budget.
 
 use crate::HttpError;
 use crate::target::hex_value;
@@ -48,7 +49,9 @@ enum State {
     DataLf,
     /// At the start of a trailer field line or of the final empty line.
     TrailerLineStart,
-    /// Inside a trailer field line.
+    /// Inside the name of a trailer field.
+    TrailerName,
+    /// Inside a trailer field's value.
     TrailerLine,
     /// After the CR of a trailer line; `last` if the line was empty.
     TrailerLf { last: bool },
@@ -132,7 +135,10 @@ impl ChunkedDecoder {
                     return Err(HttpError::BadChunk);
                 }
             }
-            State::TrailerLineStart | State::TrailerLine | State::TrailerLf { .. } => {
+            State::TrailerLineStart
+            | State::TrailerName
+            | State::TrailerLine
+            | State::TrailerLf { .. } => {
                 self.trailer_len += 1;
                 if self.trailer_len > MAX_TRAILER_BYTES {
                     return Err(HttpError::TrailersTooLarge);
@@ -176,16 +182,23 @@ impl ChunkedDecoder {
             (State::DataCr, b'\r') => State::DataLf,
             (State::DataLf, b'\n') => State::SizeDigits { seen_digit: false },
             (State::TrailerLineStart, b'\r') => State::TrailerLf { last: true },
-            (State::TrailerLine, b'\r') => State::TrailerLf { last: false },
-            (State::TrailerLineStart | State::TrailerLine, _) if is_line_text(byte) => {
-                State::TrailerLine
+            (State::TrailerLineStart | State::TrailerName, _) if is_token_byte(byte) => {
+                State::TrailerName
             }
+            (State::TrailerName, b':') => State::TrailerLine,
+            (State::TrailerLine, b'\r') => State::TrailerLf { last: false },
+            (State::TrailerLine, _) if is_line_text(byte) => State::TrailerLine,
             (State::TrailerLf { last: true }, b'\n') => State::Done,
             (State::TrailerLf { last: false }, b'\n') => State::TrailerLineStart,
             _ => return Err(HttpError::BadChunk),
         };
         Ok(())
     }
+}
+
+/// Whether a byte may stand in a field name (RFC 9110 `tchar`).
+fn is_token_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 
 /// Appends `data` as one chunk to `out`; empty data writes nothing, since an

@@ -36,8 +36,8 @@ pub use request::{
 };
 pub use response::{ResponseHead, reason_phrase};
 pub use target::{
-    is_normal_path, is_path_byte, normalize_path, normalize_path_keeping, parse_query,
-    percent_decode, percent_encode, split_target,
+    decode_query_lenient, encode_location, is_normal_path, is_path_byte, normalize_path,
+    normalize_path_keeping, parse_query, percent_decode, percent_encode, split_target,
 };
 pub use upstream::{
     ResponseBody, ResponseHeadParsed, parse_response_head, parse_response_head_into,

@@ -216,6 +216,130 @@ pub fn parse_request_head_into(
     head: &mut RequestHead,
 ) -> Result<bool, HttpError> {
     let window = &buf[..buf.len().min(limits.max_head_bytes)];
+    match parse_window(window, buf.len(), limits, head) {
+        Err(error @ (HttpError::BadRequestLine | HttpError::UnsupportedVersion)) => {
+            // Unit takes spaces inside a target (`GET /a b HTTP/1.1`); httparse does
+            // not, so such a head is parsed again with them masked.
+            match spaced_target(window) {
+                SpacedTarget::No => Err(error),
+                SpacedTarget::LineIncomplete if buf.len() >= limits.max_head_bytes => {
+                    Err(HttpError::HeadTooLarge)
+                }
+                SpacedTarget::LineIncomplete => Ok(false),
+                SpacedTarget::Masked {
+                    window,
+                    spaces,
+                    n_dropped,
+                } => {
+                    let complete = parse_window(&window, buf.len(), limits, head)?;
+                    if complete {
+                        head.head_len += n_dropped;
+                        let mut target = std::mem::take(&mut head.target).into_bytes();
+                        for space_idx in spaces {
+                            target[space_idx] = b' ';
+                        }
+                        // Only ASCII bytes were swapped, so the text stays UTF-8.
+                        head.target = String::from_utf8_lossy(&target).into_owned();
+                    }
+                    Ok(complete)
+                }
+            }
+        }
+        other => other,
+    }
+}
+
+/// What [`spaced_target`] found.
+enum SpacedTarget {
+    /// The request line has no target with spaces in it.
+    No,
+    /// The request line may hold one but has not ended yet.
+    LineIncomplete,
+    /// A copy of the window with the target's spaces masked, where they were in the
+    /// target, and how many surplus spaces before the version the copy dropped.
+    Masked {
+        window: Vec<u8>,
+        spaces: Vec<usize>,
+        n_dropped: usize,
+    },
+}
+
+/// The byte that stands for a space of the target while httparse reads it.
+const SPACE_MASK: u8 = b'_';
+
+/// Looks for `method SP target-with-spaces SP HTTP/...` at the start of `window`: the
+/// version begins after the last space of the line.
+fn spaced_target(window: &[u8]) -> SpacedTarget {
+    let start = window
+        .iter()
+        .position(|&byte| byte != b'\r' && byte != b'\n')
+        .unwrap_or(window.len());
+    let (line, complete) = first_line(window);
+    let Some(method_end) = line.iter().position(|&byte| byte == b' ') else {
+        return SpacedTarget::No;
+    };
+    if !complete {
+        // More may come: `GET /a b` can still become `GET /a b HTTP/1.1`, while
+        // `GET / HTTP/3` is already what it is.
+        let rest = &line[method_end + 1..];
+        let Some(last_space) = rest.iter().rposition(|&byte| byte == b' ') else {
+            return SpacedTarget::No;
+        };
+        let last_word = &rest[last_space + 1..];
+        let may_be_version = b"HTTP/".starts_with(last_word) || last_word.starts_with(b"HTTP/");
+        let spaced = rest[..last_space].contains(&b' ') || !may_be_version;
+        return if spaced && !rest.starts_with(b" ") {
+            SpacedTarget::LineIncomplete
+        } else {
+            SpacedTarget::No
+        };
+    }
+    let Some(version_start) = line
+        .iter()
+        .rposition(|&byte| byte == b' ')
+        .filter(|&version_start| version_start > method_end)
+    else {
+        return SpacedTarget::No;
+    };
+    let target_start = method_end + 1;
+    // Spaces before the version are surplus, not part of the target.
+    let target = line[target_start..version_start].trim_ascii_end();
+    if target.is_empty()
+        || target.starts_with(b" ")
+        || !target.contains(&b' ')
+        || !line[version_start + 1..].starts_with(b"HTTP/")
+    {
+        return SpacedTarget::No;
+    }
+    let spaces: Vec<usize> = target
+        .iter()
+        .enumerate()
+        .filter_map(|(idx, &byte)| (byte == b' ').then_some(idx))
+        .collect();
+    let mut masked = window.to_vec();
+    for space_idx in &spaces {
+        masked[start + target_start + space_idx] = SPACE_MASK;
+    }
+    // The surplus spaces between the target and the version become one.
+    let surplus = &line[target_start + target.len()..version_start];
+    if !surplus.is_empty() {
+        let from = start + target_start + target.len();
+        masked.drain(from..from + surplus.len());
+    }
+    SpacedTarget::Masked {
+        window: masked,
+        spaces,
+        n_dropped: surplus.len(),
+    }
+}
+
+/// Parses the head in `window`, the first bytes of a `buf_len`-byte buffer.
+fn parse_window(
+    window: &[u8],
+    buf_len: usize,
+    limits: &HeadLimits,
+    head: &mut RequestHead,
+) -> Result<bool, HttpError> {
     with_header_slots(limits.max_headers, |slots| {
         let mut request = httparse::Request::new(&mut []);
         let parsed = httparse::ParserConfig::default().parse_request_with_uninit_headers(
@@ -223,7 +347,7 @@ pub fn parse_request_head_into(
             window,
             slots,
         );
-        let Some(head_len) = head_length(parsed, buf.len(), window, limits, StartLine::Request)?
+        let Some(head_len) = head_length(parsed, buf_len, window, limits, StartLine::Request)?
         else {
             return Ok(false);
         };
@@ -392,6 +516,8 @@ fn check_target(method: &str, target: &str) -> Result<(), HttpError> {
     }
     match split_absolute_form(target) {
         Some(("", _)) | None => Err(HttpError::BadRequestLine),
+        // Userinfo in a target is refused (RFC 9110 section 4.2.4).
+        Some((authority, _)) if authority.contains('@') => Err(HttpError::BadHost),
         Some((authority, _)) => validate_host(authority.as_bytes()),
     }
 }

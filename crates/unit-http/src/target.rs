@@ -9,7 +9,8 @@
 
 use crate::HttpError;
 
-/// Splits a request-target into its path and query at the first `?`.
+/// Splits a request-target into its path and query at the first `?`, without the
+/// fragment from the first `#`.
 ///
 /// For an absolute-form target (`http://host/p?q`) the scheme and authority
 /// are dropped first; an empty path there means `/`. The `*` of
@@ -19,6 +20,10 @@ pub fn split_target(target: &str) -> (&str, Option<&str>) {
         Some((_, rest)) => rest,
         None => target,
     };
+    // A fragment is the client's business (Unit drops it from the path and the query).
+    let path_and_query = path_and_query
+        .split_once('#')
+        .map_or(path_and_query, |(before, _)| before);
     let (path, query) = match path_and_query.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (path_and_query, None),
@@ -137,24 +142,123 @@ pub fn is_path_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&byte)
 }
 
-/// Parses a query string into decoded `(name, value)` pairs, in order.
+/// Encodes a `Location` value as Unit does. A value that is already encoded (its only
+/// bytes outside the URI characters are valid `%XX` escapes, one `?` and one `#` after
+/// it) is kept as it is. Otherwise every such byte is escaped, `%` included, except
+/// the first `?` (query) and the first `#` (fragment) that follows it or stands alone.
+pub fn encode_location(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if is_encoded_location(text) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut encoded = Vec::with_capacity(text.len() + 16);
+    let mut delimiters = LocationDelimiters::Both;
+    for &byte in text {
+        if !needs_escape(byte) || delimiters.take(byte) {
+            encoded.push(byte);
+        } else {
+            encoded.extend_from_slice(&[
+                b'%',
+                HEX_UPPER[usize::from(byte >> 4)],
+                HEX_UPPER[usize::from(byte & 0xf)],
+            ]);
+        }
+    }
+    std::borrow::Cow::Owned(encoded)
+}
+
+/// Which of a `Location`'s delimiters may still stand unencoded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LocationDelimiters {
+    /// The query's `?` and the fragment's `#`.
+    Both,
+    /// Only the fragment's `#` (a `?` was seen).
+    Fragment,
+    /// Neither (a `#` was seen).
+    None,
+}
+
+impl LocationDelimiters {
+    /// Whether `byte` is a delimiter that may stand as it is here; takes it if so.
+    fn take(&mut self, byte: u8) -> bool {
+        match (*self, byte) {
+            (LocationDelimiters::Both, b'?') => *self = LocationDelimiters::Fragment,
+            (LocationDelimiters::Both | LocationDelimiters::Fragment, b'#') => {
+                *self = LocationDelimiters::None
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// Whether a `Location` needs no encoding: see [`encode_location`].
+fn is_encoded_location(text: &[u8]) -> bool {
+    let mut delimiters = LocationDelimiters::Both;
+    let mut byte_idx = 0;
+    while let Some(&byte) = text.get(byte_idx) {
+        if byte == b'%' {
+            if decode_escape(text, byte_idx).is_err() {
+                return false;
+            }
+            byte_idx += 3;
+            continue;
+        }
+        if needs_escape(byte) && !delimiters.take(byte) {
+            return false;
+        }
+        byte_idx += 1;
+    }
+    true
+}
+
+/// The bytes Unit escapes in a URI: controls, space, `"#%<>?\^` and backtick, `{|}`,
+/// DEL and every byte above it.
+fn needs_escape(byte: u8) -> bool {
+    byte <= b' ' || byte >= 0x7f || b"\"#%<>?\\^`{|}".contains(&byte)
+}
+
+/// Parses a query string into decoded `(name, value)` pairs, in order, as Unit does.
 ///
-/// Pairs are split at `&`; `+` means a space; a pair without `=` gets an
-/// empty value; empty pairs and pairs with an empty name are skipped. A
-/// component with an invalid escape is kept as sent rather than dropped, and
-/// bytes that do not decode to UTF-8 are replaced with U+FFFD.
+/// Pairs are split at `&` and a pair's name from its value at the first `=`; `+` means
+/// a space and a valid `%XX` escape its byte, while an invalid escape stays as sent. A
+/// pair without `=` is a name with an empty value; empty pairs (and a bare `=`) are
+/// skipped, but an empty name with a value is kept. Bytes that do not decode to UTF-8 are replaced
+/// with U+FFFD.
 pub fn parse_query(query: &str) -> Vec<(String, String)> {
-    let decode = |component: &str| match percent_decode(component.as_bytes(), true) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(_) => component.to_owned(),
+    let decode = |component: &str| {
+        String::from_utf8_lossy(&decode_query_lenient(component.as_bytes())).into_owned()
     };
     query
         .split('&')
+        .filter(|pair| !pair.is_empty())
         .filter_map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (!name.is_empty()).then(|| (decode(name), decode(value)))
+            (!name.is_empty() || !value.is_empty()).then(|| (decode(name), decode(value)))
         })
         .collect()
+}
+
+/// Decodes query text as Unit does: `+` is a space, a valid `%XX` escape its byte,
+/// and an invalid or cut-short escape stays as it is.
+pub fn decode_query_lenient(text: &[u8]) -> Vec<u8> {
+    let mut decoded = Vec::with_capacity(text.len());
+    let mut byte_idx = 0;
+    while let Some(&byte) = text.get(byte_idx) {
+        match byte {
+            b'%' => match decode_escape(text, byte_idx) {
+                Ok(value) => {
+                    decoded.push(value);
+                    byte_idx += 3;
+                    continue;
+                }
+                Err(_) => decoded.push(b'%'),
+            },
+            b'+' => decoded.push(b' '),
+            other => decoded.push(other),
+        }
+        byte_idx += 1;
+    }
+    decoded
 }
 
 /// For an `http://` or `https://` target (scheme in any case), the authority

@@ -34,7 +34,7 @@ pub(crate) struct HttpSettings {
     pub(crate) discard_unsafe_fields: bool,
     pub(crate) log_route: bool,
     /// The `Server` header value.
-    pub(crate) server: String,
+    pub(crate) server: Arc<str>,
 }
 
 impl HttpSettings {
@@ -67,9 +67,9 @@ impl HttpSettings {
             discard_unsafe_fields: flag("discard_unsafe_fields", true),
             log_route: flag("log_route", false),
             server: if flag("server_version", true) {
-                format!("Unit/{VERSION}")
+                Arc::from(format!("Unit/{VERSION}"))
             } else {
-                "Unit".to_owned()
+                Arc::from("Unit")
             },
         }
     }

@@ -20,7 +20,7 @@ use unit_http::{
 
 use crate::conf::ActiveConf;
 use crate::handler::{self, Outcome, Services, error_page};
-use crate::http::{Body, ConnAddr, Field, HttpRequest, HttpResponse, RequestIds};
+use crate::http::{Body, ConnAddr, Field, HttpRequest, HttpResponse, RequestIds, Text};
 use crate::proxy::{Proxy, ProxyStep, RequestBody, UpstreamPool};
 use crate::router::Counters;
 use crate::template::ResponseVars;
@@ -41,6 +41,8 @@ pub(crate) enum Wait {
     Idle,
     /// A proxied upstream.
     Upstream,
+    /// The client to stop sending after a refusal (a lingering close).
+    Linger,
 }
 
 /// What the worker should do with the connection after an event.
@@ -131,6 +133,12 @@ pub(crate) struct Connection {
     requests: u64,
     /// The listener this connection came in on is no longer configured.
     listener_gone: bool,
+    /// A request was refused while the client may still be sending: once the answer
+    /// is out, the connection shuts its sending side and reads what still comes
+    /// before it closes, so the client sees the answer rather than a reset.
+    linger_on_close: bool,
+    /// When the lingering close began.
+    lingering_since: Option<Instant>,
     pub(crate) idle: bool,
 }
 
@@ -166,6 +174,8 @@ impl Connection {
             finished: None,
             requests: 0,
             listener_gone: false,
+            linger_on_close: false,
+            lingering_since: None,
             idle: false,
         }
     }
@@ -227,13 +237,16 @@ impl Connection {
 
     /// Makes all the progress possible now.
     pub(crate) fn drive(&mut self, context: &mut DriveContext<'_>) -> Drive {
+        if self.lingering_since.is_some() {
+            return self.linger();
+        }
         loop {
             if self.output_pending() {
                 match self.flush() {
                     Ok(true) if self.proxy.is_none() => {
                         self.finish_response(context.counters);
                         if self.close_after {
-                            return Drive::Close;
+                            return self.close_or_linger(context.now);
                         }
                     }
                     Ok(false) if self.proxy.is_none() => return Drive::Wait(Wait::Send),
@@ -257,6 +270,34 @@ impl Connection {
                 Err(_) => return Drive::Close,
             }
         }
+    }
+
+    /// The last answer is out: close, or after a refusal linger first.
+    fn close_or_linger(&mut self, now: Instant) -> Drive {
+        if !self.linger_on_close || self.eof || self.stream.shutdown_write().is_err() {
+            return Drive::Close;
+        }
+        self.lingering_since = Some(now);
+        self.input.clear();
+        self.linger()
+    }
+
+    /// Reads and drops what the client still sends, until it closes.
+    fn linger(&mut self) -> Drive {
+        loop {
+            self.input.clear();
+            match self.fill() {
+                Ok(_) if self.eof => return Drive::Close,
+                Ok(0) => return Drive::Wait(Wait::Linger),
+                Ok(_) => {}
+                Err(_) => return Drive::Close,
+            }
+        }
+    }
+
+    /// When the lingering close began (its time limit runs from there).
+    pub(crate) fn lingering_since(&self) -> Option<Instant> {
+        self.lingering_since
     }
 
     /// One step of a proxied exchange; `Some` when the connection must wait or close.
@@ -329,7 +370,24 @@ impl Connection {
                 self.queue_response(error_page(status), head_only, context.date);
                 None
             }
-            ProxyStep::Broken => Some(Drive::Close),
+            ProxyStep::Broken => {
+                // What the upstream sent before it failed still goes out, then the
+                // connection closes: the client sees an answer cut short.
+                if let Some(proxy) = self.proxy.take() {
+                    if let Some(finished) = self.finished.as_mut() {
+                        finished.status = proxy.status;
+                        finished.body_bytes = proxy.body_bytes;
+                    }
+                    proxy.recycle(context.pool);
+                }
+                self.close_after = true;
+                if self.output_pending() {
+                    None
+                } else {
+                    self.finish_response(context.counters);
+                    Some(Drive::Close)
+                }
+            }
         }
     }
 
@@ -361,7 +419,7 @@ impl Connection {
         let response = match wait {
             Wait::Header | Wait::Body => error_page(408),
             Wait::Idle => HttpResponse::empty(408),
-            Wait::Send | Wait::Upstream => return,
+            Wait::Send | Wait::Upstream | Wait::Linger => return,
         };
         if self.output_pending() || self.proxy.is_some() {
             return;
@@ -401,6 +459,8 @@ impl Connection {
             let complete = match parse_request_head_into(&self.input, &limits, &mut self.head) {
                 Ok(complete) => complete,
                 Err(error) => {
+                    // The version is unknown: the refusal is answered as HTTP/1.1.
+                    self.head.version_minor = 1;
                     self.refuse_status(error.status(), context.date);
                     return true;
                 }
@@ -417,8 +477,8 @@ impl Connection {
             if !complete {
                 return false;
             }
-            self.head_started = None;
-            self.started = context.now;
+            // `$request_time` runs from the head's first byte, as in Unit.
+            self.started = self.head_started.take().unwrap_or(context.now);
             self.input.drain(..self.head.head_len);
             self.body = match self.head.body {
                 BodyKind::None => None,
@@ -554,8 +614,10 @@ impl Connection {
         self.refuse(error_page(status), date);
     }
 
-    /// Drops whatever request is under way and answers `response`, then closes.
+    /// Drops whatever request is under way and answers `response`, then closes (after
+    /// a lingering close, as the client may still be sending).
     fn refuse(&mut self, response: HttpResponse, date: &str) {
+        self.linger_on_close = true;
         self.pending = None;
         self.proxy = None;
         self.finished = None;
@@ -568,10 +630,8 @@ impl Connection {
     /// The router's view of the parsed request head. It takes the head's strings, and
     /// the head takes those of the last request, so neither allocates once warm.
     fn build_request(&mut self, request_id: u128) -> Result<HttpRequest, u16> {
+        // Unit serves an HTTP/1.1 request without a Host (`$host` is then empty).
         let head = &mut self.head;
-        if head.version_minor == 1 && head.host().is_none() {
-            return Err(400);
-        }
         let mut request = self.recycled.take().unwrap_or_else(|| {
             HttpRequest::empty(self.remote.clone(), self.local.clone(), self.started)
         });
@@ -651,10 +711,37 @@ impl Connection {
             push_decimal(output, response.body.len());
             output.extend_from_slice(b"\r\n");
         }
-        if self.close_after {
+        // As in Unit: an HTTP/1.1 answer says when it closes, an HTTP/1.0 one when it
+        // does not.
+        let http11 = self.head.version_minor != 0;
+        if http11 && self.close_after {
             output.extend_from_slice(b"Connection: close\r\n");
+        } else if !http11 && !self.close_after {
+            output.extend_from_slice(b"Connection: keep-alive\r\n");
         }
         output.extend_from_slice(b"\r\n");
+        if self.conf.access_log.is_some()
+            && let Some(finished) = &mut self.finished
+        {
+            // `$response_header_*` sees the fields the connection adds too.
+            let added = &mut finished.headers;
+            added.push((
+                "Server".into(),
+                Text::Shared(Arc::clone(&self.conf.http.server)),
+            ));
+            added.push(("Date".into(), date.to_owned().into()));
+            if !matches!(response.status, 100..=199 | 204 | 304) {
+                added.push((
+                    "Content-Length".into(),
+                    response.body.len().to_string().into(),
+                ));
+            }
+            if http11 && self.close_after {
+                added.push(("Connection".into(), "close".into()));
+            } else if !http11 && !self.close_after {
+                added.push(("Connection".into(), "keep-alive".into()));
+            }
+        }
         if head_only {
             return;
         }

@@ -13,8 +13,8 @@ use crate::routes::{Action, ActionKind, PassTarget, ProxyTarget, parse_pass};
 use crate::share::{ShareOutcome, ShareRequest, ShareServer};
 use crate::template::ResponseVars;
 
-/// How many `pass` hops a request may take before it is a loop.
-const MAX_PASSES: usize = 16;
+/// How many `pass` hops a request may take before it is a loop (Unit's limit).
+const MAX_PASSES: usize = 256;
 
 /// What serving needs besides the configuration; every worker has its own.
 #[derive(Debug)]
@@ -49,6 +49,9 @@ pub(crate) fn handle(
     request: &mut HttpRequest,
     services: &mut Services,
 ) -> Outcome {
+    if conf.http.log_route {
+        notice!("http request line \"{}\"", request.request_line);
+    }
     if let Some(forwarded) = &listener.forwarded {
         apply_forwarded(forwarded, request);
     }
@@ -73,17 +76,11 @@ pub(crate) fn handle(
                 }
             },
             Some(PassTarget::Upstream(name)) => {
-                let candidates: Vec<ProxyTarget> = conf
-                    .upstreams
-                    .candidates(name)
-                    .into_iter()
-                    .map(ProxyTarget::Inet)
-                    .collect();
-                if candidates.is_empty() {
+                let Some(server) = conf.upstreams.pick(name) else {
                     return Outcome::Respond(error_page(502));
-                }
+                };
                 return Outcome::Proxy {
-                    candidates,
+                    candidates: vec![server],
                     response_headers: Vec::new(),
                 };
             }
@@ -122,8 +119,17 @@ fn run_action(
 ) -> Step {
     if let Some(rewrite) = &action.rewrite {
         let rewritten = rewrite.expand(request, &ResponseVars::default());
-        let (path, _query) = unit_http::split_target(&rewritten);
-        match unit_http::normalize_path(path.as_bytes()) {
+        let path = rewritten
+            .split_once('?')
+            .map_or(rewritten.as_str(), |(path, _)| path);
+        // An empty rewrite empties the path, as in Unit; a path that cannot be
+        // normalized fails the request.
+        let normalized = if path.is_empty() {
+            Ok(Vec::new())
+        } else {
+            unit_http::normalize_path(path.as_bytes())
+        };
+        match normalized {
             Ok(normalized) => {
                 request.uri = String::from_utf8_lossy(&normalized).into_owned();
                 request.rewritten = true;
@@ -131,7 +137,7 @@ fn run_action(
                     notice!("URI rewritten to \"{}\"", request.uri);
                 }
             }
-            Err(_) => return Step::Outcome(Outcome::Respond(error_page(400))),
+            Err(_) => return Step::Outcome(Outcome::Respond(error_page(500))),
         }
     }
     let mut response = match &action.kind {
@@ -145,6 +151,8 @@ fn run_action(
                 let mut response = HttpResponse::empty(*status);
                 if let Some(location) = location {
                     let location = location.expand(request, &ResponseVars::default());
+                    let encoded = unit_http::encode_location(location.as_bytes());
+                    let location = String::from_utf8_lossy(&encoded).into_owned();
                     response.headers.push(("Location".into(), location.into()));
                 }
                 response
@@ -215,6 +223,11 @@ fn run_action(
             });
         }
     };
+    // As in Unit, an action's `response_headers` change only successful and
+    // redirecting answers, never an error page.
+    if !(200..400).contains(&response.status) {
+        return Step::Outcome(Outcome::Respond(response));
+    }
     for (name, value) in expand_headers(action, request) {
         response
             .headers

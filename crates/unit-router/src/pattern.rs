@@ -23,9 +23,22 @@ use serde_json::Value;
 pub(crate) enum Encoding {
     /// As it is matched.
     Plain,
-    /// Percent-encoded (`uri`, `query`, `arguments`): each piece between `*` markers is
-    /// decoded, so `%2A` is a literal `*`. Regular expressions are never decoded.
+    /// Percent-encoded (`uri`): each piece between `*` markers is decoded, so `%2A` is a
+    /// literal `*`. Regular expressions are never decoded.
     Percent,
+    /// Percent-encoded with `+` for a space (`query`, `arguments`), as a query is.
+    PercentPlus,
+}
+
+impl Encoding {
+    /// Decodes `text`; `None` when an escape is invalid.
+    pub(crate) fn decode(self, text: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            Encoding::Plain => Some(text.to_vec()),
+            Encoding::Percent => unit_http::percent_decode(text, false).ok(),
+            Encoding::PercentPlus => unit_http::percent_decode(text, true).ok(),
+        }
+    }
 }
 
 // === impl Pattern ===
@@ -198,11 +211,10 @@ fn wildcard_pieces(body: &str, encoding: Encoding) -> Result<Vec<Vec<u8>>, Strin
         ));
     }
     body.split('*')
-        .map(|piece| match encoding {
-            Encoding::Plain => Ok(piece.as_bytes().to_vec()),
-            Encoding::Percent => unit_http::percent_decode(piece.as_bytes(), false).map_err(|_| {
+        .map(|piece| {
+            encoding.decode(piece.as_bytes()).ok_or_else(|| {
                 format!("the match pattern \"{body}\" has an invalid percent-encoded sequence")
-            }),
+            })
         })
         .collect()
 }

@@ -113,6 +113,16 @@ impl UpstreamPool {
         }
     }
 
+    /// Closes every idle connection (a new configuration may name other upstreams).
+    pub(crate) fn clear_idle(&mut self, registry: &Registry) {
+        for (_, upstreams) in self.idle.drain() {
+            for mut upstream in upstreams {
+                self.owners.remove(&upstream.token);
+                let _ = registry.deregister(upstream.stream.source());
+            }
+        }
+    }
+
     /// How many upstream connections are idle in the pool.
     #[cfg(test)]
     fn idle_count(&self) -> usize {
@@ -189,7 +199,12 @@ pub(crate) enum RequestBody {
 enum ResponsePhase {
     Head,
     Length(u64),
-    Chunked(ChunkedDecoder),
+    /// Chunked: passed on as sent, or decoded (`dechunk`) for an HTTP/1.0 client, whose
+    /// answer then ends with the connection.
+    Chunked {
+        decoder: ChunkedDecoder,
+        dechunk: bool,
+    },
     /// Until the upstream closes; re-chunked for HTTP/1.1 clients.
     UntilClose {
         rechunk: bool,
@@ -246,6 +261,9 @@ pub(crate) struct Proxy {
     /// Body bytes passed to the client (for the access log).
     pub(crate) body_bytes: u64,
     received_any: bool,
+    /// The answer's head is in the client's output: a failure from here on can only
+    /// close the client connection.
+    client_head_written: bool,
 }
 
 impl Proxy {
@@ -315,6 +333,7 @@ impl Proxy {
             status: 0,
             body_bytes: 0,
             received_any: false,
+            client_head_written: false,
         }
     }
 
@@ -528,7 +547,7 @@ impl Proxy {
 
     fn fail(&mut self, registry: &Registry, pool: &mut UpstreamPool, status: u16) -> ProxyStep {
         self.close_upstream(registry, pool);
-        if self.received_any && !matches!(self.phase, ResponsePhase::Head) {
+        if self.client_head_written {
             ProxyStep::Broken
         } else {
             ProxyStep::Failed(status)
@@ -636,6 +655,25 @@ impl Proxy {
         server: &str,
         date: &str,
     ) -> Result<bool, u16> {
+        let head_start = client_output.len();
+        let had_head = self.client_head_written;
+        let passed = self.pass_response_parts(head, client_output, server, date);
+        if passed.is_err() && !had_head && self.client_head_written {
+            // The head and a malformed body arrived together: nothing has gone to the
+            // client yet, so it gets an error answer instead of a cut-off one, as in Unit.
+            client_output.truncate(head_start);
+            self.client_head_written = false;
+        }
+        passed
+    }
+
+    fn pass_response_parts(
+        &mut self,
+        head: &mut ResponseHeadParsed,
+        client_output: &mut Vec<u8>,
+        server: &str,
+        date: &str,
+    ) -> Result<bool, u16> {
         let mut moved = false;
         loop {
             match &mut self.phase {
@@ -662,10 +700,21 @@ impl Proxy {
                         ResponseBody::Length(length) => {
                             (ResponsePhase::Length(length), Framing::Length(length))
                         }
-                        ResponseBody::Chunked => (
-                            ResponsePhase::Chunked(ChunkedDecoder::new()),
-                            Framing::Chunked,
-                        ),
+                        ResponseBody::Chunked if self.client_http10 => {
+                            self.close_client = true;
+                            let phase = ResponsePhase::Chunked {
+                                decoder: ChunkedDecoder::new(),
+                                dechunk: true,
+                            };
+                            (phase, Framing::Close)
+                        }
+                        ResponseBody::Chunked => {
+                            let phase = ResponsePhase::Chunked {
+                                decoder: ChunkedDecoder::new(),
+                                dechunk: false,
+                            };
+                            (phase, Framing::Chunked)
+                        }
                         ResponseBody::UntilClose if self.client_http10 => {
                             self.close_client = true;
                             (ResponsePhase::UntilClose { rechunk: false }, Framing::Close)
@@ -683,6 +732,7 @@ impl Proxy {
                         server,
                         date,
                     );
+                    self.client_head_written = true;
                     self.phase = phase;
                 }
                 ResponsePhase::Length(remaining) => {
@@ -701,16 +751,27 @@ impl Proxy {
                     }
                     return Ok(moved);
                 }
-                ResponsePhase::Chunked(decoder) => {
-                    // The chunks pass through as sent; decoding a copy finds the end.
-                    let mut scratch = Vec::new();
-                    let consumed = decoder
-                        .decode(&self.inbuf, &mut scratch)
-                        .map_err(|_| 502u16)?;
-                    if consumed > 0 {
+                ResponsePhase::Chunked { decoder, dechunk } => {
+                    let before = client_output.len();
+                    let consumed = if *dechunk {
+                        decoder
+                            .decode(&self.inbuf, client_output)
+                            .map_err(|_| 502u16)?
+                    } else {
+                        // The chunks pass through as sent; decoding a copy finds the end.
+                        let mut scratch = Vec::new();
+                        let consumed = decoder
+                            .decode(&self.inbuf, &mut scratch)
+                            .map_err(|_| 502u16)?;
                         client_output.extend_from_slice(&self.inbuf[..consumed]);
-                        self.inbuf.drain(..consumed);
                         self.body_bytes += scratch.len() as u64;
+                        consumed
+                    };
+                    if *dechunk {
+                        self.body_bytes += (client_output.len() - before) as u64;
+                    }
+                    if consumed > 0 {
+                        self.inbuf.drain(..consumed);
                         moved = true;
                     }
                     if decoder.is_done() {
@@ -761,10 +822,15 @@ impl Proxy {
         if !has("Date") {
             push_field(client_output, "Date", date.as_bytes());
         }
+        // As in Unit, `response_headers` change only successful and redirecting answers.
+        let changes: &[(String, Option<String>)] = if (200..400).contains(&status) {
+            &self.response_headers
+        } else {
+            &[]
+        };
         for (name, value) in headers {
             if HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop))
-                || self
-                    .response_headers
+                || changes
                     .iter()
                     .any(|(changed, _)| changed.eq_ignore_ascii_case(name))
             {
@@ -772,7 +838,7 @@ impl Proxy {
             }
             push_field(client_output, name, value);
         }
-        for (name, value) in &self.response_headers {
+        for (name, value) in changes {
             if let Some(value) = value {
                 push_field(client_output, name, value.as_bytes());
             }

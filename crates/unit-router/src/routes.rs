@@ -18,7 +18,7 @@ use std::cell::OnceCell;
 use serde_json::{Map, Value};
 use unit_conf::{AddressPattern, parse_address_pattern};
 use unit_engine::HashMap;
-use unit_http::{parse_cookies, parse_query, percent_decode};
+use unit_http::{decode_query_lenient, parse_cookies, parse_query};
 
 pub(crate) use action::{Action, ActionKind, PassTarget, ProxyTarget, parse_pass};
 pub(crate) use upstreams::Upstreams;
@@ -227,12 +227,14 @@ fn compile_condition(name: &str, value: &Value) -> Result<Condition, String> {
         )?),
         "method" => Condition::Method(PatternSet::compile(value, true)?),
         "headers" => Condition::Headers(FieldRules::compile(value, true, Encoding::Plain)?),
-        "arguments" => Condition::Arguments(FieldRules::compile(value, false, Encoding::Percent)?),
+        "arguments" => {
+            Condition::Arguments(FieldRules::compile(value, false, Encoding::PercentPlus)?)
+        }
         "cookies" => Condition::Cookies(FieldRules::compile(value, false, Encoding::Plain)?),
         "query" => Condition::Query(PatternSet::compile_encoded(
             value,
             false,
-            Encoding::Percent,
+            Encoding::PercentPlus,
         )?),
         "scheme" => {
             let scheme = value.as_str().unwrap_or_default();
@@ -309,8 +311,8 @@ fn values_named(pairs: &[(String, String)], name: &str) -> Vec<Vec<u8>> {
 // === impl FieldRules ===
 
 impl FieldRules {
-    /// Compiles an object or an array of objects of name → patterns. With
-    /// `Encoding::Percent`, names are percent-decoded as well as patterns.
+    /// Compiles an object or an array of objects of name → patterns. Names are decoded
+    /// as the patterns are.
     fn compile(
         value: &Value,
         case_insensitive: bool,
@@ -338,15 +340,14 @@ impl FieldRules {
                 object
                     .iter()
                     .map(|(name, patterns)| {
-                        let name = match encoding {
-                            Encoding::Plain => name.clone(),
-                            Encoding::Percent => percent_decode(name.as_bytes(), false)
-                                .ok()
-                                .and_then(|bytes| String::from_utf8(bytes).ok())
-                                .ok_or_else(|| {
-                                    format!("the name \"{name}\" has an invalid percent-encoded sequence")
-                                })?,
-                        };
+                        let name = encoding
+                            .decode(name.as_bytes())
+                            .and_then(|bytes| String::from_utf8(bytes).ok())
+                            .ok_or_else(|| {
+                                format!(
+                                    "the name \"{name}\" has an invalid percent-encoded sequence"
+                                )
+                            })?;
                         let patterns =
                             PatternSet::compile_encoded(patterns, case_insensitive, encoding)?;
                         Ok((name, patterns))
@@ -393,9 +394,13 @@ impl AddressSet {
         Ok(AddressSet { patterns })
     }
 
-    /// Whether the address satisfies the set, by the rule of [`set_holds`]. A unix socket
-    /// peer matches only `unix` patterns.
+    /// Whether the address satisfies the set, by the rule of [`set_holds`]; an empty
+    /// set matches no address, as in Unit. A unix socket peer matches only `unix`
+    /// patterns.
     fn matches(&self, address: &ConnAddr) -> bool {
+        if self.patterns.is_empty() {
+            return false;
+        }
         set_holds(self.patterns.iter().map(|pattern| {
             let matched = match address {
                 ConnAddr::Inet(socket_addr) => pattern.matches(socket_addr),
@@ -447,12 +452,10 @@ impl<'a> RequestView<'a> {
         })
     }
 
-    /// The query string decoded (`+` is a space); as sent when an escape is invalid.
+    /// The query string decoded (`+` is a space, an invalid escape stays as sent).
     fn decoded_query(&self) -> &[u8] {
-        self.decoded_query.get_or_init(|| {
-            let query = self.request.query.as_bytes();
-            percent_decode(query, true).unwrap_or_else(|_| query.to_vec())
-        })
+        self.decoded_query
+            .get_or_init(|| decode_query_lenient(self.request.query.as_bytes()))
     }
 }
 

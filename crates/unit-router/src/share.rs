@@ -8,9 +8,10 @@
 //! kernel through `openat2` resolve flags; where `openat2` is missing, a request that
 //! needs them fails closed with an error instead of silently resolving without them.
 //!
-//! Open files are kept in a small cache so a hot file is not reopened on every hit: an
-//! entry is trusted for one second, then reopened with the same resolution flags and
-//! replaced if the file behind the path changed. Every router worker has a cache of its
+//! Open files are kept in a small cache so a hot file is not reopened on every hit: the
+//! open file is checked on every hit (a change to it, its mode or owner is served at
+//! once), and the path is trusted to lead to it for one second, then reopened with the
+//! same resolution flags and the entry replaced if the file behind the path changed. Every router worker has a cache of its
 //! own, so a hit takes no lock and writes nothing another thread reads.
 //!
 //! Not here: writing the body (the connection code sends [`Body::File`] with sendfile and
@@ -131,8 +132,10 @@ impl ShareServer {
                 Cow::Borrowed(path.as_str())
             };
             let content_type = mime.lookup(&full_path);
-            // The filter looks at the name only, so a refused file is never touched.
-            if let Some(types) = request.types
+            // The filter looks at the name only, so a refused file is never touched. As
+            // in Unit, an index file is served whatever its type.
+            if !wants_index
+                && let Some(types) = request.types
                 && !types(content_type.map_or("", |content_type| content_type))
             {
                 status = 403;
@@ -151,6 +154,18 @@ impl ShareServer {
             }
         }
         ShareOutcome::NotFound(status)
+    }
+
+    /// Closes every cached file (a new configuration may serve other files).
+    pub(crate) fn clear(&mut self) {
+        self.cache.clear();
+    }
+
+    /// Closes the cached files no request has used for `unused_for`, so a file removed
+    /// or replaced on disk is not held open.
+    pub(crate) fn evict_unused(&mut self, now: Instant, unused_for: Duration) {
+        self.cache
+            .retain(|_, cached| now.saturating_duration_since(cached.validated) < unused_for);
     }
 
     /// A server whose cache holds at most `capacity` entries.
@@ -172,8 +187,15 @@ impl ShareServer {
         };
         let now = request.arrived;
         let cached = self.cache.get(&lookup).cloned();
+        // Within a second of the last look the path is trusted to lead to the same
+        // file; the file itself is checked on every hit (one fstat), so a change to it
+        // is served at once, as when every request opens it.
         if let Some(cached) = &cached
             && now.saturating_duration_since(cached.validated) < REVALIDATE_AFTER
+            && cached
+                .file
+                .metadata()
+                .is_ok_and(|metadata| FileIdentity::of(&metadata) == cached.identity)
         {
             return Ok(Opened::File(Arc::clone(cached)));
         }
@@ -313,6 +335,8 @@ struct FileIdentity {
     mtime: i64,
     /// The nanoseconds of the modification time.
     mtime_nanos: i64,
+    /// The inode's change time (a new mode or owner too), seconds and nanoseconds.
+    ctime: (i64, i64),
 }
 
 impl FileIdentity {
@@ -324,6 +348,7 @@ impl FileIdentity {
             size: metadata.len(),
             mtime: metadata.mtime(),
             mtime_nanos: metadata.mtime_nsec(),
+            ctime: (metadata.ctime(), metadata.ctime_nsec()),
         }
     }
 }
@@ -370,7 +395,8 @@ fn open_file(path: &str, key: &CacheKey) -> Result<File, Failure> {
     if !key.traverse_mounts {
         resolve |= ResolveFlag::RESOLVE_NO_XDEV;
     }
-    let fd = match key.chroot.as_deref() {
+    // An empty chroot is none, as in Unit.
+    let fd = match key.chroot.as_deref().filter(|chroot| !chroot.is_empty()) {
         Some(chroot) => {
             let beneath = path_beneath(path, chroot).ok_or(Failure::Status(403))?;
             let root = open(
@@ -413,24 +439,33 @@ fn open_resolved(
     result
 }
 
-/// The part of `path` below `chroot` (`.` for the chroot itself), or `None` when the
-/// path is not beneath it.
+/// The part of `path` below `chroot`, as Unit matches them: runs of slashes count as
+/// one, and `None` when the path is not beneath the chroot or names the chroot itself.
 fn path_beneath<'a>(path: &'a str, chroot: &str) -> Option<&'a str> {
-    if chroot.is_empty() {
+    let (chroot, share) = (chroot.as_bytes(), path.as_bytes());
+    if chroot.first()? != share.first()? {
         return None;
     }
-    let root = chroot.trim_end_matches('/');
-    let rest = if root.is_empty() {
-        // The chroot is `/`: every absolute path is beneath it.
-        path.strip_prefix('/')?
-    } else {
-        match path.strip_prefix(root)? {
-            "" => "",
-            rest => rest.strip_prefix('/')?,
+    let (mut chroot_idx, mut share_idx) = (1, 1);
+    loop {
+        let share_byte = *share.get(share_idx)?;
+        match chroot.get(chroot_idx) {
+            Some(&chroot_byte) if chroot_byte == share_byte => {
+                chroot_idx += 1;
+                share_idx += 1;
+            }
+            None => break,
+            Some(b'/') if chroot[chroot_idx - 1] == b'/' => chroot_idx += 1,
+            Some(b'/') => return None,
+            Some(_) if share_byte == b'/' && share[share_idx - 1] == b'/' => share_idx += 1,
+            Some(_) => return None,
         }
-    };
-    let rest = rest.trim_start_matches('/');
-    Some(if rest.is_empty() { "." } else { rest })
+    }
+    if share[share_idx - 1] != b'/' && share[share_idx] != b'/' {
+        return None;
+    }
+    let rest = path[share_idx..].trim_start_matches('/');
+    (!rest.is_empty()).then_some(rest)
 }
 
 /// The status an open error stands for.

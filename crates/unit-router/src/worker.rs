@@ -23,6 +23,12 @@ use crate::router::Counters;
 const FIRST_CONNECTION: usize = 1 << 20;
 /// How long a proxied upstream may stay silent.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a lingering close reads what a refused client still sends.
+const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
+/// The timer key of the periodic sweep of cached files (no connection has this token).
+const SWEEP_TIMER: u64 = u64::MAX;
+/// How often cached files are swept, and how long one may go unused before it is closed.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The main thread's handle on a worker.
 #[derive(Debug)]
@@ -73,6 +79,7 @@ pub(crate) fn spawn_worker(index: usize, counters: Arc<Counters>) -> io::Result<
                 }
             };
             let _ = remote_sender.send(engine.remote());
+            engine.add_timer(SWEEP_INTERVAL, SWEEP_TIMER);
             let mut worker = Worker {
                 services: Services::new(),
                 counters,
@@ -160,6 +167,14 @@ impl Worker {
                 closed,
                 ..
             } => self.on_io(engine, token, readable, closed),
+            Event::Timer {
+                key: SWEEP_TIMER, ..
+            } => {
+                self.services
+                    .share
+                    .evict_unused(engine.now(), SWEEP_INTERVAL);
+                engine.add_timer(SWEEP_INTERVAL, SWEEP_TIMER);
+            }
             Event::Timer { id, key } => {
                 if let Ok(token) = usize::try_from(key) {
                     self.on_timer(engine, id, token);
@@ -256,15 +271,28 @@ impl Worker {
                 }
             }
         }
+        // An idle connection of a removed listener is answered as an idle timeout
+        // would be (408), as in Unit, and closed.
+        let date = self.date.at(engine.now());
         let retired: Vec<usize> = self
             .connections
             .iter_mut()
             .filter(|(_, entry)| entry.connection.listener_removed(&conf))
-            .filter_map(|(token, entry)| entry.connection.retire().then_some(*token))
+            .filter_map(|(token, entry)| {
+                let idle = entry.connection.retire();
+                if idle {
+                    entry.connection.time_out(Wait::Idle, date);
+                }
+                idle.then_some(*token)
+            })
             .collect();
         for token in retired {
             self.close(engine, token);
         }
+        // Cached open files and pooled upstream connections belong to the old
+        // configuration: nothing of it is held open past the change.
+        self.services.share.clear();
+        self.pool.clear_idle(engine.registry());
         self.conf = Some(conf);
     }
 
@@ -371,6 +399,7 @@ impl Worker {
                 // A head's timeout runs from its first byte; the others from now.
                 let since = match wait {
                     Wait::Header => entry.connection.head_started(),
+                    Wait::Linger => entry.connection.lingering_since(),
                     _ => None,
                 };
                 entry.wait = wait;
@@ -444,5 +473,6 @@ fn timeout_for(conf: Option<&ActiveConf>, wait: Wait) -> Duration {
         Wait::Send => conf.http.send_timeout,
         Wait::Idle => conf.http.idle_timeout,
         Wait::Upstream => UPSTREAM_TIMEOUT,
+        Wait::Linger => LINGER_TIMEOUT,
     }
 }

@@ -258,7 +258,6 @@ fn malformed_and_oversized_requests_are_refused() {
             400,
         ),
         ("GET /  HTTP/1.1\r\nHost: x\r\n\r\n", 400),
-        ("GET / HTTP/1.1\r\n\r\n", 400),
         (
             "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n",
             413,
@@ -682,7 +681,7 @@ fn proxy_streams_requests_and_answers() {
 }
 
 #[test]
-fn upstreams_balance_and_fail_over() {
+fn upstreams_balance_and_a_dead_server_answers_502() {
     let (first, first_seen) = backend(backend_answer);
     let (second, second_seen) = backend(backend_answer);
     let dead = free_port();
@@ -709,16 +708,18 @@ fn upstreams_balance_and_fail_over() {
         "both servers are used"
     );
 
-    // A server that refuses connections is skipped.
+    // As in Unit, a server that refuses connections answers 502 for its turns.
     let conf =
         json!({"servers": {format!("127.0.0.1:{dead}"): {}, format!("127.0.0.1:{first}"): {}}});
     assert_eq!(
         unit.put("/config/upstreams/pool", &conf.to_string()).status,
         200
     );
-    for n in 0..4 {
-        assert_eq!(get(port, &format!("/failover/{n}")).status, 200);
-    }
+    let statuses: Vec<u16> = (0..4)
+        .map(|n| get(port, &format!("/turns/{n}")).status)
+        .collect();
+    assert_eq!(statuses.iter().filter(|status| **status == 200).count(), 2);
+    assert_eq!(statuses.iter().filter(|status| **status == 502).count(), 2);
     // None answering: 502.
     let conf = json!({"servers": {format!("127.0.0.1:{dead}"): {}}});
     assert_eq!(

@@ -59,7 +59,7 @@ pub fn parse_listener_address(text: &str) -> Option<ListenerAddress> {
 }
 
 /// Parses what follows `unix:` in a listener key.
-fn parse_unix_address(unix_address: &str) -> Option<ListenerAddress> {
+pub(super) fn parse_unix_address(unix_address: &str) -> Option<ListenerAddress> {
     if unix_address.is_empty() || unix_address.len() > MAX_UNIX_PATH || unix_address.contains('\0')
     {
         return None;

@@ -2,8 +2,9 @@
 //! `types`, and the percent-decoding shared with `pass`.
 //!
 //! A pattern is `!`-negated or not, then either `~regex` or a wildcard text where `*`
-//! matches any run of characters. Regular expressions are only checked to be non-empty:
-//! the workspace has no regex engine, so their syntax is left to the router.
+//! matches any run of characters. Regular expressions are compiled with the engine the
+//! router matches with, so one the router could not use is refused here; an empty one
+//! matches anything, as in Unit.
 
 use serde_json::Value;
 
@@ -40,12 +41,12 @@ pub(super) fn check_pattern(
 ) -> Result<(), ValidationError> {
     let body = pattern.strip_prefix('!').unwrap_or(pattern);
     if let Some(regex) = body.strip_prefix('~') {
-        if regex.is_empty() {
-            return Err(ValidationError::new(format!(
-                "The \"{name}\" regular expression must not be empty."
-            )));
-        }
-        return Ok(());
+        return match regex::bytes::RegexBuilder::new(regex).build() {
+            Ok(_) => Ok(()),
+            Err(error) => Err(ValidationError::new(format!(
+                "Invalid regular expression: {error}"
+            ))),
+        };
     }
     if body.contains("**") {
         return Err(ValidationError::new(
@@ -119,12 +120,9 @@ mod tests {
             ("", Encoding::Plain, Ok(())),
             ("a**b", Encoding::Plain, double_star),
             ("!**", Encoding::Plain, double_star),
-            ("~^/a**", Encoding::Plain, Ok(())),
-            (
-                "!~",
-                Encoding::Plain,
-                Err("The \"uri\" regular expression must not be empty."),
-            ),
+            ("~^/a*", Encoding::Plain, Ok(())),
+            ("!~", Encoding::Plain, Ok(())),
+            ("~", Encoding::Plain, Ok(())),
             ("/a%20b", Encoding::PercentEncoded, Ok(())),
             (
                 "/a%2",

@@ -122,6 +122,11 @@ fn check_pattern_objects(
     };
     for object in objects {
         for (field, patterns) in object {
+            if field.is_empty() {
+                return Err(ValidationError::new(
+                    "The \"match\" pattern objects must not contain empty member names.",
+                ));
+            }
             if encoding == Encoding::PercentEncoded && percent_decode(field).is_none() {
                 return Err(invalid_encoding(name, field));
             }

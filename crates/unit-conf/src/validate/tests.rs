@@ -429,9 +429,20 @@ fn routes_and_matching() {
         &condition(r#""uri": "/a%zz""#),
         Err(r#"The "uri" pattern "/a%zz" has an invalid percent-encoded sequence."#),
     );
-    check(
-        &condition(r#""uri": "!~""#),
-        Err(r#"The "uri" regular expression must not be empty."#),
+    check(&condition(r#""uri": "!~""#), Ok(()));
+    for field in ["headers", "arguments", "cookies"] {
+        check(
+            &condition(&format!(r#""{field}": {{"": "blah"}}"#)),
+            Err(r#"The "match" pattern objects must not contain empty member names."#),
+        );
+    }
+    let bad_regex: serde_json::Value =
+        serde_json::from_str(&condition(r#""uri": "~/bl[ah""#)).expect("test JSON parses");
+    let refused = validate_config(&bad_regex).expect_err("an unclosed class is refused");
+    assert!(
+        refused.detail.starts_with("Invalid regular expression: "),
+        "{}",
+        refused.detail
     );
     check(
         &condition(r#""method": ["GET", "*P**"]"#),
@@ -688,6 +699,14 @@ fn upstreams() {
     check(
         r#"{"upstreams": {"u": {"servers": {"backend:80": {}}}}}"#,
         Err(r#"The "backend:80" is not valid server address."#),
+    );
+    check(
+        r#"{"upstreams": {"u": {"servers": {"unix:/run/app.sock": {}, "unix:@app": {}}}}}"#,
+        Ok(()),
+    );
+    check(
+        r#"{"upstreams": {"u": {"servers": {"unix:": {}}}}}"#,
+        Err(r#"The "unix:" is not valid server address."#),
     );
     check(
         r#"{"upstreams": {"u": {"servers": {"10.0.0.1:80": 1}}}}"#,

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::ValidationError;
-use super::address::parse_socket_address;
+use super::address::{parse_socket_address, parse_unix_address};
 use super::schema::{Context, Member, Types, expect_object, validate_members, validate_object};
 
 /// The largest server weight.
@@ -35,7 +35,11 @@ pub(super) fn check_upstreams(
 
 fn check_servers(context: &Context<'_>, name: &str, value: &Value) -> Result<(), ValidationError> {
     for (address, server) in expect_object(name, value)? {
-        if parse_socket_address(address).is_none() {
+        let valid = match address.strip_prefix("unix:") {
+            Some(path) => parse_unix_address(path).is_some(),
+            None => parse_socket_address(address).is_some(),
+        };
+        if !valid {
             return Err(ValidationError::new(format!(
                 "The \"{address}\" is not valid server address."
             )));

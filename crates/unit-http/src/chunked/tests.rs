@@ -108,6 +108,10 @@ fn extensions_and_trailers() {
     check("0\r\nA: \x00\r\n\r\n", Err(HttpError::BadChunk));
     check("0\r\nA: 1\n\r\n", Err(HttpError::BadChunk));
     check("0\r\nA: 1\r\n\n", Err(HttpError::BadChunk));
+    // A trailer line is a field: a name, then a colon.
+    check("0\r\nX\r\n\r\n", Err(HttpError::BadChunk));
+    check("0\r\n: x\r\n\r\n", Err(HttpError::BadChunk));
+    check("0\r\nA B: x\r\n\r\n", Err(HttpError::BadChunk));
 }
 
 #[test]

@@ -98,6 +98,18 @@ fn accepted_heads() {
         "GET / HTTP/1.1\r\nX: é\r\n\r\n",
         "GET / HTTP/1.1 len=25 None keep-alive",
     );
+    // Spaces inside a target, as Unit takes them; surplus ones before the version.
+    check(
+        "GET /dir/fi le HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /dir/fi le HTTP/1.1 len=36 None keep-alive",
+    );
+    check(
+        "GET / di r /fi le  HTTP/1.0\r\n\r\n",
+        "GET / di r /fi le HTTP/1.0 len=31 None close",
+    );
+    check("GET /a b", "partial");
+    check("GET /a b HTTP/1.1", "partial");
+    check("GET /a b c\r\n\r\n", "error BadRequestLine");
 }
 
 #[test]

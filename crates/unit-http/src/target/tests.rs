@@ -2,8 +2,8 @@
 //! query parsing.
 
 use super::{
-    is_normal_path, is_path_byte, normalize_path, normalize_path_keeping, parse_query,
-    percent_decode, percent_encode, split_target,
+    encode_location, is_normal_path, is_path_byte, normalize_path, normalize_path_keeping,
+    parse_query, percent_decode, percent_encode, split_target,
 };
 use crate::HttpError;
 
@@ -104,6 +104,9 @@ fn target_splitting() {
     check_split("HTTPS://example.com:8443/p", ("/p", None));
     check_split("http://example.com", ("/", None));
     check_split("http://example.com?x", ("/", Some("x")));
+    check_split("/#blah", ("/", None));
+    check_split("/a?b#c?d", ("/a", Some("b")));
+    check_split("#x", ("/", None));
 }
 
 fn check_decode(input: &str, plus_as_space: bool, expected: Result<&str, HttpError>) {
@@ -145,7 +148,9 @@ fn query_arguments() {
     check_query("flag&x=", &[("flag", ""), ("x", "")]);
     check_query("a=b=c", &[("a", "b=c")]);
     check_query("&&a=1&", &[("a", "1")]);
-    check_query("=v&n=1", &[("n", "1")]);
+    check_query("=v&n=1&=", &[("", "v"), ("n", "1")]);
+    check_query("%25!%1=%$%2", &[("%!%1", "%$%2")]);
+    check_query(" fo o = b a r&", &[(" fo o ", " b a r")]);
     check_query("q=hello+world%21", &[("q", "hello world!")]);
     check_query("na%6De=%7Bx%7D", &[("name", "{x}")]);
     check_query("bad=%zz&ok=1", &[("bad", "%zz"), ("ok", "1")]);
@@ -210,4 +215,38 @@ fn paths_encoded_for_a_request_line() {
         percent_encode(path, is_path_byte, |byte| out.push(byte));
         assert_eq!(String::from_utf8_lossy(&out), *expected, "{path:?}");
     }
+}
+
+fn check_location(location: &str, expected: &str) {
+    let encoded = encode_location(location.as_bytes());
+    assert_eq!(
+        String::from_utf8_lossy(&encoded),
+        expected,
+        "location: {location:?}"
+    );
+}
+
+#[test]
+fn locations_are_encoded_as_unit_does() {
+    let reserved = ":/?#[]@!&'()*+,;=";
+    check_location(reserved, reserved);
+    // After the first `?` every other `?` is encoded; after the first `#`, `?` and `#`.
+    check_location(&format!("/?{reserved}"), "/?:/%3F#[]@!&'()*+,;=");
+    check_location("???", "?%3F%3F");
+    check_location(&format!("/#{reserved}"), "/#:/%3F%23[]@!&'()*+,;=");
+    check_location("##?#?", "#%23%3F%23%3F");
+    check_location("??##", "?%3F#%23");
+    check_location("/?##?", "/?#%23%3F");
+    let unreserved = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
+    check_location(unreserved, unreserved);
+    // Unsafe bytes, controls and non-ASCII are always encoded.
+    check_location(" \"%<>\\^`{|}", "%20%22%25%3C%3E%5C%5E%60%7B%7C%7D");
+    check_location("\u{0}\u{18}\u{1f} !", "%00%18%1F%20!");
+    check_location("\u{7f}\u{80}н₽", "%7F%C2%80%D0%BD%E2%82%BD");
+    // A value already encoded is kept; one byte to encode encodes it all, `%` too.
+    check_location("%20", "%20");
+    check_location("/%20?%20#%20", "/%20?%20#%20");
+    check_location(" %20", "%20%2520");
+    check_location("/%20?%20#%20 ", "/%2520?%2520#%2520%20");
+    check_location("", "");
 }

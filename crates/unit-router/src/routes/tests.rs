@@ -669,13 +669,14 @@ fn following_pass_targets() {
         panic!("expected a pass to an upstream");
     };
     let picks: Vec<_> = (0..4).filter_map(|_| upstreams.pick(&pool)).collect();
+    let inet = |text: &str| ProxyTarget::Inet(socket(text));
     assert_eq!(
         picks,
         [
-            socket("127.0.0.1:8001"),
-            socket("127.0.0.1:8002"),
-            socket("127.0.0.1:8001"),
-            socket("127.0.0.1:8002"),
+            inet("127.0.0.1:8001"),
+            inet("127.0.0.1:8002"),
+            inet("127.0.0.1:8001"),
+            inet("127.0.0.1:8002"),
         ]
     );
     // An expanded name that is not an upstream still parses; the lookup fails.

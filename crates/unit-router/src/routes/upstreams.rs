@@ -12,14 +12,16 @@
 //! compiled configuration and still take turns fairly.
 //!
 //! What it deliberately does not do: connect, track failures or health, or resolve names
-//! (server keys are IP addresses).
+//! (server keys are IP addresses or `unix:` socket paths).
 
-use std::cmp::Reverse;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
 use serde_json::Value;
 use unit_engine::HashMap;
+
+use super::ProxyTarget;
 
 /// Units per unit of configured weight, so fractional weights keep three decimals.
 const WEIGHT_SCALE: f64 = 1000.0;
@@ -46,7 +48,7 @@ struct Upstream {
 #[derive(Debug)]
 struct Server {
     /// Where it listens.
-    address: SocketAddr,
+    address: ProxyTarget,
     /// Its weight in units of 1/1000; 0 means never picked.
     weight: i64,
 }
@@ -68,36 +70,13 @@ impl Upstreams {
     }
 
     /// Picks the next server of upstream `name`; `None` when the upstream does not exist
-    /// or every server has weight 0.
-    #[cfg(test)]
-    pub(crate) fn pick(&self, name: &str) -> Option<SocketAddr> {
+    /// or every server has weight 0. As in Unit, a server that cannot be reached fails
+    /// the request (502) rather than passing it to the next one.
+    pub(crate) fn pick(&self, name: &str) -> Option<ProxyTarget> {
         let upstream = self.upstreams.get(name)?;
         upstream
             .pick_index()
-            .map(|server_idx| upstream.servers[server_idx].address)
-    }
-
-    /// The servers of upstream `name` in the order to try when connecting fails: the next
-    /// pick first, then the others by decreasing weight (configuration order among equal
-    /// weights), leaving out servers of weight 0.
-    pub(crate) fn candidates(&self, name: &str) -> Vec<SocketAddr> {
-        let Some(upstream) = self.upstreams.get(name) else {
-            return Vec::new();
-        };
-        let Some(picked_idx) = upstream.pick_index() else {
-            return Vec::new();
-        };
-        let mut others: Vec<&Server> = upstream
-            .servers
-            .iter()
-            .enumerate()
-            .filter(|(server_idx, server)| *server_idx != picked_idx && server.weight > 0)
-            .map(|(_, server)| server)
-            .collect();
-        others.sort_by_key(|server| Reverse(server.weight));
-        std::iter::once(upstream.servers[picked_idx].address)
-            .chain(others.into_iter().map(|server| server.address))
-            .collect()
+            .map(|server_idx| upstream.servers[server_idx].address.clone())
     }
 }
 
@@ -141,9 +120,14 @@ fn compile_upstream(name: &str, upstream: &Value) -> Result<Upstream, String> {
 
 /// Compiles one server entry.
 fn compile_server(address: &str, server: &Value) -> Result<Server, String> {
-    let socket_addr: SocketAddr = address
-        .parse()
-        .map_err(|_| format!("\"{address}\" is not a valid server address"))?;
+    let target = match address.strip_prefix("unix:") {
+        Some(path) if !path.is_empty() => ProxyTarget::Unix(PathBuf::from(path)),
+        _ => ProxyTarget::Inet(
+            address
+                .parse::<SocketAddr>()
+                .map_err(|_| format!("\"{address}\" is not a valid server address"))?,
+        ),
+    };
     let weight = match server.get("weight") {
         None => 1.0,
         Some(weight) => weight
@@ -156,7 +140,7 @@ fn compile_server(address: &str, server: &Value) -> Result<Server, String> {
         ));
     }
     Ok(Server {
-        address: socket_addr,
+        address: target,
         weight: scale_weight(weight),
     })
 }

@@ -396,8 +396,8 @@ fn types_filter_refuses_by_mime_type() {
     check(&["root/a.txt", "root/missing.png"], &images, 404);
     check(&["root/noext"], &unknown_only, 200);
     check(&["root/a.txt"], &unknown_only, 403);
-    // The index's type is what counts.
-    check(&["root/sub/"], &images, 403);
+    // As in Unit, an index is served whatever its type.
+    check(&["root/sub/"], &images, 200);
 }
 
 #[test]
@@ -532,13 +532,15 @@ fn chroot_confines_resolution() {
     check("root/a.txt", &root, false, 200);
     check("root/sub/page.html", &format!("{root}/sub/"), true, 200);
     check("root/sub/", &format!("{root}/sub"), true, 200);
-    check("root", &root, true, 301);
+    // The chroot itself is refused, as in Unit.
+    check("root", &root, true, 403);
     // Paths not under the chroot prefix.
     check("outside/secret.txt", &root, true, 403);
     check("root/a.txt", &format!("{root}/sub"), true, 403);
     check("root/subway.txt", &format!("{root}/sub"), true, 403);
     check("/etc/passwd", &root, true, 403);
-    check("root/a.txt", "", true, 403);
+    // An empty chroot is none.
+    check("root/a.txt", "", true, 200);
     // A chroot that does not exist.
     check("root/missing/a.txt", &format!("{root}/missing"), true, 404);
 }
@@ -621,13 +623,21 @@ fn paths_beneath_a_chroot() {
     check("/www/a.html", "/www", Some("a.html"));
     check("/www/a.html", "/www/", Some("a.html"));
     check("/www//a/b", "/www", Some("a/b"));
-    check("/www", "/www", Some("."));
-    check("/www/", "/www", Some("."));
+    check("//www///a", "/www//", Some("a"));
+    check(
+        "/tmp///assets/////dir/file",
+        "/tmp//assets////dir///",
+        Some("file"),
+    );
+    // The chroot itself is not a file beneath it.
+    check("/www", "/www", None);
+    check("/www/", "/www", None);
     check("/www/../etc", "/www", Some("../etc"));
     check("/wwwx/a", "/www", None);
+    check("/dirxfile", "/dir/", None);
     check("/other", "/www", None);
     check("/a", "/", Some("a"));
-    check("/", "/", Some("."));
+    check("/", "/", None);
     check("relative", "/", None);
     check("/a", "", None);
 }

@@ -1,12 +1,11 @@
-//! Tests of upstream compilation, the smooth weighted round robin order and the
-//! candidate order after a failed connect.
+//! Tests of upstream compilation and the smooth weighted round robin order.
 
 use std::sync::Arc;
 use std::thread;
 
 use serde_json::{Value, json};
 
-use super::Upstreams;
+use super::{ProxyTarget, Upstreams};
 use crate::template::tests::socket;
 
 /// The servers used in the tests, by letter: `a` is `127.0.0.1:8001`, `b` port 8002...
@@ -32,7 +31,10 @@ fn upstream(servers: &[(char, Option<Value>)]) -> Value {
 }
 
 /// The letter of a picked address.
-fn letter(address: std::net::SocketAddr) -> char {
+fn letter(target: ProxyTarget) -> char {
+    let ProxyTarget::Inet(address) = target else {
+        return '?';
+    };
     let offset = u32::from(address.port()) - 8000 - 1;
     char::from_u32(u32::from('a') + offset).expect("test ports map to letters")
 }
@@ -90,36 +92,20 @@ fn round_robin_order() {
 }
 
 #[test]
-fn candidates() {
-    let conf = upstream(&[
-        ('a', Some(json!(1))),
-        ('b', Some(json!(0))),
-        ('c', Some(json!(3))),
-        ('d', Some(json!(1))),
-    ]);
-    let upstreams = Upstreams::compile(Some(&conf)).expect("the upstream compiles");
-    let letters = |upstreams: &Upstreams| -> String {
-        upstreams.candidates("u").into_iter().map(letter).collect()
-    };
-    // Picks of weights 1, 0, 3, 1 run c a c d c; each list starts with the pick.
-    for expected in ["cad", "acd", "cad", "dca", "cad"] {
-        assert_eq!(letters(&upstreams), expected);
-    }
-    assert!(upstreams.candidates("missing").is_empty());
-    let conf = upstream(&[('a', Some(json!(0)))]);
-    let upstreams = Upstreams::compile(Some(&conf)).expect("the upstream compiles");
-    assert!(upstreams.candidates("u").is_empty());
-}
-
-#[test]
 fn lookups() {
     let conf = json!({
         "one": {"servers": {"127.0.0.1:8001": {}}},
         "six": {"servers": {"[::1]:8080": {"weight": 2}}},
+        "local": {"servers": {"unix:/run/app.sock": {}}},
     });
     let upstreams = Upstreams::compile(Some(&conf)).expect("the upstreams compile");
-    assert_eq!(upstreams.pick("one"), Some(socket("127.0.0.1:8001")));
-    assert_eq!(upstreams.pick("six"), Some(socket("[::1]:8080")));
+    let inet = |text: &str| Some(ProxyTarget::Inet(socket(text)));
+    assert_eq!(upstreams.pick("one"), inet("127.0.0.1:8001"));
+    assert_eq!(upstreams.pick("six"), inet("[::1]:8080"));
+    assert_eq!(
+        upstreams.pick("local"),
+        Some(ProxyTarget::Unix("/run/app.sock".into()))
+    );
     assert_eq!(upstreams.pick("seven"), None);
     let none = Upstreams::compile(None).expect("no upstreams compile");
     assert_eq!(none.pick("one"), None);
