@@ -2,7 +2,8 @@
 //!
 //! Each task lives in its own module: `ci` (`cargo xtask test`, the exact gate CI runs),
 //! `dist` (a stripped release binary plus packaging files), `run` (a foreground unitd
-//! with every path under `run/`) and `bench` (benchmark suites).
+//! with every path under `run/`), `bench` (benchmark suites) and `compat` (NGINX Unit's
+//! own test suite against this unitd).
 //! Shared plumbing (the workspace root, running cargo) is in `cmd`.
 //! The tidy checks are `#[test]` functions in `tidy`, so a plain `cargo test` runs them.
 //!
@@ -14,6 +15,7 @@
 mod bench;
 mod ci;
 mod cmd;
+mod compat;
 mod dist;
 mod run;
 #[cfg(test)]
@@ -42,6 +44,8 @@ enum Task {
     Run(run::RunArgs),
     /// Run benchmarks (by default the criterion benches of every crate).
     Bench(bench::BenchArgs),
+    /// Run NGINX Unit's own test suite against a release unitd (as root).
+    Compat(compat::CompatArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         Task::Dist => dist::run(),
         Task::Run(run_args) => run::run(run_args),
         Task::Bench(bench_args) => bench::run(bench_args),
+        Task::Compat(compat_args) => compat::run(compat_args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
