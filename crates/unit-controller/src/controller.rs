@@ -3,17 +3,18 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::Duration;
 
-use mio::unix::SourceFd;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde_json::Value;
 use unit_conf::{parse_json, validate_config};
 use unit_engine::{Engine, Event, HashMap, Interest, Listener, TimerId, Token, WORKER_SIGNALS};
 use unit_log::alert;
-use unit_port::{Message, MsgType, PortReceiver, PortSender, PortTable, ProcessType, RpcStreams};
+use unit_port::{
+    ChildEvent, ChildPort, ProcessType, Reply as PortReply, RpcStreams, ToChild, ToMain, ToRouter,
+};
 
 use crate::api::{self, ApiResponse, Plan};
 use crate::connection::{Connection, Phase, ReadOutcome, Request, Timeouts};
@@ -35,14 +36,17 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 /// What the controller is handed at start.
 #[derive(Debug)]
 pub struct ControllerSetup {
-    /// This process's port.
-    pub port: PortReceiver,
-    /// Main's port.
-    pub main: PortSender,
-    /// Main's pid.
-    pub main_pid: Pid,
+    /// This process's ports: its own, main's, and its peers' as main introduces them.
+    pub port: ChildPort,
     /// The listening control socket.
     pub listener: OwnedFd,
+}
+
+/// An RPC to send: to main or to the router.
+#[derive(Debug)]
+enum Call {
+    Main(ToMain),
+    Router(ToRouter),
 }
 
 /// The RPC in flight and what its reply finishes.
@@ -77,10 +81,7 @@ enum Reply {
 
 /// The controller's state.
 struct Controller {
-    own_port: PortReceiver,
-    main: PortSender,
-    main_pid: Pid,
-    ports: PortTable,
+    port: ChildPort,
     listener: Listener,
     accepting: bool,
     /// The configuration the router runs; `None` until main sends the stored one.
@@ -101,10 +102,7 @@ pub fn run(setup: ControllerSetup) -> Result<(), ControllerError> {
     let mut engine: Engine<Controller> = Engine::new()?;
     engine.watch_signals(&WORKER_SIGNALS)?;
     let mut controller = Controller {
-        own_port: setup.port,
-        main: setup.main,
-        main_pid: setup.main_pid,
-        ports: PortTable::new(),
+        port: setup.port,
         listener: Listener::from_fd(setup.listener).map_err(ControllerError::Socket)?,
         accepting: false,
         conf: None,
@@ -116,13 +114,9 @@ pub fn run(setup: ControllerSetup) -> Result<(), ControllerError> {
         next_token: FIRST_CONNECTION,
         timeouts: Timeouts::from_env(),
     };
-    let registry = engine.registry();
-    registry
-        .register(&mut controller.own_port, PORT, Interest::READABLE)
-        .map_err(ControllerError::Socket)?;
-    let main_fd = controller.main.as_fd().as_raw_fd();
-    registry
-        .register(&mut SourceFd(&main_fd), MAIN_LINK, Interest::READABLE)
+    controller
+        .port
+        .register(engine.registry(), PORT, MAIN_LINK)
         .map_err(ControllerError::Socket)?;
     engine.run(&mut controller, |controller, engine, event| {
         controller.on_event(engine, event)
@@ -171,59 +165,47 @@ impl Controller {
 
     /// The pid of the router known now, if any.
     fn router_pid(&self) -> Option<Pid> {
-        self.ports
-            .by_type(ProcessType::Router)
-            .map(|(key, _)| key.pid)
+        self.port.peer(ProcessType::Router)
     }
 
     fn receive_messages(&mut self, engine: &mut Engine<Controller>) {
-        loop {
-            match self.own_port.receive() {
-                Ok(Some(message)) => self.on_message(engine, message),
-                Ok(None) => return,
-                Err(error) => {
-                    tracing::warn!("reading controller port failed: {error}");
-                    return;
-                }
-            }
+        while let Some(event) = self.port.next_event() {
+            self.on_port_event(engine, event);
         }
     }
 
-    fn on_message(&mut self, engine: &mut Engine<Controller>, mut message: Message) {
-        match message.msg_type {
-            MsgType::Quit => engine.stop(),
-            MsgType::Data if message.sender == self.main_pid => {
-                self.conf = Some(stored_conf(&message.payload));
+    fn on_port_event(&mut self, engine: &mut Engine<Controller>, event: ChildEvent) {
+        match event {
+            ChildEvent::Quit | ChildEvent::MainGone => engine.stop(),
+            ChildEvent::FromMain(ToChild::StoredConf(conf)) => {
+                self.conf = Some(stored_conf(&conf));
                 self.pump(engine);
             }
-            MsgType::NewPort => match self.ports.apply_new_port(&mut message) {
-                Ok(new_port) if new_port.process_type == ProcessType::Router => self.pump(engine),
-                Ok(_) => {}
-                Err(error) => tracing::warn!("bad NEW_PORT message: {error}"),
-            },
-            MsgType::RemovePid => match self.ports.apply_remove_pid(&message) {
-                Ok(pid) => self.peer_gone(engine, pid),
-                Err(error) => tracing::warn!("bad REMOVE_PID message: {error}"),
-            },
-            MsgType::ChangeFile => {
-                if let Some(file) = message.fds.first()
-                    && let Err(error) = unit_log::redirect_stderr(file)
-                {
+            ChildEvent::PeerAdded(peer) if peer.process_type == ProcessType::Router => {
+                self.pump(engine)
+            }
+            ChildEvent::PeerGone(pid) => self.peer_gone(engine, pid),
+            ChildEvent::LogFile(file) => {
+                if let Err(error) = unit_log::redirect_stderr(&file) {
                     tracing::warn!("{error}");
                 }
             }
-            MsgType::RpcReady | MsgType::RpcError => {
-                let ready = message.msg_type == MsgType::RpcReady;
-                match self.rpc.take(message.stream) {
-                    Some(in_flight) => {
-                        self.end_rpc(engine, message.stream);
-                        let reply = if ready { Reply::Ready } else { Reply::Refused };
-                        self.finish(engine, in_flight, reply, &message.payload);
-                    }
-                    None => tracing::debug!("reply on unknown stream {}", message.stream),
+            ChildEvent::Reply {
+                stream,
+                from,
+                reply,
+            } => match self.rpc.take_from(stream, from) {
+                Some(in_flight) => {
+                    self.end_rpc(engine, stream);
+                    let (reply, payload) = match reply {
+                        PortReply::Ready { payload, .. } => (Reply::Ready, payload),
+                        PortReply::Error(reason) => (Reply::Refused, reason.into_bytes()),
+                    };
+                    self.finish(engine, in_flight, reply, &payload);
                 }
-            }
-            other => tracing::debug!("ignoring message {other:?} from {}", message.sender),
+                None => tracing::debug!("reply on unknown stream {stream} from {from}"),
+            },
+            other => tracing::debug!("ignoring {other:?}"),
         }
     }
 
@@ -266,21 +248,12 @@ impl Controller {
     }
 
     /// Sends an RPC; on failure, finishes it as failed at once.
-    fn start_rpc(
-        &mut self,
-        engine: &mut Engine<Controller>,
-        to: ProcessType,
-        message: Message,
-        in_flight: InFlight,
-    ) {
-        let target = if to == ProcessType::Main {
-            Some((self.main_pid, &self.main))
-        } else {
-            self.ports
-                .by_type(to)
-                .map(|(key, sender)| (key.pid, sender))
+    fn start_rpc(&mut self, engine: &mut Engine<Controller>, call: Call, in_flight: InFlight) {
+        let peer = match &call {
+            Call::Main(_) => Some(self.port.main_pid()),
+            Call::Router(_) => self.router_pid(),
         };
-        let Some((pid, sender)) = target else {
+        let Some(peer) = peer else {
             self.finish(
                 engine,
                 in_flight,
@@ -289,8 +262,18 @@ impl Controller {
             );
             return;
         };
-        let stream = self.rpc.register(pid, in_flight);
-        match sender.send(&message.with_stream(stream), 0) {
+        let stream = self.rpc.register(peer, in_flight);
+        let sent = match call {
+            Call::Main(message) => self.port.send_main(message, stream),
+            Call::Router(message) => self
+                .port
+                .send_peer(
+                    ProcessType::Router,
+                    message.into_message().with_stream(stream),
+                )
+                .map(drop),
+        };
+        match sent {
             Ok(()) => {
                 let timer = engine.add_timer(RPC_TIMEOUT, RPC_TIMER);
                 self.in_flight = Some((stream, timer));
@@ -334,13 +317,8 @@ impl Controller {
             }
             InFlight::Apply { token, conf } if ready => {
                 self.conf_sent_to = self.router_pid();
-                let message = Message::new(MsgType::ConfStore).with_payload(conf.to_string());
-                self.start_rpc(
-                    engine,
-                    ProcessType::Main,
-                    message,
-                    InFlight::Store { token, conf },
-                );
+                let message = Call::Main(ToMain::ConfStore(conf.to_string().into_bytes()));
+                self.start_rpc(engine, message, InFlight::Store { token, conf });
             }
             InFlight::Apply { token, .. } => {
                 alert!("failed to apply new conf: {reason}");
@@ -403,8 +381,8 @@ impl Controller {
                 return;
             };
             if self.conf_sent_to != Some(router) {
-                let message = Message::new(MsgType::Data).with_payload(conf.to_string());
-                self.start_rpc(engine, ProcessType::Router, message, InFlight::Sync);
+                let message = Call::Router(ToRouter::Apply(conf.to_string().into_bytes()));
+                self.start_rpc(engine, message, InFlight::Sync);
                 continue;
             }
             let Some((token, request)) = self.queue.pop_front() else {
@@ -417,20 +395,13 @@ impl Controller {
             match plan {
                 Plan::Respond(response) => self.respond(engine, token, response),
                 Plan::Apply(conf) => {
-                    let message = Message::new(MsgType::Data).with_payload(conf.to_string());
-                    self.start_rpc(
-                        engine,
-                        ProcessType::Router,
-                        message,
-                        InFlight::Apply { token, conf },
-                    );
+                    let message = Call::Router(ToRouter::Apply(conf.to_string().into_bytes()));
+                    self.start_rpc(engine, message, InFlight::Apply { token, conf });
                 }
                 Plan::Status { segments, root } => {
-                    let message = Message::new(MsgType::Status);
                     self.start_rpc(
                         engine,
-                        ProcessType::Router,
-                        message,
+                        Call::Router(ToRouter::Status),
                         InFlight::Status {
                             token,
                             segments,
@@ -439,11 +410,9 @@ impl Controller {
                     );
                 }
                 Plan::Restart(app) => {
-                    let message = Message::new(MsgType::AppRestart).with_payload(app);
                     self.start_rpc(
                         engine,
-                        ProcessType::Router,
-                        message,
+                        Call::Router(ToRouter::AppRestart(app)),
                         InFlight::Restart { token },
                     );
                 }
@@ -465,10 +434,7 @@ impl Controller {
             return;
         }
         self.accepting = true;
-        if let Err(error) = self.main.send(
-            &Message::new(MsgType::ProcessReady).with_payload("controller"),
-            0,
-        ) {
+        if let Err(error) = self.port.send_main(ToMain::ProcessReady, 0) {
             tracing::warn!("telling main the controller is ready failed: {error}");
         }
     }
@@ -604,7 +570,7 @@ fn empty_conf() -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
-    use unit_port::port_pair;
+    use unit_port::{PortReceiver, port_pair};
 
     /// A controller on real ports and a real (unix) control socket, plus the receiving
     /// end of "main's" port so its messages have somewhere to go.
@@ -620,10 +586,7 @@ mod tests {
         let socket = std::os::unix::net::UnixListener::bind(&path).expect("a control socket");
         let _ = std::fs::remove_file(&path);
         let controller = Controller {
-            own_port,
-            main,
-            main_pid: nix::unistd::getpid(),
-            ports: PortTable::new(),
+            port: ChildPort::new(own_port, main, nix::unistd::getpid()),
             listener: Listener::from_fd(OwnedFd::from(socket)).expect("a listener"),
             accepting: false,
             conf: Some(json!({"listeners": {}, "routes": [{"action": {"return": 204}}]})),

@@ -80,7 +80,7 @@ fn round_trip(criterion: &mut Criterion) {
         ("port_round_trip_64b", 64),
         ("port_round_trip_64kib", 64 * 1024),
     ] {
-        let message = Message::new(MsgType::Data).with_payload(vec![7u8; size]);
+        let message = Message::new(MsgType::Apply).with_payload(vec![7u8; size]);
         criterion.bench_function(name, |bencher| {
             bencher.iter(|| {
                 peer.send(&message, 0).expect("send");
@@ -107,7 +107,7 @@ fn echo(spec: &str) {
     let (Some(receiver_fd), Some(sender_fd)) = (fds.next(), fds.next()) else {
         return;
     };
-    let mut receiver = PortReceiver::from_fd(adopt(receiver_fd));
+    let mut receiver = PortReceiver::from_fd(adopt(receiver_fd)).expect("a port receiver");
     let sender = PortSender::from_fd(adopt(sender_fd));
     loop {
         let message = receive_blocking(&mut receiver);

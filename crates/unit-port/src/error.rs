@@ -23,6 +23,15 @@ pub enum PortError {
     /// A packet carried more descriptors than fit the control buffer.
     #[error("port packet carried too many file descriptors")]
     TooManyFds,
+    /// A message that must carry one descriptor came with none, or with more.
+    #[error("a {0} message must carry exactly one descriptor")]
+    MissingFd(&'static str),
+    /// A message came from a process that may not send it.
+    #[error("the sender may not send this message")]
+    WrongSender,
+    /// A message of a known type that this receiver has no use for.
+    #[error("unexpected {0:?} message")]
+    Unexpected(crate::message::MsgType),
     /// A message type number that this build does not know.
     #[error("unknown port message type {0}")]
     UnknownType(u16),

@@ -4,7 +4,10 @@
 //! reads from one end ([`PortReceiver`]) and every process that may write to it holds a
 //! copy of the other end ([`PortSender`]), handed over with `SCM_RIGHTS`.
 //! A [`Message`] is a fixed [`Header`], a payload, and optional file descriptors; payloads
-//! larger than one packet travel as fragments, the final one flagged last.
+//! larger than one packet travel as fragments, the final one flagged last. Who sent a
+//! message is what the kernel reports (`SCM_CREDENTIALS`), never what the packet says.
+//! [`ToChild`], [`ToMain`], [`ToRouter`] and [`Reply`] are the typed messages, one enum
+//! per direction, and [`ChildPort`] is the port loop every child role runs.
 //!
 //! The [`PortTable`] finds a sender by `(pid, port id)` and keeps a slot per
 //! [`ProcessType`] for the latest port of each kind; [`RpcStreams`] pairs requests with
@@ -15,15 +18,19 @@
 
 #![deny(unsafe_code)]
 
+mod child;
 mod error;
 mod message;
 mod port;
+mod protocol;
 mod rpc;
 mod sys;
 mod table;
 
+pub use child::{ChildEvent, ChildPort, Requester};
 pub use error::PortError;
 pub use message::{Header, Message, MsgType, NewPort, ProcessType};
 pub use port::{PortReceiver, PortSender, port_pair};
+pub use protocol::{Reply, ToChild, ToMain, ToRouter};
 pub use rpc::RpcStreams;
-pub use table::{PortId, PortKey, PortTable, encode_pid};
+pub use table::{PortId, PortKey, PortTable};

@@ -78,39 +78,41 @@ macro_rules! msg_types {
 }
 
 msg_types! {
-    /// Stop: the receiver finishes its work and exits.
+    /// Main to a child: stop, finish what is under way and exit.
     Quit = 1,
-    /// Introduces a port: payload [`NewPort`], one descriptor (the sender end).
+    /// Main to a child: a peer's port (its pid, id and type; one descriptor, the sender
+    /// end).
     NewPort = 2,
-    /// A process is gone: payload its pid as decimal text; drop its ports.
+    /// Main to a child: a process is gone; drop its ports.
     RemovePid = 3,
     /// The positive reply to an RPC request, on the request's stream.
     RpcReady = 4,
-    /// The negative reply to an RPC request; payload is the reason as text.
+    /// The negative reply to an RPC request, with the reason.
     RpcError = 5,
-    /// The sender is up and serving (payload names what, may be empty).
+    /// A child to main: it is up and serving.
     ProcessReady = 6,
-    /// A configuration as JSON text (main to controller at start, controller to router).
-    Data = 7,
-    /// The controller asks main to persist this JSON as `conf.json`.
+    /// Main to the controller: the stored configuration at start.
+    StoredConf = 7,
+    /// The controller to main: persist this configuration as `conf.json` (RPC).
     ConfStore = 8,
-    /// A reopened log file: one descriptor to put over the receiver's stderr.
+    /// Main to a child: the reopened log file (one descriptor) to put over stderr.
     ChangeFile = 9,
-    /// The router asks main for a listen socket (RPC); payload `<backlog> <address>`;
-    /// the ready reply carries the socket.
+    /// The router to main: bind this listener address (RPC; the reply carries the socket).
     Socket = 10,
-    /// A request for status counters; the reply carries JSON.
+    /// The controller to the router: the status counters (RPC; the reply carries JSON).
     Status = 11,
-    /// Access log: the router asks main to open a path (RPC, the reply carries the file);
-    /// main sends it anew, with the path as payload, after reopening on SIGUSR1.
+    /// The router to main: open this access log (RPC; the reply carries the file).
     AccessLog = 12,
-    /// The router asks main to start an application process.
+    /// The router to main: start a process of an application (RPC).
     StartProcess = 13,
-    /// Restart the processes of an application.
+    /// The controller to the router: move an application to new processes (RPC).
     AppRestart = 14,
-    /// The router no longer listens on an address (payload); main removes a unix
-    /// listener file it created for it.
+    /// The router to main: it no longer listens on this address.
     SocketClose = 15,
+    /// The controller to the router: apply this configuration (RPC).
+    Apply = 16,
+    /// Main to the router: the access log reopened after SIGUSR1 (one descriptor).
+    AccessLogReopened = 17,
 }
 
 /// Flag bit: this packet is the last fragment of its message.
@@ -127,8 +129,6 @@ pub struct Header {
     pub n_fds: u8,
     /// The stream the message belongs to (0 for none); replies reuse the request's stream.
     pub stream: u32,
-    /// The sending process.
-    pub sender_pid: i32,
     /// The sender's port id that replies go to.
     pub reply_port: PortId,
     /// Payload bytes in this packet.
@@ -137,7 +137,7 @@ pub struct Header {
 
 impl Header {
     /// Encoded size in bytes.
-    pub const SIZE: usize = 20;
+    pub const SIZE: usize = 16;
 
     /// Writes the header in native byte order (both ends are on one host).
     pub fn encode(&self) -> [u8; Header::SIZE] {
@@ -146,9 +146,8 @@ impl Header {
         bytes[2] = self.flags;
         bytes[3] = self.n_fds;
         bytes[4..8].copy_from_slice(&self.stream.to_ne_bytes());
-        bytes[8..12].copy_from_slice(&self.sender_pid.to_ne_bytes());
-        bytes[12..16].copy_from_slice(&self.reply_port.to_ne_bytes());
-        bytes[16..20].copy_from_slice(&self.payload_len.to_ne_bytes());
+        bytes[8..12].copy_from_slice(&self.reply_port.to_ne_bytes());
+        bytes[12..16].copy_from_slice(&self.payload_len.to_ne_bytes());
         bytes
     }
 
@@ -166,9 +165,8 @@ impl Header {
             flags: bytes[2],
             n_fds: bytes[3],
             stream: u32_at(4),
-            sender_pid: u32_at(8) as i32,
-            reply_port: u32_at(12),
-            payload_len: u32_at(16),
+            reply_port: u32_at(8),
+            payload_len: u32_at(12),
         };
         if header.payload_len as usize != packet.len() - Header::SIZE {
             return Err(PortError::Malformed(
@@ -191,7 +189,8 @@ pub struct Message {
     pub msg_type: MsgType,
     /// The stream id (0 for none).
     pub stream: u32,
-    /// The sender's pid, filled in on receipt.
+    /// The sending process, as the kernel reported it on receipt (0 on a message not
+    /// received).
     pub sender: Pid,
     /// The sender's port id that replies go to.
     pub reply_port: PortId,
@@ -283,11 +282,10 @@ mod tests {
     #[test]
     fn header_round_trip() {
         let header = Header {
-            msg_type: MsgType::Data,
+            msg_type: MsgType::Apply,
             flags: FLAG_LAST,
             n_fds: 2,
             stream: 77,
-            sender_pid: 4242,
             reply_port: 3,
             payload_len: 5,
         };
@@ -308,7 +306,6 @@ mod tests {
             flags: 0,
             n_fds: 0,
             stream: 0,
-            sender_pid: 1,
             reply_port: 0,
             payload_len: 9,
         };
@@ -322,6 +319,16 @@ mod tests {
             Header::decode(&unknown),
             Err(PortError::UnknownType(999))
         ));
+    }
+
+    #[test]
+    fn message_types_round_trip_their_numbers() {
+        for number in 0..=u16::from(u8::MAX) {
+            if let Ok(msg_type) = MsgType::from_u16(number) {
+                assert_eq!(msg_type as u16, number);
+            }
+        }
+        assert!(MsgType::from_u16(0).is_err());
     }
 
     #[test]

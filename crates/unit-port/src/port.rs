@@ -10,7 +10,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::unistd::{Pid, getpid};
+use nix::unistd::Pid;
 use unit_engine::HashMap;
 
 use crate::error::PortError;
@@ -30,7 +30,7 @@ pub fn port_pair() -> Result<(PortReceiver, PortSender), PortError> {
     let (read_end, write_end) =
         sys::seqpacket_pair().map_err(|errno| PortError::io("socketpair", errno))?;
     Ok((
-        PortReceiver::from_fd(read_end),
+        PortReceiver::from_fd(read_end)?,
         PortSender::from_fd(write_end),
     ))
 }
@@ -61,7 +61,6 @@ impl PortSender {
             return Err(PortError::TooManyFds);
         }
         let raw_fds: Vec<RawFd> = message.fds.iter().map(AsRawFd::as_raw_fd).collect();
-        let sender_pid = getpid().as_raw();
         let mut chunks: Vec<&[u8]> = message.payload.chunks(MAX_FRAGMENT).collect();
         if chunks.is_empty() {
             chunks.push(&[]);
@@ -85,7 +84,6 @@ impl PortSender {
                 },
                 n_fds: fds.len() as u8,
                 stream: message.stream,
-                sender_pid,
                 reply_port,
                 payload_len: chunk.len() as u32,
             };
@@ -165,25 +163,32 @@ struct PartialMessage {
 
 /// The reading end of a port, owned by the process the port belongs to.
 /// Register it with an engine and call [`PortReceiver::receive`] until it returns `None`.
+///
+/// Who sent a message is what the kernel says (`SCM_CREDENTIALS`), never what the
+/// packet says, so a process cannot speak for another.
 #[derive(Debug)]
 pub struct PortReceiver {
     fd: OwnedFd,
     buf: Vec<u8>,
-    partial: HashMap<(i32, u32), PartialMessage>,
+    partial: HashMap<(Pid, u32), PartialMessage>,
 }
 
 impl PortReceiver {
-    /// Wraps a descriptor received or inherited as this process's port reading end.
-    pub fn from_fd(fd: OwnedFd) -> PortReceiver {
-        PortReceiver {
+    /// Wraps a descriptor received or inherited as this process's port reading end,
+    /// asking the kernel for the credentials of every sender.
+    pub fn from_fd(fd: OwnedFd) -> Result<PortReceiver, PortError> {
+        sys::pass_credentials(fd.as_fd()).map_err(|errno| PortError::io("setsockopt", errno))?;
+        Ok(PortReceiver {
             fd,
             buf: vec![0; Header::SIZE + MAX_FRAGMENT],
             partial: HashMap::default(),
-        }
+        })
     }
 
     /// The next complete message, or `None` when nothing more is waiting.
-    /// `Err(PortError::Closed)` means every sender is gone.
+    /// `Err(PortError::Closed)` means every sender is gone; another `Err` is a failure of
+    /// the socket itself. A malformed packet is logged and skipped, so the messages
+    /// behind it are still read.
     pub fn receive(&mut self) -> Result<Option<Message>, PortError> {
         loop {
             let packet = match sys::recv_packet(self.fd.as_fd(), &mut self.buf) {
@@ -195,46 +200,58 @@ impl PortReceiver {
             if packet.len == 0 && packet.fds.is_empty() {
                 return Err(PortError::Closed);
             }
-            if packet.truncated {
-                return Err(PortError::Malformed("packet larger than a fragment"));
+            match self.take_packet(packet) {
+                Ok(Some(message)) => return Ok(Some(message)),
+                Ok(None) => {}
+                Err(error) => tracing::warn!("dropping a port packet: {error}"),
             }
-            let header = Header::decode(&self.buf[..packet.len])?;
-            let chunk = &self.buf[Header::SIZE..packet.len];
-            let key = (header.sender_pid, header.stream);
-            let mut partial = match self.partial.remove(&key) {
-                Some(partial) => partial,
-                None => PartialMessage {
-                    msg_type: header.msg_type,
-                    reply_port: header.reply_port,
-                    payload: Vec::new(),
-                    fds: Vec::new(),
-                },
-            };
-            if partial.payload.len() + chunk.len() > MAX_MESSAGE {
-                return Err(PortError::Malformed(
-                    "message larger than the reassembly limit",
-                ));
-            }
-            partial.payload.extend_from_slice(chunk);
-            partial.fds.extend(packet.fds);
-            if header.is_last() {
-                return Ok(Some(Message {
-                    msg_type: partial.msg_type,
-                    stream: header.stream,
-                    sender: Pid::from_raw(header.sender_pid),
-                    reply_port: partial.reply_port,
-                    payload: partial.payload,
-                    fds: partial.fds,
-                }));
-            }
-            self.partial.insert(key, partial);
         }
+    }
+
+    /// Adds one packet to the message it belongs to; the message once it is whole.
+    fn take_packet(&mut self, packet: sys::ReceivedPacket) -> Result<Option<Message>, PortError> {
+        if packet.truncated {
+            return Err(PortError::Malformed("packet larger than a fragment"));
+        }
+        let sender = packet.sender.ok_or(PortError::Malformed(
+            "packet without the sender's credentials",
+        ))?;
+        let header = Header::decode(&self.buf[..packet.len])?;
+        let chunk = &self.buf[Header::SIZE..packet.len];
+        let key = (sender, header.stream);
+        let mut partial = match self.partial.remove(&key) {
+            Some(partial) => partial,
+            None => PartialMessage {
+                msg_type: header.msg_type,
+                reply_port: header.reply_port,
+                payload: Vec::new(),
+                fds: Vec::new(),
+            },
+        };
+        if partial.payload.len() + chunk.len() > MAX_MESSAGE {
+            return Err(PortError::Malformed(
+                "message larger than the reassembly limit",
+            ));
+        }
+        partial.payload.extend_from_slice(chunk);
+        partial.fds.extend(packet.fds);
+        if !header.is_last() {
+            self.partial.insert(key, partial);
+            return Ok(None);
+        }
+        Ok(Some(Message {
+            msg_type: partial.msg_type,
+            stream: header.stream,
+            sender,
+            reply_port: partial.reply_port,
+            payload: partial.payload,
+            fds: partial.fds,
+        }))
     }
 
     /// Drops half-received messages of a process that is gone.
     pub fn forget_sender(&mut self, pid: Pid) {
-        self.partial
-            .retain(|(sender_pid, _), _| *sender_pid != pid.as_raw());
+        self.partial.retain(|(sender, _), _| *sender != pid);
     }
 }
 
@@ -288,16 +305,16 @@ mod tests {
     fn small_message_round_trip() -> Result<(), PortError> {
         let (mut receiver, sender) = port_pair()?;
         sender.send(
-            &Message::new(MsgType::Data)
+            &Message::new(MsgType::Apply)
                 .with_stream(9)
                 .with_payload("hello"),
             2,
         )?;
         let message = receive_one(&mut receiver);
-        assert_eq!(message.msg_type, MsgType::Data);
+        assert_eq!(message.msg_type, MsgType::Apply);
         assert_eq!(message.stream, 9);
         assert_eq!(message.reply_port, 2);
-        assert_eq!(message.sender, getpid());
+        assert_eq!(message.sender, nix::unistd::getpid());
         assert_eq!(message.payload, b"hello");
         assert!(receiver.receive()?.is_none());
         Ok(())
@@ -321,7 +338,7 @@ mod tests {
             .collect();
         let expected = payload.clone();
         let writer = std::thread::spawn(move || {
-            sender.send(&Message::new(MsgType::Data).with_payload(payload), 0)
+            sender.send(&Message::new(MsgType::Apply).with_payload(payload), 0)
         });
         let message = receive_one(&mut receiver);
         assert!(writer.join().map_err(|_| PortError::Closed)?.is_ok());
@@ -351,7 +368,7 @@ mod tests {
     #[test]
     fn too_many_descriptors_are_refused() -> Result<(), Box<dyn std::error::Error>> {
         let (_receiver, sender) = port_pair()?;
-        let mut message = Message::new(MsgType::Data);
+        let mut message = Message::new(MsgType::Apply);
         for _ in 0..=MAX_FDS_PER_PACKET {
             message.fds.push(std::fs::File::open("/dev/null")?.into());
         }
@@ -359,6 +376,31 @@ mod tests {
             sender.send(&message, 0),
             Err(PortError::TooManyFds)
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_malformed_packet_does_not_hold_back_the_messages_behind_it() -> Result<(), PortError> {
+        let (mut receiver, sender) = port_pair()?;
+        let garbage = [IoSlice::new(b"not a header")];
+        sys::send_packet(sender.as_fd(), &garbage, &[])
+            .map_err(|errno| PortError::io("send", errno))?;
+        let mut unknown_type = Header {
+            msg_type: MsgType::Quit,
+            flags: FLAG_LAST,
+            n_fds: 0,
+            stream: 0,
+            reply_port: 0,
+            payload_len: 0,
+        }
+        .encode();
+        unknown_type[0..2].copy_from_slice(&999u16.to_ne_bytes());
+        sys::send_packet(sender.as_fd(), &[IoSlice::new(&unknown_type)], &[])
+            .map_err(|errno| PortError::io("send", errno))?;
+        sender.send(&Message::new(MsgType::Status).with_stream(5), 0)?;
+        let message = receive_one(&mut receiver);
+        assert_eq!((message.msg_type, message.stream), (MsgType::Status, 5));
+        assert!(receiver.receive()?.is_none());
         Ok(())
     }
 

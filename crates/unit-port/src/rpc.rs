@@ -40,6 +40,20 @@ impl<H> RpcStreams<H> {
         self.pending.remove(&stream).map(|(_, handler)| handler)
     }
 
+    /// The handler waiting on `stream`, to change.
+    pub fn get_mut(&mut self, stream: u32) -> Option<&mut H> {
+        self.pending.get_mut(&stream).map(|(_, handler)| handler)
+    }
+
+    /// Takes the handler for a reply's stream if `from` is the peer the request went
+    /// to; `None` for an unknown stream or another sender (the request stays pending).
+    pub fn take_from(&mut self, stream: u32, from: Pid) -> Option<H> {
+        match self.pending.get(&stream) {
+            Some((peer, _)) if *peer == from => self.take(stream),
+            _ => None,
+        }
+    }
+
     /// Takes every handler waiting on `peer` (it is gone: they will get no reply).
     pub fn take_for_peer(&mut self, peer: Pid) -> Vec<H> {
         let streams: Vec<u32> = self
@@ -77,7 +91,12 @@ mod tests {
         let second = streams.register(router, "status");
         assert_ne!(first, second);
         assert_ne!(first, 0);
-        assert_eq!(streams.take(second), Some("status"));
+        assert_eq!(
+            streams.take_from(second, Pid::from_raw(8)),
+            None,
+            "not its peer"
+        );
+        assert_eq!(streams.take_from(second, router), Some("status"));
         assert_eq!(streams.take(second), None);
         assert_eq!(streams.len(), 1);
     }

@@ -1,13 +1,15 @@
-//! The raw socket calls behind ports: socket pairs, and packets with descriptors.
+//! The raw socket calls behind ports: socket pairs, and packets with descriptors and
+//! the sender's credentials.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
-    sendmsg, socketpair,
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+    UnixCredentials, recvmsg, sendmsg, setsockopt, socketpair, sockopt,
 };
+use nix::unistd::Pid;
 
 /// The most descriptors one packet may carry.
 pub(crate) const MAX_FDS_PER_PACKET: usize = 8;
@@ -20,6 +22,13 @@ pub(crate) fn seqpacket_pair() -> nix::Result<(OwnedFd, OwnedFd)> {
         None,
         SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
     )
+}
+
+/// Asks the kernel to attach the sending process's credentials to every packet read
+/// from `fd`, so a receiver learns who sent a packet from the kernel, not from the
+/// packet.
+pub(crate) fn pass_credentials(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    setsockopt(&fd, sockopt::PassCred, &true)
 }
 
 /// Sends one packet made of `parts`, with `fds` attached, without raising SIGPIPE.
@@ -45,13 +54,15 @@ pub(crate) struct ReceivedPacket {
     pub(crate) len: usize,
     /// Descriptors that came with it, now owned here.
     pub(crate) fds: Vec<OwnedFd>,
+    /// The sending process as the kernel reports it (`SCM_CREDENTIALS`).
+    pub(crate) sender: Option<Pid>,
     /// The packet or its descriptors did not fit.
     pub(crate) truncated: bool,
 }
 
 /// Reads one packet without blocking; descriptors arrive close-on-exec.
 pub(crate) fn recv_packet(fd: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<ReceivedPacket> {
-    let mut cmsg_space = nix::cmsg_space!([RawFd; MAX_FDS_PER_PACKET]);
+    let mut cmsg_space = nix::cmsg_space!([RawFd; MAX_FDS_PER_PACKET], UnixCredentials);
     let mut iov = [IoSliceMut::new(buf)];
     let message = recvmsg::<()>(
         fd.as_raw_fd(),
@@ -60,9 +71,16 @@ pub(crate) fn recv_packet(fd: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<Rec
         MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
     )?;
     let mut fds = Vec::new();
+    let mut sender = None;
     for cmsg in message.cmsgs().map_err(|_| Errno::EINVAL)? {
-        if let ControlMessageOwned::ScmRights(raw_fds) = cmsg {
-            fds.extend(raw_fds.into_iter().map(adopt_received_fd));
+        match cmsg {
+            ControlMessageOwned::ScmRights(raw_fds) => {
+                fds.extend(raw_fds.into_iter().map(adopt_received_fd));
+            }
+            ControlMessageOwned::ScmCredentials(credentials) => {
+                sender = Some(Pid::from_raw(credentials.pid()));
+            }
+            _ => {}
         }
     }
     let truncated = message
@@ -71,6 +89,7 @@ pub(crate) fn recv_packet(fd: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<Rec
     Ok(ReceivedPacket {
         len: message.bytes,
         fds,
+        sender,
         truncated,
     })
 }

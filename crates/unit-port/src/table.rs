@@ -3,8 +3,7 @@
 use nix::unistd::Pid;
 use unit_engine::HashMap;
 
-use crate::error::PortError;
-use crate::message::{Message, NewPort, ProcessType};
+use crate::message::ProcessType;
 use crate::port::PortSender;
 
 /// A port's number within its process; each process's first port is 0.
@@ -67,6 +66,14 @@ impl PortTable {
         self.ports.get(&key).map(|entry| entry.process_type)
     }
 
+    /// The process type of any port of `pid`.
+    pub fn process_type_of(&self, pid: Pid) -> Option<ProcessType> {
+        self.ports
+            .iter()
+            .find(|(key, _)| key.pid == pid)
+            .map(|(_, entry)| entry.process_type)
+    }
+
     /// Removes one port, clearing its type slot if it held it.
     pub fn remove(&mut self, key: PortKey) -> Option<PortSender> {
         let entry = self.ports.remove(&key)?;
@@ -98,29 +105,6 @@ impl PortTable {
             .map(|(key, entry)| (*key, entry.process_type, &entry.sender))
     }
 
-    /// Applies a `NEW_PORT` message: adds the port whose sender came with it.
-    /// Returns what was added.
-    pub fn apply_new_port(&mut self, message: &mut Message) -> Result<NewPort, PortError> {
-        let new_port = NewPort::decode(&message.payload)?;
-        let fd = message
-            .fds
-            .pop()
-            .ok_or(PortError::Malformed("NEW_PORT without a descriptor"))?;
-        let key = PortKey {
-            pid: new_port.pid,
-            id: new_port.id,
-        };
-        self.insert(key, new_port.process_type, PortSender::from_fd(fd));
-        Ok(new_port)
-    }
-
-    /// Applies a `REMOVE_PID` message: drops that process's ports. Returns its pid.
-    pub fn apply_remove_pid(&mut self, message: &Message) -> Result<Pid, PortError> {
-        let pid = decode_pid(&message.payload)?;
-        self.remove_pid(pid);
-        Ok(pid)
-    }
-
     /// How many ports are known.
     pub fn len(&self) -> usize {
         self.ports.len()
@@ -132,23 +116,10 @@ impl PortTable {
     }
 }
 
-/// The payload of `REMOVE_PID`: the pid as decimal text.
-pub fn encode_pid(pid: Pid) -> Vec<u8> {
-    pid.to_string().into_bytes()
-}
-
-fn decode_pid(payload: &[u8]) -> Result<Pid, PortError> {
-    std::str::from_utf8(payload)
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .map(Pid::from_raw)
-        .ok_or(PortError::Malformed("REMOVE_PID payload is not a pid"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::MsgType;
+    use crate::error::PortError;
     use crate::port::port_pair;
 
     fn key(pid: i32, id: PortId) -> PortKey {
@@ -196,32 +167,6 @@ mod tests {
         assert!(table.remove(key(12, 0)).is_some());
         assert!(table.by_type(ProcessType::Router).is_none());
         assert!(table.remove(key(12, 0)).is_none());
-        Ok(())
-    }
-
-    #[test]
-    fn new_port_and_remove_pid_messages_apply() -> Result<(), PortError> {
-        let mut table = PortTable::new();
-        let new_port = NewPort {
-            pid: Pid::from_raw(30),
-            id: 0,
-            process_type: ProcessType::Router,
-        };
-        let mut message = Message::new(MsgType::NewPort)
-            .with_payload(new_port.encode())
-            .with_fd(sender()?.into_fd());
-        assert_eq!(table.apply_new_port(&mut message)?, new_port);
-        assert!(table.by_type(ProcessType::Router).is_some());
-        let mut without_fd = Message::new(MsgType::NewPort).with_payload(new_port.encode());
-        assert!(table.apply_new_port(&mut without_fd).is_err());
-        let remove = Message::new(MsgType::RemovePid).with_payload(encode_pid(Pid::from_raw(30)));
-        assert_eq!(table.apply_remove_pid(&remove)?, Pid::from_raw(30));
-        assert!(table.is_empty());
-        assert!(
-            table
-                .apply_remove_pid(&Message::new(MsgType::RemovePid).with_payload("x"))
-                .is_err()
-        );
         Ok(())
     }
 

@@ -1,6 +1,9 @@
 //! The error type of process operations.
 
 use std::io;
+use std::path::PathBuf;
+
+use nix::errno::Errno;
 
 /// What can go wrong starting, tracking or configuring processes.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,33 @@ pub enum ProcessError {
     /// A descriptor could not be prepared for handing over.
     #[error("duplicating a descriptor for a child failed")]
     Dup(#[source] nix::Error),
+    /// The `exec` role was started without a program to execute.
+    #[error("the program to execute is missing or malformed")]
+    BadProgramSpec,
+    /// A program's standard output or error file could not be opened.
+    #[error("open(\"{}\") failed ({}: {})", path.display(), *errno as i32, errno.desc())]
+    Redirect {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        errno: Errno,
+    },
+    /// A program's working directory could not be entered.
+    #[error("chdir(\"{}\") failed ({}: {})", path.display(), *errno as i32, errno.desc())]
+    Chdir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        errno: Errno,
+    },
+    /// A program could not be executed.
+    #[error("execve(\"{executable}\") failed ({}: {})", *errno as i32, errno.desc())]
+    Exec {
+        /// The executable as configured.
+        executable: String,
+        /// Why.
+        errno: Errno,
+    },
     /// The inherited-descriptor variable is malformed.
     #[error("invalid inherited descriptor list \"{0}\"")]
     BadInheritedFds(String),

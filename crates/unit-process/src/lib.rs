@@ -4,7 +4,9 @@
 //! Children are started by executing the unitd binary again (`/proc/self/exe`) with their
 //! role in the environment and their title as `argv[0]`, so `ps` shows the title and no
 //! child inherits its parent's threads or state. Descriptors a child needs are handed over
-//! by number ([`InheritedFds`]); the child adopts them with [`take_inherited_fds`].
+//! by number ([`InheritedFds`]); the child adopts them with [`take_inherited_fds`]. A
+//! program of the user's (an application) is started the same way, in the `exec` role,
+//! which becomes the program ([`run_program`]).
 //!
 //! This crate starts and tracks processes; what they say to each other is `unit-port`'s
 //! business, and when to start or stop them is the runtime's.
@@ -13,6 +15,7 @@
 
 mod credentials;
 mod error;
+mod program;
 mod reap;
 mod registry;
 mod spawn;
@@ -22,6 +25,10 @@ pub use sys::adopt_inherited_fd;
 
 pub use credentials::Credentials;
 pub use error::ProcessError;
+pub use program::run_program;
 pub use reap::{ExitStatus, reap_exited};
-pub use registry::{Process, ProcessRegistry, ProcessState};
-pub use spawn::{INHERITED_FDS_ENV, InheritedFds, ROLE_ENV, StartSpec, spawn, take_inherited_fds};
+pub use registry::{ChildKind, Process, ProcessRegistry, ProcessState, RestartPolicy};
+pub use spawn::{
+    EXEC_ROLE, INHERITED_FDS_ENV, InheritedFds, Launch, ProgramSpec, ROLE_ENV, StartSpec, spawn,
+    take_inherited_fds,
+};

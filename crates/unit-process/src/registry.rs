@@ -1,4 +1,5 @@
-//! The process registry: every process main knows, keyed by pid.
+//! The process registry: every process main knows, keyed by pid, with its kind and how
+//! it is restarted.
 
 use std::time::Instant;
 
@@ -7,6 +8,67 @@ use unit_engine::HashMap;
 use unit_port::{PortId, ProcessType};
 
 use crate::spawn::StartSpec;
+
+/// What a process is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ChildKind {
+    /// The main process itself.
+    Main,
+    /// The control API.
+    Controller,
+    /// The HTTP router.
+    Router,
+    /// A process of an application.
+    Application {
+        /// The application's name in the configuration.
+        name: String,
+        /// Which of the application's generations (a restart makes a new one).
+        generation: u64,
+    },
+}
+
+impl ChildKind {
+    /// The port table slot of this kind.
+    pub fn process_type(&self) -> ProcessType {
+        match self {
+            ChildKind::Main => ProcessType::Main,
+            ChildKind::Controller => ProcessType::Controller,
+            ChildKind::Router => ProcessType::Router,
+            ChildKind::Application { .. } => ProcessType::App,
+        }
+    }
+
+    /// How a process of this kind is replaced when it exits.
+    pub fn restart_policy(&self) -> RestartPolicy {
+        match self {
+            ChildKind::Main => RestartPolicy::Never,
+            ChildKind::Controller | ChildKind::Router => RestartPolicy::Respawn,
+            ChildKind::Application { .. } => RestartPolicy::OnRequest,
+        }
+    }
+
+    /// The name Unit's logs and titles use.
+    pub fn name(&self) -> &str {
+        match self {
+            ChildKind::Main => "main",
+            ChildKind::Controller => "controller",
+            ChildKind::Router => "router",
+            ChildKind::Application { name, .. } => name,
+        }
+    }
+}
+
+/// How a process is replaced when it exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    /// Never (main itself).
+    Never,
+    /// At once, as long as the last start was long enough ago (controller, router).
+    Respawn,
+    /// When the router asks for a process again, after a back-off if its processes keep
+    /// dying right after they start (applications).
+    OnRequest,
+}
 
 /// Where a process is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,11 +86,11 @@ pub enum ProcessState {
 pub struct Process {
     /// Its pid.
     pub pid: Pid,
-    /// What kind it is.
-    pub process_type: ProcessType,
+    /// What it is.
+    pub kind: ChildKind,
     /// Where it is in its life.
     pub state: ProcessState,
-    /// Its ports' ids (port 0 first).
+    /// Its ports' ids (port 0 first); none for a program of the user's.
     pub ports: Vec<PortId>,
     /// How it was started, so it can be started again (`None` for main itself).
     pub start: Option<StartSpec>,
@@ -68,11 +130,11 @@ impl ProcessRegistry {
         self.processes.remove(&pid)
     }
 
-    /// The processes of one type.
+    /// The processes of one port type.
     pub fn of_type(&self, process_type: ProcessType) -> impl Iterator<Item = &Process> {
         self.processes
             .values()
-            .filter(move |process| process.process_type == process_type)
+            .filter(move |process| process.kind.process_type() == process_type)
     }
 
     /// Every process.
@@ -100,10 +162,10 @@ impl ProcessRegistry {
 mod tests {
     use super::*;
 
-    fn process(pid: i32, process_type: ProcessType) -> Process {
+    fn process(pid: i32, kind: ChildKind) -> Process {
         Process {
             pid: Pid::from_raw(pid),
-            process_type,
+            kind,
             state: ProcessState::Starting,
             ports: vec![0],
             start: None,
@@ -114,10 +176,15 @@ mod tests {
     #[test]
     fn keyed_by_pid_and_filtered_by_type() {
         let mut registry = ProcessRegistry::new();
-        registry.insert(process(1, ProcessType::Main));
-        registry.insert(process(2, ProcessType::Controller));
-        registry.insert(process(3, ProcessType::Router));
-        assert_eq!(registry.len(), 3);
+        registry.insert(process(1, ChildKind::Main));
+        registry.insert(process(2, ChildKind::Controller));
+        registry.insert(process(3, ChildKind::Router));
+        let app = ChildKind::Application {
+            name: "blog".into(),
+            generation: 2,
+        };
+        registry.insert(process(4, app.clone()));
+        assert_eq!(registry.len(), 4);
         assert_eq!(
             registry
                 .of_type(ProcessType::Router)
@@ -125,6 +192,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![3]
         );
+        assert_eq!(registry.of_type(ProcessType::App).count(), 1);
         if let Some(router) = registry.get_mut(Pid::from_raw(3)) {
             router.state = ProcessState::Running;
         }
@@ -135,5 +203,38 @@ mod tests {
         assert!(registry.remove(Pid::from_raw(3)).is_some());
         assert!(registry.get(Pid::from_raw(3)).is_none());
         assert_eq!(registry.of_type(ProcessType::Router).count(), 0);
+    }
+
+    #[test]
+    fn kinds_have_their_slot_and_policy() {
+        let app = ChildKind::Application {
+            name: "blog".into(),
+            generation: 0,
+        };
+        for (kind, process_type, policy, name) in [
+            (
+                ChildKind::Main,
+                ProcessType::Main,
+                RestartPolicy::Never,
+                "main",
+            ),
+            (
+                ChildKind::Controller,
+                ProcessType::Controller,
+                RestartPolicy::Respawn,
+                "controller",
+            ),
+            (
+                ChildKind::Router,
+                ProcessType::Router,
+                RestartPolicy::Respawn,
+                "router",
+            ),
+            (app, ProcessType::App, RestartPolicy::OnRequest, "blog"),
+        ] {
+            assert_eq!(kind.process_type(), process_type);
+            assert_eq!(kind.restart_policy(), policy);
+            assert_eq!(kind.name(), name);
+        }
     }
 }

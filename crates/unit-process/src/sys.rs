@@ -1,6 +1,7 @@
-//! The one raw call of this crate: adopting a descriptor inherited across exec.
+//! The raw calls of this crate: adopting a descriptor inherited across exec, and
+//! placing one at a fixed number for a program about to be executed.
 
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
@@ -34,4 +35,23 @@ pub fn adopt_inherited_fd(raw_fd: RawFd) -> Option<OwnedFd> {
     let owned = unsafe { OwnedFd::from_raw_fd(raw_fd) };
     fcntl(&owned, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).ok()?;
     Some(owned)
+}
+
+/// Makes `fd` open at `number`, without close-on-exec, for the program this process is
+/// about to execute (`LISTEN_FDS` sockets start at descriptor 3). The original is closed
+/// when it is a different number.
+#[allow(unsafe_code)]
+pub(crate) fn place_fd(fd: OwnedFd, number: RawFd) -> nix::Result<()> {
+    if fd.as_raw_fd() == number {
+        fcntl(&fd, FcntlArg::F_SETFD(FdFlag::empty()))?;
+        // Stays open across the exec that follows.
+        let _ = fd.into_raw_fd();
+        return Ok(());
+    }
+    // SAFETY: this runs in a single-threaded process just before it executes a program:
+    // nothing else owns or will use the descriptor `number` (dup2 replaces whatever it
+    // was), and the returned owner is leaked so the descriptor stays open across exec.
+    let placed = unsafe { nix::unistd::dup2_raw(&fd, number) }?;
+    let _ = placed.into_raw_fd();
+    Ok(())
 }

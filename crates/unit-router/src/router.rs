@@ -3,18 +3,15 @@
 //! and answers status and restart requests.
 
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use mio::unix::SourceFd;
 use nix::sys::signal::Signal;
-use nix::unistd::Pid;
 use serde_json::{Value, json};
-use unit_engine::{Engine, Event, HashMap, Interest, Remote, Token, WORKER_SIGNALS};
-use unit_port::{
-    Message, MsgType, PortId, PortKey, PortReceiver, PortSender, PortTable, RpcStreams,
-};
+use unit_engine::{Engine, Event, HashMap, Remote, TimerId, Token, WORKER_SIGNALS};
+use unit_port::{ChildEvent, ChildPort, Reply, Requester, RpcStreams, ToChild, ToMain, ToRouter};
 
 use crate::access_log::{AccessLog, LogFormat};
 use crate::conf::{ActiveConf, Compiled};
@@ -25,16 +22,14 @@ use crate::worker::{WorkerHandle, spawn_worker};
 const PORT: Token = Token(0);
 /// The token watching the link to main, to notice main's death.
 const MAIN_LINK: Token = Token(1);
+/// How long main may take to answer a request for a socket or an access log.
+const MAIN_RPC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the router is handed at start.
 #[derive(Debug)]
 pub struct RouterSetup {
-    /// This process's port.
-    pub port: PortReceiver,
-    /// Main's port.
-    pub main: PortSender,
-    /// Main's pid.
-    pub main_pid: Pid,
+    /// This process's ports: its own, main's, and its peers' as main introduces them.
+    pub port: ChildPort,
 }
 
 /// One worker's counters since the router started, for `/status`, which adds up every
@@ -47,14 +42,6 @@ pub(crate) struct Counters {
     pub(crate) idle: AtomicU64,
     pub(crate) closed: AtomicU64,
     pub(crate) requests: AtomicU64,
-}
-
-/// Who asked for the configuration being applied, to answer them.
-#[derive(Debug, Clone, Copy)]
-struct Requester {
-    pid: Pid,
-    reply_port: PortId,
-    stream: u32,
 }
 
 /// A configuration waiting for main's sockets and access log.
@@ -80,19 +67,23 @@ struct Swapping {
     n_workers_left: usize,
 }
 
-/// What an RPC to main was for.
+/// What an RPC to main was for, and the timer that fails it if main stays silent.
 #[derive(Debug)]
-enum MainRpc {
+struct MainRpc {
+    call: MainCall,
+    deadline: Option<TimerId>,
+}
+
+/// What was asked of main.
+#[derive(Debug)]
+enum MainCall {
     Socket(String),
     AccessLog(String, LogFormat),
 }
 
 /// The router's state.
 struct Router {
-    own_port: PortReceiver,
-    main: PortSender,
-    main_pid: Pid,
-    ports: PortTable,
+    port: ChildPort,
     conf: Value,
     active: Option<Arc<ActiveConf>>,
     sockets: HashMap<String, Arc<OwnedFd>>,
@@ -102,13 +93,12 @@ struct Router {
     generation: u64,
     /// This thread's engine, for workers to report back on.
     remote: Remote<Router>,
-    rpc: RpcStreams<MainRpc>,
+    /// The requests to main in flight.
+    main_calls: RpcStreams<MainRpc>,
     workers: Vec<WorkerHandle>,
     /// Every worker's counters by worker number, kept when a worker stops so the
     /// totals never go back.
     counters: Vec<Arc<Counters>>,
-    /// Each application's process generation; a restart starts a new one.
-    generations: HashMap<String, u64>,
 }
 
 /// Runs the router until main says quit or goes away.
@@ -116,10 +106,7 @@ pub fn run(setup: RouterSetup) -> Result<(), RouterError> {
     let mut engine: Engine<Router> = Engine::new()?;
     engine.watch_signals(&WORKER_SIGNALS)?;
     let mut router = Router {
-        own_port: setup.port,
-        main: setup.main,
-        main_pid: setup.main_pid,
-        ports: PortTable::new(),
+        port: setup.port,
         conf: json!({}),
         active: None,
         sockets: HashMap::default(),
@@ -127,24 +114,16 @@ pub fn run(setup: RouterSetup) -> Result<(), RouterError> {
         swapping: None,
         generation: 0,
         remote: engine.remote(),
-        rpc: RpcStreams::new(),
+        main_calls: RpcStreams::new(),
         workers: Vec::new(),
         counters: Vec::new(),
-        generations: HashMap::default(),
     };
-    let registry = engine.registry();
-    registry
-        .register(&mut router.own_port, PORT, Interest::READABLE)
-        .map_err(RouterError::Register)?;
-    let main_fd = router.main.as_fd().as_raw_fd();
-    registry
-        .register(&mut SourceFd(&main_fd), MAIN_LINK, Interest::READABLE)
+    router
+        .port
+        .register(engine.registry(), PORT, MAIN_LINK)
         .map_err(RouterError::Register)?;
     tracing::info!("router started");
-    if let Err(error) = router.main.send(
-        &Message::new(MsgType::ProcessReady).with_payload("router"),
-        0,
-    ) {
+    if let Err(error) = router.port.send_main(ToMain::ProcessReady, 0) {
         tracing::warn!("telling main the router is ready failed: {error}");
     }
     let result = engine.run(&mut router, |router, engine, event| {
@@ -169,84 +148,80 @@ impl Router {
                 tracing::info!("main process is gone, exiting");
                 engine.stop();
             }
+            Event::Timer { key, .. } => {
+                if let Ok(stream) = u32::try_from(key)
+                    && let Some(rpc) = self.main_calls.take(stream)
+                {
+                    let reason = "main did not answer in time".to_owned();
+                    self.on_main_reply(rpc.call, Reply::Error(reason));
+                }
+            }
             Event::Signal(Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT) => engine.stop(),
-            Event::Io { .. } | Event::Timer { .. } | Event::Signal(_) => {}
+            Event::Io { .. } | Event::Signal(_) => {}
         }
     }
 
     fn receive_messages(&mut self, engine: &mut Engine<Router>) {
-        loop {
-            match self.own_port.receive() {
-                Ok(Some(message)) => self.on_message(engine, message),
-                Ok(None) => return,
-                Err(error) => {
-                    tracing::warn!("reading router port failed: {error}");
-                    return;
-                }
-            }
+        while let Some(event) = self.port.next_event() {
+            self.on_port_event(engine, event);
         }
     }
 
-    fn on_message(&mut self, engine: &mut Engine<Router>, mut message: Message) {
-        match message.msg_type {
-            MsgType::Quit if message.sender == self.main_pid => engine.stop(),
-            MsgType::Data => self.begin_apply(&message),
-            MsgType::Status => {
-                let status = self.status().to_string();
-                self.reply_to(
-                    requester_of(&message),
-                    Message::new(MsgType::RpcReady).with_payload(status),
-                );
+    fn on_port_event(&mut self, engine: &mut Engine<Router>, event: ChildEvent) {
+        match event {
+            ChildEvent::Quit => engine.stop(),
+            ChildEvent::MainGone => {
+                tracing::info!("main process is gone, exiting");
+                engine.stop();
             }
-            MsgType::AppRestart => {
-                let app = message.payload_text().into_owned();
-                let known = self
-                    .conf
-                    .get("applications")
-                    .and_then(|apps| apps.get(&app))
-                    .is_some();
-                let reply = if known {
-                    *self.generations.entry(app).or_default() += 1;
-                    Message::new(MsgType::RpcReady)
-                } else {
-                    Message::new(MsgType::RpcError)
-                        .with_payload(format!("no application \"{app}\""))
-                };
-                self.reply_to(requester_of(&message), reply);
-            }
-            MsgType::RpcReady | MsgType::RpcError if message.sender == self.main_pid => {
-                let ready = message.msg_type == MsgType::RpcReady;
-                if let Some(rpc) = self.rpc.take(message.stream) {
-                    self.on_main_reply(rpc, ready, &mut message);
+            ChildEvent::Request { requester, request } => match request {
+                ToRouter::Apply(conf) => self.begin_apply(engine, requester, &conf),
+                ToRouter::Status => {
+                    let status = self.status().to_string();
+                    self.reply_to(requester, Reply::ready_with_payload(status));
+                }
+                ToRouter::AppRestart(app) => {
+                    let known = self
+                        .conf
+                        .get("applications")
+                        .and_then(|apps| apps.get(&app))
+                        .is_some();
+                    // No application process runs in this build, so there is nothing to
+                    // replace: a known application is restarted at once.
+                    let reply = if known {
+                        Reply::ready()
+                    } else {
+                        Reply::Error(format!("no application \"{app}\""))
+                    };
+                    self.reply_to(requester, reply);
+                }
+            },
+            ChildEvent::Reply {
+                stream,
+                from,
+                reply,
+            } => {
+                if let Some(rpc) = self.main_calls.take_from(stream, from) {
+                    if let Some(deadline) = rpc.deadline {
+                        engine.cancel_timer(deadline);
+                    }
+                    self.on_main_reply(rpc.call, reply);
                 }
             }
-            MsgType::AccessLog if message.sender == self.main_pid => {
+            ChildEvent::FromMain(ToChild::AccessLogReopened { path, file }) => {
                 // Main reopened the access log (SIGUSR1).
-                let path = message.payload_text().into_owned();
-                if let (Some(fd), Some(access_log)) = (message.fds.pop(), self.access_log())
+                if let Some(access_log) = self.access_log()
                     && access_log.path == path
                 {
-                    access_log.replace_file(File::from(fd));
+                    access_log.replace_file(File::from(file));
                 }
             }
-            MsgType::NewPort => {
-                if let Err(error) = self.ports.apply_new_port(&mut message) {
-                    tracing::warn!("bad NEW_PORT message: {error}");
-                }
-            }
-            MsgType::RemovePid => {
-                if let Err(error) = self.ports.apply_remove_pid(&message) {
-                    tracing::warn!("bad REMOVE_PID message: {error}");
-                }
-            }
-            MsgType::ChangeFile => {
-                if let Some(file) = message.fds.first()
-                    && let Err(error) = unit_log::redirect_stderr(file)
-                {
+            ChildEvent::LogFile(file) => {
+                if let Err(error) = unit_log::redirect_stderr(&file) {
                     tracing::warn!("{error}");
                 }
             }
-            other => tracing::debug!("ignoring message {other:?} from {}", message.sender),
+            other => tracing::debug!("ignoring {other:?}"),
         }
     }
 
@@ -258,15 +233,14 @@ impl Router {
 
     // --- Applying a configuration ---
 
-    fn begin_apply(&mut self, message: &Message) {
-        let requester = requester_of(message);
+    fn begin_apply(&mut self, engine: &mut Engine<Router>, requester: Requester, conf: &[u8]) {
         if self.applying.is_some() {
             return self.reply_to(
                 requester,
                 error_reply("another configuration is being applied"),
             );
         }
-        let conf: Value = match serde_json::from_slice(&message.payload) {
+        let conf: Value = match serde_json::from_slice(conf) {
             Ok(conf @ Value::Object(_)) => conf,
             Ok(_) => {
                 return self.reply_to(requester, error_reply("the configuration is not an object"));
@@ -280,24 +254,26 @@ impl Router {
                 return self.reply_to(requester, error_reply(&reason));
             }
         };
-        let mut calls: Vec<(Message, MainRpc)> = compiled
+        let mut calls: Vec<(ToMain, MainCall)> = compiled
             .listeners
             .iter()
             .filter(|(address, ..)| !self.sockets.contains_key(address))
             .map(|(address, _, _, backlog)| {
-                let message =
-                    Message::new(MsgType::Socket).with_payload(format!("{backlog} {address}"));
-                (message, MainRpc::Socket(address.clone()))
+                let message = ToMain::Socket {
+                    address: address.clone(),
+                    backlog: (*backlog >= 0).then_some(*backlog),
+                };
+                (message, MainCall::Socket(address.clone()))
             })
             .collect();
         if let Some((path, format)) = compiled.access_log.take() {
-            let message = Message::new(MsgType::AccessLog).with_payload(path.clone());
-            calls.push((message, MainRpc::AccessLog(path, format)));
+            let message = ToMain::AccessLog(path.clone());
+            calls.push((message, MainCall::AccessLog(path, format)));
         }
         let mut waiting = 0;
         let mut failed = None;
-        for (message, rpc) in calls {
-            if self.call_main(message, rpc) {
+        for (message, call) in calls {
+            if self.call_main(engine, message, call) {
                 waiting += 1;
             } else {
                 failed = Some("main is not reachable".to_owned());
@@ -316,34 +292,53 @@ impl Router {
         self.maybe_finish_apply();
     }
 
-    fn call_main(&mut self, message: Message, rpc: MainRpc) -> bool {
-        let stream = self.rpc.register(self.main_pid, rpc);
-        match self.main.send(&message.with_stream(stream), 0) {
-            Ok(()) => true,
-            Err(error) => {
-                tracing::warn!("asking main failed: {error}");
-                self.rpc.take(stream);
-                false
-            }
+    /// Asks main for something, with a deadline; false when main cannot be reached.
+    fn call_main(&mut self, engine: &mut Engine<Router>, message: ToMain, call: MainCall) -> bool {
+        let main_pid = self.port.main_pid();
+        // The stream is known only once registered; the timer is armed right after.
+        let stream = self.main_calls.register(
+            main_pid,
+            MainRpc {
+                call,
+                deadline: None,
+            },
+        );
+        if let Err(error) = self.port.send_main(message, stream) {
+            tracing::warn!("asking main failed: {error}");
+            self.main_calls.take(stream);
+            return false;
         }
+        let deadline = engine.add_timer(MAIN_RPC_TIMEOUT, u64::from(stream));
+        if let Some(rpc) = self.main_calls.get_mut(stream) {
+            rpc.deadline = Some(deadline);
+        }
+        true
     }
 
-    fn on_main_reply(&mut self, rpc: MainRpc, ready: bool, message: &mut Message) {
+    fn on_main_reply(&mut self, call: MainCall, reply: Reply) {
         let Some(applying) = &mut self.applying else {
             return;
         };
         applying.waiting = applying.waiting.saturating_sub(1);
-        let fd = message.fds.pop();
-        match (rpc, ready, fd) {
-            (MainRpc::Socket(address), true, Some(fd)) => {
-                applying.new_sockets.insert(address, Arc::new(fd));
+        match (call, reply) {
+            (MainCall::Socket(address), Reply::Ready { mut fds, .. }) if fds.len() == 1 => {
+                if let Some(fd) = fds.pop() {
+                    applying.new_sockets.insert(address, Arc::new(fd));
+                }
             }
-            (MainRpc::AccessLog(path, format), true, Some(fd)) => {
-                applying.access_log = Some(Arc::new(AccessLog::new(path, format, File::from(fd))));
+            (MainCall::AccessLog(path, format), Reply::Ready { mut fds, .. }) if fds.len() == 1 => {
+                if let Some(fd) = fds.pop() {
+                    applying.access_log =
+                        Some(Arc::new(AccessLog::new(path, format, File::from(fd))));
+                }
             }
-            _ => {
-                let reason = message.payload_text().into_owned();
+            (_, Reply::Error(reason)) => {
                 applying.failed.get_or_insert(reason);
+            }
+            (_, Reply::Ready { .. }) => {
+                applying
+                    .failed
+                    .get_or_insert_with(|| "main answered without the descriptor".to_owned());
             }
         }
         self.maybe_finish_apply();
@@ -362,7 +357,7 @@ impl Router {
         };
         if let Some(reason) = applying.failed {
             for address in applying.new_sockets.keys() {
-                self.tell_main(Message::new(MsgType::SocketClose).with_payload(address.clone()));
+                self.tell_main(ToMain::SocketClose(address.clone()));
             }
             unit_log::alert!("failed to apply new conf");
             return self.reply_to(applying.requester, error_reply(&reason));
@@ -390,7 +385,7 @@ impl Router {
             .collect();
         for address in removed {
             self.sockets.remove(&address);
-            self.tell_main(Message::new(MsgType::SocketClose).with_payload(address));
+            self.tell_main(ToMain::SocketClose(address));
         }
         if let Err(error) = self.ensure_workers(listen_threads) {
             return self.reply_to(
@@ -438,7 +433,7 @@ impl Router {
             return;
         }
         if let Some(swapping) = self.swapping.take() {
-            self.reply_to(swapping.requester, Message::new(MsgType::RpcReady));
+            self.reply_to(swapping.requester, Reply::ready());
         }
     }
 
@@ -514,35 +509,19 @@ impl Router {
 
     // --- Replies ---
 
-    fn tell_main(&self, message: Message) {
-        if let Err(error) = self.main.send(&message, 0) {
+    fn tell_main(&self, message: ToMain) {
+        if let Err(error) = self.port.send_main(message, 0) {
             tracing::warn!("telling main failed: {error}");
         }
     }
 
-    fn reply_to(&self, requester: Requester, reply: Message) {
-        let key = PortKey {
-            pid: requester.pid,
-            id: requester.reply_port,
-        };
-        let Some(sender) = self.ports.get(key) else {
-            tracing::warn!("no port to reply to process {}", requester.pid);
-            return;
-        };
-        if let Err(error) = sender.send(&reply.with_stream(requester.stream), 0) {
+    fn reply_to(&self, requester: Requester, reply: Reply) {
+        if let Err(error) = self.port.reply(requester, reply) {
             tracing::warn!("replying to process {} failed: {error}", requester.pid);
         }
     }
 }
 
-fn requester_of(message: &Message) -> Requester {
-    Requester {
-        pid: message.sender,
-        reply_port: message.reply_port,
-        stream: message.stream,
-    }
-}
-
-fn error_reply(reason: &str) -> Message {
-    Message::new(MsgType::RpcError).with_payload(reason.to_owned())
+fn error_reply(reason: &str) -> Reply {
+    Reply::Error(reason.to_owned())
 }

@@ -18,8 +18,7 @@ use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::unistd::pipe2;
 use unit_conf::{Settings, VERSION};
-use unit_port::ProcessType;
-use unit_process::{InheritedFds, ROLE_ENV, StartSpec, spawn};
+use unit_process::{InheritedFds, Launch, ROLE_ENV, StartSpec, spawn};
 
 use crate::error::RuntimeError;
 use crate::inherited::sockets_inherited;
@@ -57,9 +56,8 @@ pub fn launch(settings: &Settings, argv: &[String]) -> Result<(), RuntimeError> 
     let (ready_end, notify_end) =
         pipe2(OFlag::O_CLOEXEC).map_err(|errno| RuntimeError::Exec(errno.into()))?;
     let spec = StartSpec {
-        process_type: ProcessType::Main,
         title,
-        role: MAIN_ROLE.to_owned(),
+        launch: Launch::Role(MAIN_ROLE.to_owned()),
         env: vec![(ARGV_ENV.to_owned(), argv_json)],
         env_remove: Vec::new(),
     };

@@ -20,7 +20,10 @@ mod launcher;
 mod listen;
 mod main_process;
 mod pid_file;
+mod services;
+mod startup;
 mod state;
+mod supervisor;
 
 pub use error::RuntimeError;
 pub use inherited::{InheritedSocket, SocketAddress};

@@ -2,7 +2,8 @@
 //!
 //! Without a role in the environment this is the user's command: parse the command line,
 //! print help or version, or launch the main process. With a role (set by the process
-//! that executed it) it becomes that process: main, the controller or the router.
+//! that executed it) it becomes that process: main, the controller, the router, or (the
+//! `exec` role) the program of an application process.
 
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -12,8 +13,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use unit_conf::{Action, Settings, help_text, parse_command_line, version_text};
 use unit_controller::ControllerSetup;
-use unit_port::{PortReceiver, PortSender};
-use unit_process::{Credentials, ROLE_ENV, take_inherited_fds};
+use unit_port::{ChildPort, PortReceiver, PortSender};
+use unit_process::{Credentials, EXEC_ROLE, ROLE_ENV, take_inherited_fds};
 use unit_router::RouterSetup;
 use unit_runtime::{CONTROL_FD_NAME, CREDENTIALS_ENV, MAIN_FD_NAME, PORT_FD_NAME};
 
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
     match std::env::var(ROLE_ENV).as_deref() {
         Ok("main") => exit_code(unit_runtime::run_main()),
         Ok(role @ ("controller" | "router")) => run_child(role),
+        Ok(EXEC_ROLE) => run_program(),
         _ => launch(),
     }
 }
@@ -75,7 +77,7 @@ fn child(role: &str) -> anyhow::Result<()> {
         fds.remove(name)
             .with_context(|| format!("no \"{name}\" descriptor handed over"))
     };
-    let port = PortReceiver::from_fd(take(PORT_FD_NAME)?);
+    let port = PortReceiver::from_fd(take(PORT_FD_NAME)?)?;
     let main = PortSender::from_fd(take(MAIN_FD_NAME)?);
     let listener = if role == "controller" {
         Some(take(CONTROL_FD_NAME)?)
@@ -87,21 +89,20 @@ fn child(role: &str) -> anyhow::Result<()> {
             Credentials::from_env(&text).with_context(|| format!("bad credentials \"{text}\""))?;
         credentials.drop_privileges()?;
     }
-    let main_pid = nix::unistd::getppid();
+    let port = ChildPort::new(port, main, nix::unistd::getppid());
     match listener {
-        Some(listener) => unit_controller::run(ControllerSetup {
-            port,
-            main,
-            main_pid,
-            listener,
-        })?,
-        None => unit_router::run(RouterSetup {
-            port,
-            main,
-            main_pid,
-        })?,
+        Some(listener) => unit_controller::run(ControllerSetup { port, listener })?,
+        None => unit_router::run(RouterSetup { port })?,
     }
     Ok(())
+}
+
+/// The `exec` role: becomes an application's program, or says why it cannot.
+fn run_program() -> ExitCode {
+    unit_log::init();
+    let error = unit_process::run_program();
+    unit_log::alert!("{error}");
+    ExitCode::FAILURE
 }
 
 fn exit_code(status: i32) -> ExitCode {

@@ -223,16 +223,7 @@ fn root_status_and_restart() {
         assert!(status["connections"][counter].is_u64(), "{status}");
     }
     assert!(status["requests"]["total"].is_u64());
-    assert_eq!(
-        status["applications"]["app"],
-        json!({"processes": {"running": 0, "starting": 0, "idle": 0}, "requests": {"active": 0}})
-    );
     assert_eq!(unit.get("/status/connections/active").json(), json!(0));
-    assert_answer(
-        &unit.get("/control/applications/app/restart"),
-        200,
-        json!({"success": "Ok"}),
-    );
     assert_answer(
         &unit.get("/control/applications/none/restart"),
         404,

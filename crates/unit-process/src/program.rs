@@ -1,0 +1,104 @@
+//! The `exec` role: a re-executed unitd that becomes a program of the user's.
+//!
+//! Main starts an application process as unitd in this role, with a [`ProgramSpec`] in
+//! the environment and the application's listen socket handed over. [`run_program`]
+//! points standard output and error at the configured files, drops to the program's
+//! user and group, enters its working directory, puts the listen socket at descriptor 3
+//! (`LISTEN_FDS=1`, `LISTEN_PID`, `LISTEN_FDNAMES=unit`, the systemd convention) and
+//! executes the program with the environment it was given, nothing of unitd's own.
+//!
+//! What it does not do: choose the environment or the credentials (main does, from the
+//! configuration) or report how the program fares (main reaps it).
+
+use std::ffi::CString;
+use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::unistd::{chdir, dup2_stderr, dup2_stdout, execve, getpid};
+
+use crate::error::ProcessError;
+use crate::spawn::{LISTEN_FD_NAME, PROGRAM_ENV, ProgramSpec, take_inherited_fds};
+use crate::sys::place_fd;
+
+/// The descriptor a program finds its listen socket at.
+const LISTEN_FD: i32 = 3;
+
+/// In the `exec` role: becomes the program main asked for. Returns only when that
+/// fails, with the reason.
+pub fn run_program() -> ProcessError {
+    match prepare_and_exec() {
+        Ok(never) => match never {},
+        Err(error) => error,
+    }
+}
+
+fn prepare_and_exec() -> Result<std::convert::Infallible, ProcessError> {
+    let text = std::env::var(PROGRAM_ENV).unwrap_or_default();
+    let spec = ProgramSpec::from_json(&text).ok_or(ProcessError::BadProgramSpec)?;
+    let mut fds = take_inherited_fds()?;
+    let listen_socket = fds.remove(LISTEN_FD_NAME);
+    // Output files are opened before privileges are dropped, as main opens its log.
+    if let Some(path) = &spec.stdout {
+        dup2_stdout(open_output(path)?).map_err(|errno| ProcessError::Redirect {
+            path: path.clone(),
+            errno,
+        })?;
+    }
+    if let Some(path) = &spec.stderr {
+        dup2_stderr(open_output(path)?).map_err(|errno| ProcessError::Redirect {
+            path: path.clone(),
+            errno,
+        })?;
+    }
+    if let Some(credentials) = &spec.credentials {
+        credentials.drop_privileges()?;
+    }
+    // Entered as the program's user, so a directory it may not use is refused here.
+    if let Some(directory) = &spec.working_directory {
+        chdir(directory).map_err(|errno| ProcessError::Chdir {
+            path: directory.clone(),
+            errno,
+        })?;
+    }
+    let mut environment = spec.environment.clone();
+    if let Some(listen_socket) = listen_socket {
+        place_fd(listen_socket, LISTEN_FD).map_err(ProcessError::Dup)?;
+        environment.retain(|(name, _)| !name.starts_with("LISTEN_"));
+        environment.push(("LISTEN_FDS".into(), "1".into()));
+        environment.push(("LISTEN_PID".into(), getpid().to_string()));
+        environment.push(("LISTEN_FDNAMES".into(), "unit".into()));
+    }
+    let c_string = |text: String| {
+        CString::new(text).map_err(|_| ProcessError::InvalidName(spec.executable.clone()))
+    };
+    let executable = c_string(spec.executable.clone())?;
+    let argv = std::iter::once(spec.executable.clone())
+        .chain(spec.arguments.iter().cloned())
+        .map(c_string)
+        .collect::<Result<Vec<_>, _>>()?;
+    let envp = environment
+        .into_iter()
+        .map(|(name, value)| c_string(format!("{name}={value}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    execve(&executable, &argv, &envp).map_err(|errno| ProcessError::Exec {
+        executable: spec.executable.clone(),
+        errno,
+    })
+}
+
+/// Opens an output file for appending, created readable by its owner and group.
+fn open_output(path: &Path) -> Result<File, ProcessError> {
+    File::options()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
+        .map_err(|source| ProcessError::Redirect {
+            path: path.to_owned(),
+            errno: source
+                .raw_os_error()
+                .map_or(Errno::UnknownErrno, Errno::from_raw),
+        })
+}
