@@ -6,11 +6,13 @@
 //!
 //! - every `.rs` file under `crates/*/src` and `xtask/src` opens with a `//!` comment;
 //! - workspace crates depend on each other only along the edges in STYLE.md section 1;
+//! - the top-level modules of one crate do not import each other in a circle;
 //! - tests are never skipped without a reason, nor expected to panic;
 //! - no file names a path of the machine it was written on.
 //!
 //! The checks look at text only; they do not build or parse Rust.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -344,6 +346,124 @@ fn contains_machine_path(bytes: &[u8]) -> bool {
         .any(|window| window == needle.as_bytes())
 }
 
+// === Module cycles ===
+
+#[test]
+fn modules_of_a_crate_import_no_circle() {
+    let root = workspace_root();
+    let mut source_dirs: Vec<PathBuf> = crate_dirs(&root)
+        .into_iter()
+        .map(|dir| dir.join("src"))
+        .collect();
+    source_dirs.push(root.join("xtask").join("src"));
+    let mut cycles = Vec::new();
+    for source_dir in source_dirs {
+        let sources: Vec<(String, String)> = files_under(&source_dir)
+            .into_iter()
+            .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
+            .filter_map(|path| {
+                let module = top_level_module(&source_dir, &path)?;
+                Some((module, read(&path)))
+            })
+            .collect();
+        if let Some(cycle) = find_cycle(&module_edges(&sources)) {
+            cycles.push(format!(
+                "{}: {}",
+                relative(&root, &source_dir),
+                cycle.join(" -> ")
+            ));
+        }
+    }
+    assert!(
+        cycles.is_empty(),
+        "these modules import each other in a circle:\n  {}",
+        cycles.join("\n  ")
+    );
+}
+
+/// The top-level module a source file belongs to (`routes` for `src/routes/action.rs`);
+/// `None` for the crate root and for test-only files, whose imports are not the crate's
+/// structure.
+fn top_level_module(source_dir: &Path, path: &Path) -> Option<String> {
+    let relative = path.strip_prefix(source_dir).ok()?;
+    if path.file_name().is_some_and(|name| name == "tests.rs") {
+        return None;
+    }
+    let first = relative.components().next()?.as_os_str().to_string_lossy();
+    let module = first.strip_suffix(".rs").unwrap_or(&first).to_owned();
+    (!matches!(module.as_str(), "lib" | "main")).then_some(module)
+}
+
+/// The edges `from -> to` between top-level modules that `crate::to` paths make, in the
+/// text of each module before its `#[cfg(test)]` part.
+fn module_edges(sources: &[(String, String)]) -> BTreeSet<(String, String)> {
+    let mut edges = BTreeSet::new();
+    for (module, text) in sources {
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            rest = &rest[at + "crate::".len()..];
+            let targets: Vec<&str> = if let Some(group) = rest.strip_prefix('{') {
+                let end = group.find('}').unwrap_or(group.len());
+                group[..end]
+                    .split(',')
+                    .map(|item| item.trim().split("::").next().unwrap_or_default())
+                    .collect()
+            } else {
+                let end = rest
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                vec![&rest[..end]]
+            };
+            for target in targets {
+                if !target.is_empty() && target != module && target != "self" {
+                    edges.insert((module.clone(), target.to_owned()));
+                }
+            }
+        }
+    }
+    edges
+}
+
+/// A circle of modules in `edges`, as the path that closes it, if there is one.
+fn find_cycle(edges: &BTreeSet<(String, String)>) -> Option<Vec<String>> {
+    let mut next: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (from, to) in edges {
+        next.entry(from).or_default().push(to);
+    }
+    fn visit<'a>(
+        node: &'a str,
+        next: &BTreeMap<&'a str, Vec<&'a str>>,
+        path: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|seen| *seen == node) {
+            let mut cycle: Vec<String> = path[start..].iter().map(|n| (*n).to_owned()).collect();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node);
+        for to in next.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(to, next, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node);
+        None
+    }
+    let mut done = BTreeSet::new();
+    for start in next.keys() {
+        if let Some(cycle) = visit(start, &next, &mut Vec::new(), &mut done) {
+            return Some(cycle);
+        }
+    }
+    None
+}
+
 // === Walking the workspace ===
 
 /// The directories of the crates under `crates/`, sorted.
@@ -572,4 +692,63 @@ fn machine_path_checker() {
     check(&needle, true);
     check(&format!("const ROOT: &str = \"{needle}main\";"), true);
     check(&format!("x\n# comment {needle}\n"), true);
+}
+
+#[test]
+fn module_cycle_checker() {
+    fn sources(files: &[(&str, &str)]) -> Vec<(String, String)> {
+        files
+            .iter()
+            .map(|(module, text)| ((*module).to_owned(), (*text).to_owned()))
+            .collect()
+    }
+    let edges = module_edges(&sources(&[
+        (
+            "worker",
+            "use crate::connection::Connection;\nuse crate::{conf::A, http};\n",
+        ),
+        (
+            "connection",
+            "use crate::conf::ActiveConf;\nfn f() { crate::http::x(); }\n",
+        ),
+        (
+            "conf",
+            "use crate::conf::Inner;\n#[cfg(test)]\nmod tests { use crate::worker::W; }\n",
+        ),
+    ]));
+    let edge = |from: &str, to: &str| (from.to_owned(), to.to_owned());
+    assert_eq!(
+        edges,
+        BTreeSet::from([
+            edge("connection", "conf"),
+            edge("connection", "http"),
+            edge("worker", "conf"),
+            edge("worker", "connection"),
+            edge("worker", "http"),
+        ])
+    );
+    assert_eq!(find_cycle(&edges), None);
+    let circle = module_edges(&sources(&[
+        ("router", "use crate::worker::spawn;\n"),
+        ("worker", "use crate::connection::Connection;\n"),
+        ("connection", "use crate::router::Counters;\n"),
+    ]));
+    assert_eq!(
+        find_cycle(&circle),
+        Some(
+            ["connection", "router", "worker", "connection"]
+                .map(String::from)
+                .to_vec()
+        )
+    );
+    let source_dir = Path::new("/src");
+    assert_eq!(
+        top_level_module(source_dir, Path::new("/src/routes/action.rs")).as_deref(),
+        Some("routes")
+    );
+    assert_eq!(
+        top_level_module(source_dir, Path::new("/src/routes/tests.rs")),
+        None
+    );
+    assert_eq!(top_level_module(source_dir, Path::new("/src/lib.rs")), None);
 }

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Registry, Token, Waker};
 use nix::sys::signal::Signal;
 
+pub use self::remote::Remote;
+use self::remote::Shared;
 use crate::error::EngineError;
-use crate::remote::{Remote, Shared};
 use crate::signals::Signals;
 use crate::timers::{TimerId, Timers};
 
@@ -383,5 +384,6 @@ impl<S> fmt::Debug for Engine<S> {
     }
 }
 
+mod remote;
 #[cfg(test)]
 mod tests;

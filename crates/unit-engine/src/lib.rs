@@ -23,17 +23,15 @@ mod engine;
 mod error;
 mod net;
 mod pool;
-mod remote;
 mod signals;
 mod timers;
 
 pub use mio::{Interest, Registry, Token};
 
 pub use collections::{HashMap, HashSet};
-pub use engine::{Engine, Event, Work};
+pub use engine::{Engine, Event, Remote, Work};
 pub use error::EngineError;
 pub use net::{Listener, ReadOutcome, Stream};
 pub use pool::ThreadPool;
-pub use remote::Remote;
 pub use signals::WORKER_SIGNALS;
 pub use timers::TimerId;

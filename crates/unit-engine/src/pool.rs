@@ -13,8 +13,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 
 use crate::engine::Engine;
+use crate::engine::Remote;
 use crate::error::EngineError;
-use crate::remote::Remote;
 
 /// A job as a worker runs it: the blocking part followed by posting its result.
 type Job = Box<dyn FnOnce() + Send>;

@@ -76,6 +76,9 @@ pub enum HttpError {
     /// A path to normalize does not start with `/`.
     #[error("path does not start with a slash")]
     BadPath,
+    /// The connection closed before the body it framed had all arrived.
+    #[error("body cut short by the close")]
+    BodyCutShort,
 }
 
 // === impl HttpError ===

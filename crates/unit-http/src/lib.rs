@@ -22,6 +22,7 @@ mod date;
 mod error;
 mod fields;
 mod framing;
+mod relay;
 mod request;
 mod response;
 mod target;
@@ -31,10 +32,11 @@ pub use chunked::{ChunkedDecoder, encode_chunk, encode_last_chunk};
 pub use date::{DateCache, http_date, parse_http_date};
 pub use error::HttpError;
 pub use fields::{host_name, is_safe_field_name, normalize_host, parse_cookies};
+pub use relay::{BodyRelay, ClientFraming, Relayed};
 pub use request::{
     BodyKind, HeadLimits, HeaderBuffers, RequestHead, parse_request_head, parse_request_head_into,
 };
-pub use response::{ResponseHead, reason_phrase};
+pub use response::{HeadWriter, ResponseHead, push_decimal, reason_phrase};
 pub use target::{
     decode_query_lenient, encode_location, is_normal_path, is_path_byte, normalize_path,
     normalize_path_keeping, parse_query, percent_decode, percent_encode, split_target,

@@ -115,36 +115,95 @@ impl ResponseHead {
             .map(|(name, value)| name.len() + value.len() + 4)
             .sum();
         out.reserve(48 + fields_len);
+        let mut head = HeadWriter::start(out, self.status);
+        for (name, value) in &self.headers {
+            head.field(name, value.as_bytes());
+        }
+        head.finish();
+    }
+}
+
+// === impl HeadWriter ===
+
+/// Writes a response head into a buffer, field by field, with no allocation, under one
+/// rule for everything written: a field whose name is not a token is left out, and in a
+/// value every control byte but the tab (CR and LF included) becomes a space, so no
+/// value can end the head early or smuggle a field in, wherever it came from (the
+/// configuration, a file, or an upstream).
+#[derive(Debug)]
+pub struct HeadWriter<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl<'a> HeadWriter<'a> {
+    /// Writes the status line `HTTP/1.1 <status> <reason>` (three digits, a status
+    /// above 999 as written).
+    pub fn start(out: &'a mut Vec<u8>, status: u16) -> HeadWriter<'a> {
         out.extend_from_slice(b"HTTP/1.1 ");
-        if self.status < 1000 {
+        if status < 1000 {
             out.extend_from_slice(&[
-                b'0' + (self.status / 100) as u8,
-                b'0' + (self.status / 10 % 10) as u8,
-                b'0' + (self.status % 10) as u8,
+                b'0' + (status / 100) as u8,
+                b'0' + (status / 10 % 10) as u8,
+                b'0' + (status % 10) as u8,
             ]);
         } else {
-            out.extend_from_slice(self.status.to_string().as_bytes());
+            push_decimal(out, u64::from(status));
         }
         out.push(b' ');
-        out.extend_from_slice(reason_phrase(self.status).as_bytes());
+        out.extend_from_slice(reason_phrase(status).as_bytes());
         out.extend_from_slice(b"\r\n");
-        for (name, value) in &self.headers {
-            if !is_token(name) {
-                continue;
-            }
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend(value.bytes().map(|byte| {
-                if byte == b'\t' || !(byte.is_ascii_control()) {
-                    byte
-                } else {
-                    b' '
-                }
-            }));
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
+        HeadWriter { out }
     }
+
+    /// Writes `name: value`.
+    pub fn field(&mut self, name: &str, value: &[u8]) {
+        if !is_token(name) {
+            return;
+        }
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b": ");
+        self.out
+            .extend(value.iter().map(|&byte| safe_value_byte(byte)));
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// Writes `name: <value in decimal>`.
+    pub fn decimal_field(&mut self, name: &str, value: u64) {
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b": ");
+        push_decimal(self.out, value);
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// Ends the head with the empty line.
+    pub fn finish(self) {
+        self.out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The byte written for `byte` of a field value: itself, or a space for a control byte
+/// other than the tab.
+fn safe_value_byte(byte: u8) -> u8 {
+    if byte == b'\t' || !byte.is_ascii_control() {
+        byte
+    } else {
+        b' '
+    }
+}
+
+/// Appends `value` in decimal (what `write!` does, without its formatting machinery).
+pub fn push_decimal(output: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    output.extend_from_slice(&digits[start..]);
 }
 
 /// Whether `name` is a non-empty token (RFC 9110 section 5.6.2).
@@ -176,7 +235,7 @@ fn is_token(name: &str) -> bool {
 mod tests {
     //! Reason phrases and serialized heads.
 
-    use super::{ResponseHead, reason_phrase};
+    use super::{HeadWriter, ResponseHead, push_decimal, reason_phrase, safe_value_byte};
 
     fn check_reason(status: u16, expected: &str) {
         assert_eq!(reason_phrase(status), expected, "{status}");
@@ -250,6 +309,48 @@ mod tests {
                 .header("Ok", "3"),
             "HTTP/1.1 200 OK\r\nOk: 3\r\n\r\n",
         );
+    }
+
+    #[test]
+    fn one_rule_for_unsafe_bytes() {
+        // Every byte, as the value of one field: controls but the tab become spaces,
+        // everything else (obs-text included) is kept.
+        for byte in 0..=u8::MAX {
+            let expected = match byte {
+                b'\t' => b'\t',
+                0x00..=0x1f | 0x7f => b' ',
+                other => other,
+            };
+            assert_eq!(safe_value_byte(byte), expected, "{byte:#04x}");
+            let mut out = Vec::new();
+            let mut head = HeadWriter::start(&mut out, 200);
+            head.field("X", &[b'a', byte, b'b']);
+            head.finish();
+            let field = [b"X: a".as_slice(), &[expected], b"b\r\n"].concat();
+            assert!(
+                out.windows(field.len()).any(|window| window == field),
+                "{byte:#04x}"
+            );
+            assert_eq!(
+                out.iter().filter(|&&b| b == b'\n').count(),
+                3,
+                "{byte:#04x}"
+            );
+        }
+    }
+
+    #[test]
+    fn decimals() {
+        for value in [0, 7, 10, 200, 1_048_576, u64::MAX] {
+            let mut output = b"x".to_vec();
+            push_decimal(&mut output, value);
+            assert_eq!(output, format!("x{value}").into_bytes());
+        }
+        let mut out = Vec::new();
+        let mut head = HeadWriter::start(&mut out, 204);
+        head.decimal_field("Content-Length", 0);
+        head.finish();
+        assert_eq!(out, b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
     }
 
     #[test]

@@ -19,10 +19,11 @@ use mio::{Interest, Registry, Token};
 use nix::unistd::Pid;
 
 use crate::error::PortError;
+use crate::message::PortId;
 use crate::message::{Message, NewPort, ProcessType};
 use crate::port::{PortReceiver, PortSender};
 use crate::protocol::{Reply, ToChild, ToMain, ToRouter};
-use crate::table::{PortId, PortKey, PortTable};
+use crate::table::{PortKey, PortTable};
 
 /// A child's own port id; children have one port.
 const CHILD_PORT_ID: PortId = 0;
@@ -201,7 +202,7 @@ impl ChildPort {
             };
             return Ok(Some(ChildEvent::Request { requester, request }));
         }
-        Err(PortError::Unexpected(message.msg_type))
+        Err(PortError::Unexpected(message.msg_type as u16))
     }
 
     /// What a message from main comes to; peers are added and removed here.

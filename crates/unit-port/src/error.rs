@@ -30,8 +30,8 @@ pub enum PortError {
     #[error("the sender may not send this message")]
     WrongSender,
     /// A message of a known type that this receiver has no use for.
-    #[error("unexpected {0:?} message")]
-    Unexpected(crate::message::MsgType),
+    #[error("unexpected message of type {0}")]
+    Unexpected(u16),
     /// A message type number that this build does not know.
     #[error("unknown port message type {0}")]
     UnknownType(u16),

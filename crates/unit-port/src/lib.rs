@@ -29,8 +29,8 @@ mod table;
 
 pub use child::{ChildEvent, ChildPort, Requester};
 pub use error::PortError;
-pub use message::{Header, Message, MsgType, NewPort, ProcessType};
+pub use message::{Header, Message, MsgType, NewPort, PortId, ProcessType};
 pub use port::{PortReceiver, PortSender, port_pair};
 pub use protocol::{Reply, ToChild, ToMain, ToRouter};
 pub use rpc::RpcStreams;
-pub use table::{PortId, PortKey, PortTable};
+pub use table::{PortKey, PortTable};

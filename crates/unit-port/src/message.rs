@@ -4,7 +4,9 @@ use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
 
 use crate::error::PortError;
-use crate::table::PortId;
+
+/// A port's number within its process; each process's first port is 0.
+pub type PortId = u32;
 
 /// The kinds of process, in Unit's numeric order (the order of the per-type port slots).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -14,9 +14,9 @@ use nix::unistd::Pid;
 use unit_engine::HashMap;
 
 use crate::error::PortError;
+use crate::message::PortId;
 use crate::message::{FLAG_LAST, Header, Message, MsgType};
 use crate::sys::{self, MAX_FDS_PER_PACKET};
-use crate::table::PortId;
 
 /// The largest payload one packet carries; larger payloads are fragmented.
 const MAX_FRAGMENT: usize = 16 * 1024;

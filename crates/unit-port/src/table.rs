@@ -3,11 +3,8 @@
 use nix::unistd::Pid;
 use unit_engine::HashMap;
 
-use crate::message::ProcessType;
+use crate::message::{PortId, ProcessType};
 use crate::port::PortSender;
-
-/// A port's number within its process; each process's first port is 0.
-pub type PortId = u32;
 
 /// Names a port across processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,29 +1,33 @@
 //! One HTTP/1.1 client connection (RFC 9112): requests are read, answered in order
 //! (pipelining), and the connection kept alive until the client or a limit ends it.
 //!
-//! The connection reads whatever is available, handles every complete request in its
-//! buffer, writes the answers (file bodies with sendfile), and tells its worker what it
-//! waits for next so the right timeout is armed.
+//! The connection reads whatever is available through its [`Transport`], handles every
+//! complete request in its buffer, writes the answers (file bodies with sendfile where
+//! the transport allows), and tells its worker what it waits for next so the right
+//! timeout is armed. A proxied request runs as an [`Exchange`] with an upstream; one
+//! answered `101 Switching Protocols` turns the connection into a [`Tunnel`]. After a
+//! refusal the connection closes lingering, so the client sees the answer.
 
-use std::io::{self, Write};
-use std::os::fd::AsFd;
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use mio::Registry;
-use unit_engine::Stream;
+use mio::event::Source;
 use unit_http::{
-    BodyKind, ChunkedDecoder, HeadLimits, RequestHead, is_safe_field_name, parse_request_head_into,
-    reason_phrase,
+    BodyKind, ChunkedDecoder, HeadLimits, HeadWriter, RequestHead, is_safe_field_name,
+    parse_request_head_into,
 };
 
 use crate::conf::ActiveConf;
+use crate::counters::Counters;
 use crate::handler::{self, Outcome, Services, error_page};
 use crate::http::{Body, ConnAddr, Field, HttpRequest, HttpResponse, RequestIds, Text};
-use crate::proxy::{Proxy, ProxyStep, RequestBody, UpstreamPool};
-use crate::router::Counters;
 use crate::template::ResponseVars;
+use crate::transport::{FileSend, Transport};
+use crate::tunnel::{Tunnel, TunnelStep};
+use crate::upstream::{Exchange, ExchangeStep, RequestBody, UpstreamPool};
 
 /// Stop reading ahead once this much unhandled input is buffered.
 const MAX_BUFFERED_INPUT: usize = 1024 * 1024;
@@ -43,6 +47,8 @@ pub(crate) enum Wait {
     Upstream,
     /// The client to stop sending after a refusal (a lingering close).
     Linger,
+    /// Either side of a tunnel.
+    Tunnel,
 }
 
 /// What the worker should do with the connection after an event.
@@ -90,18 +96,10 @@ pub(crate) struct DriveContext<'a> {
     pub(crate) request_ids: &'a mut RequestIds,
 }
 
-/// A file body still to send.
-#[derive(Debug)]
-struct FileSend {
-    file: Arc<std::fs::File>,
-    offset: i64,
-    remaining: u64,
-}
-
 /// One client connection.
 #[derive(Debug)]
 pub(crate) struct Connection {
-    pub(crate) stream: Stream,
+    transport: Transport,
     remote: ConnAddr,
     local: ConnAddr,
     listener: Arc<str>,
@@ -119,7 +117,9 @@ pub(crate) struct Connection {
     hung_up: bool,
     eof: bool,
     pending: Option<PendingAnswer>,
-    proxy: Option<Proxy>,
+    exchange: Option<Exchange>,
+    /// The connection switched protocols: bytes pass both ways.
+    tunnel: Option<Tunnel>,
     body: Option<BodyState>,
     /// When the head being read began to arrive: `header_read_timeout` runs from
     /// here, so a client trickling bytes cannot stretch it.
@@ -144,14 +144,14 @@ pub(crate) struct Connection {
 
 impl Connection {
     pub(crate) fn new(
-        stream: Stream,
+        transport: Transport,
         remote: ConnAddr,
         local: ConnAddr,
         listener: Arc<str>,
         conf: Arc<ActiveConf>,
     ) -> Connection {
         Connection {
-            stream,
+            transport,
             remote,
             local,
             listener,
@@ -163,7 +163,8 @@ impl Connection {
             hung_up: false,
             eof: false,
             pending: None,
-            proxy: None,
+            exchange: None,
+            tunnel: None,
             body: None,
             head_started: None,
             started: Instant::now(),
@@ -180,24 +181,39 @@ impl Connection {
         }
     }
 
+    /// The client socket, to register with the worker's engine.
+    pub(crate) fn source(&mut self) -> &mut dyn Source {
+        self.transport.source()
+    }
+
     /// The client socket reported readability, or (`hung_up`) a close or an error.
     pub(crate) fn mark_readable(&mut self, hung_up: bool) {
         self.readable = true;
         self.hung_up |= hung_up;
-    }
-
-    /// The upstream socket of the exchange in progress reported readability, or a
-    /// close or an error.
-    pub(crate) fn mark_upstream_readable(&mut self, hung_up: bool) {
-        if let Some(proxy) = &mut self.proxy {
-            proxy.mark_readable(hung_up);
+        if let Some(tunnel) = &mut self.tunnel {
+            tunnel.mark_client_readable(hung_up);
         }
     }
 
-    /// The connection is closing: an exchange with an upstream in progress is dropped.
+    /// The upstream socket of the exchange or tunnel in progress reported readability,
+    /// or a close or an error.
+    pub(crate) fn mark_upstream_readable(&mut self, hung_up: bool) {
+        if let Some(exchange) = &mut self.exchange {
+            exchange.mark_readable(hung_up);
+        }
+        if let Some(tunnel) = &mut self.tunnel {
+            tunnel.mark_upstream_readable(hung_up);
+        }
+    }
+
+    /// The connection is closing: an exchange with an upstream in progress is dropped,
+    /// and a tunnel's upstream connection closed.
     pub(crate) fn abandon(&mut self, registry: &Registry, pool: &mut UpstreamPool) {
-        if let Some(mut proxy) = self.proxy.take() {
-            proxy.abandon(registry, pool);
+        if let Some(mut exchange) = self.exchange.take() {
+            exchange.abandon(registry, pool);
+        }
+        if let Some(tunnel) = self.tunnel.take() {
+            pool.close(registry, tunnel.upstream);
         }
     }
 
@@ -209,8 +225,10 @@ impl Connection {
         if Arc::ptr_eq(&self.conf, newest) {
             return;
         }
-        let between_requests =
-            self.pending.is_none() && self.proxy.is_none() && self.output.is_empty();
+        let between_requests = self.pending.is_none()
+            && self.exchange.is_none()
+            && self.tunnel.is_none()
+            && self.output.is_empty();
         if between_requests && newest.listener(&self.listener).is_some() {
             self.conf = Arc::clone(newest);
         }
@@ -226,7 +244,8 @@ impl Connection {
     pub(crate) fn retire(&mut self) -> bool {
         self.listener_gone = true;
         let busy = self.pending.is_some()
-            || self.proxy.is_some()
+            || self.exchange.is_some()
+            || self.tunnel.is_some()
             || self.output_pending()
             || !self.input.is_empty();
         if busy {
@@ -240,22 +259,28 @@ impl Connection {
         if self.lingering_since.is_some() {
             return self.linger();
         }
+        if let Some(tunnel) = &mut self.tunnel {
+            return match tunnel.drive(&mut self.transport) {
+                TunnelStep::Blocked => Drive::Wait(Wait::Tunnel),
+                TunnelStep::Closed => Drive::Close,
+            };
+        }
         loop {
             if self.output_pending() {
                 match self.flush() {
-                    Ok(true) if self.proxy.is_none() => {
+                    Ok(true) if self.exchange.is_none() => {
                         self.finish_response(context.counters);
                         if self.close_after {
                             return self.close_or_linger(context.now);
                         }
                     }
-                    Ok(false) if self.proxy.is_none() => return Drive::Wait(Wait::Send),
+                    Ok(false) if self.exchange.is_none() => return Drive::Wait(Wait::Send),
                     Ok(_) => {}
                     Err(_) => return Drive::Close,
                 }
             }
-            if self.proxy.is_some() {
-                match self.step_proxy(context) {
+            if self.exchange.is_some() {
+                match self.step_exchange(context) {
                     Some(drive) => return drive,
                     None => continue,
                 }
@@ -274,7 +299,7 @@ impl Connection {
 
     /// The last answer is out: close, or after a refusal linger first.
     fn close_or_linger(&mut self, now: Instant) -> Drive {
-        if !self.linger_on_close || self.eof || self.stream.shutdown_write().is_err() {
+        if !self.linger_on_close || self.eof || self.transport.shutdown_write().is_err() {
             return Drive::Close;
         }
         self.lingering_since = Some(now);
@@ -301,9 +326,9 @@ impl Connection {
     }
 
     /// One step of a proxied exchange; `Some` when the connection must wait or close.
-    fn step_proxy(&mut self, context: &mut DriveContext<'_>) -> Option<Drive> {
-        let proxy = self.proxy.as_mut()?;
-        let step = proxy.progress(
+    fn step_exchange(&mut self, context: &mut DriveContext<'_>) -> Option<Drive> {
+        let exchange = self.exchange.as_mut()?;
+        let step = exchange.progress(
             context.registry,
             context.pool,
             &mut self.input,
@@ -312,7 +337,7 @@ impl Connection {
             context.date,
         );
         match step {
-            ProxyStep::Blocked => {
+            ExchangeStep::Blocked => {
                 // What the upstream sent so far goes out now, not with its next bytes
                 // (the client socket raises no event while it has room).
                 if self.output_pending() {
@@ -329,7 +354,11 @@ impl Connection {
                 };
                 // Without a body still to forward the client is not read now: pipelined
                 // requests wait in the socket until this exchange is done.
-                if !self.proxy.as_ref().is_some_and(Proxy::wants_client_body) {
+                if !self
+                    .exchange
+                    .as_ref()
+                    .is_some_and(Exchange::wants_client_body)
+                {
                     return Some(Drive::Wait(wait));
                 }
                 match self.fill() {
@@ -339,14 +368,8 @@ impl Connection {
                     Err(_) => Some(Drive::Close),
                 }
             }
-            ProxyStep::Done { close_client } => {
-                if let Some(proxy) = self.proxy.take() {
-                    if let Some(finished) = self.finished.as_mut() {
-                        finished.status = proxy.status;
-                        finished.body_bytes = proxy.body_bytes;
-                    }
-                    proxy.recycle(context.pool);
-                }
+            ExchangeStep::Done { close_client } => {
+                self.end_exchange(context.pool);
                 self.close_after |= close_client;
                 if !self.output_pending() {
                     self.finish_response(context.counters);
@@ -356,9 +379,21 @@ impl Connection {
                 }
                 None
             }
-            ProxyStep::Failed(status) => {
-                if let Some(proxy) = self.proxy.take() {
-                    proxy.recycle(context.pool);
+            ExchangeStep::Upgraded { upstream, early } => {
+                self.end_exchange(context.pool);
+                // The 101 head is in the output; it goes out first, then the tunnel runs.
+                let mut to_client = std::mem::take(&mut self.output);
+                to_client.drain(..self.written);
+                to_client.extend_from_slice(&early);
+                self.written = 0;
+                let to_upstream = std::mem::take(&mut self.input);
+                self.finish_response(context.counters);
+                self.tunnel = Some(Tunnel::new(upstream, to_upstream, to_client));
+                Some(self.drive(context))
+            }
+            ExchangeStep::Failed(status) => {
+                if let Some(exchange) = self.exchange.take() {
+                    exchange.recycle(context.pool);
                 }
                 if let Some(finished) = self.finished.as_mut() {
                     finished.status = status;
@@ -370,16 +405,10 @@ impl Connection {
                 self.queue_response(error_page(status), head_only, context.date);
                 None
             }
-            ProxyStep::Broken => {
+            ExchangeStep::Broken => {
                 // What the upstream sent before it failed still goes out, then the
                 // connection closes: the client sees an answer cut short.
-                if let Some(proxy) = self.proxy.take() {
-                    if let Some(finished) = self.finished.as_mut() {
-                        finished.status = proxy.status;
-                        finished.body_bytes = proxy.body_bytes;
-                    }
-                    proxy.recycle(context.pool);
-                }
+                self.end_exchange(context.pool);
                 self.close_after = true;
                 if self.output_pending() {
                     None
@@ -388,6 +417,18 @@ impl Connection {
                     Some(Drive::Close)
                 }
             }
+        }
+    }
+
+    /// The exchange is over: its figures go to the access log and its buffers back to
+    /// the pool.
+    fn end_exchange(&mut self, pool: &mut UpstreamPool) {
+        if let Some(exchange) = self.exchange.take() {
+            if let Some(finished) = self.finished.as_mut() {
+                finished.status = exchange.status;
+                finished.body_bytes = exchange.body_bytes;
+            }
+            exchange.recycle(pool);
         }
     }
 
@@ -419,9 +460,9 @@ impl Connection {
         let response = match wait {
             Wait::Header | Wait::Body => error_page(408),
             Wait::Idle => HttpResponse::empty(408),
-            Wait::Send | Wait::Upstream | Wait::Linger => return,
+            Wait::Send | Wait::Upstream | Wait::Linger | Wait::Tunnel => return,
         };
-        if self.output_pending() || self.proxy.is_some() {
+        if self.output_pending() || self.exchange.is_some() || self.tunnel.is_some() {
             return;
         }
         self.refuse(response, date);
@@ -438,7 +479,7 @@ impl Connection {
             return Ok(0);
         }
         let outcome = self
-            .stream
+            .transport
             .read_available(&mut self.input, MAX_BUFFERED_INPUT)?;
         self.eof |= outcome.eof;
         self.readable = !outcome.drained || (self.hung_up && !outcome.eof);
@@ -491,7 +532,7 @@ impl Connection {
             };
             if self.head.expect_continue && self.body.is_some() && self.input.is_empty() {
                 // Best effort: the client sends the body anyway after a while.
-                let _ = self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n");
+                let _ = self.transport.write_now(b"HTTP/1.1 100 Continue\r\n\r\n");
             }
             let keep_alive = self.head.keep_alive;
             let mut request = match self.build_request(context.request_ids.next_id()) {
@@ -528,7 +569,7 @@ impl Connection {
                     });
                 }
                 Outcome::Proxy {
-                    candidates,
+                    target,
                     response_headers,
                 } => {
                     let body = match self.body.take() {
@@ -536,15 +577,15 @@ impl Connection {
                         Some(BodyState::Length(length)) => RequestBody::Length(length),
                         Some(BodyState::Chunked(decoder, _)) => RequestBody::Chunked(decoder),
                     };
-                    let proxy = Proxy::new(
+                    let exchange = Exchange::new(
                         &request,
-                        candidates,
+                        target,
                         body,
                         response_headers,
                         context.token,
                         context.pool,
                     );
-                    self.proxy = Some(proxy);
+                    self.exchange = Some(exchange);
                     self.finished = Some(Finished {
                         status: 0,
                         body_bytes: 0,
@@ -619,7 +660,6 @@ impl Connection {
     fn refuse(&mut self, response: HttpResponse, date: &str) {
         self.linger_on_close = true;
         self.pending = None;
-        self.proxy = None;
         self.finished = None;
         self.body = None;
         self.input.clear();
@@ -683,43 +723,32 @@ impl Connection {
             self.output.clear();
             self.written = 0;
         }
-        // Straight into the buffer: no per-header allocation on the hot path. Header
-        // values come from the configuration or our own code, never raw from a client,
-        // but control bytes are still replaced so no value can end the head early.
-        let output = &mut self.output;
-        output.extend_from_slice(b"HTTP/1.1 ");
-        push_decimal(output, u64::from(response.status));
-        output.push(b' ');
-        output.extend_from_slice(reason_phrase(response.status).as_bytes());
-        output.extend_from_slice(b"\r\nServer: ");
-        output.extend_from_slice(self.conf.http.server.as_bytes());
-        output.extend_from_slice(b"\r\nDate: ");
-        output.extend_from_slice(date.as_bytes());
-        output.extend_from_slice(b"\r\n");
-        for (name, value) in &response.headers {
-            output.extend_from_slice(name.as_bytes());
-            output.extend_from_slice(b": ");
-            output.extend(
-                value
-                    .bytes()
-                    .map(|byte| if byte.is_ascii_control() { b' ' } else { byte }),
-            );
-            output.extend_from_slice(b"\r\n");
-        }
-        if !matches!(response.status, 100..=199 | 204 | 304) {
-            output.extend_from_slice(b"Content-Length: ");
-            push_decimal(output, response.body.len());
-            output.extend_from_slice(b"\r\n");
-        }
         // As in Unit: an HTTP/1.1 answer says when it closes, an HTTP/1.0 one when it
         // does not.
         let http11 = self.head.version_minor != 0;
-        if http11 && self.close_after {
-            output.extend_from_slice(b"Connection: close\r\n");
+        let connection: Option<&'static str> = if http11 && self.close_after {
+            Some("close")
         } else if !http11 && !self.close_after {
-            output.extend_from_slice(b"Connection: keep-alive\r\n");
+            Some("keep-alive")
+        } else {
+            None
+        };
+        let content_length =
+            (!matches!(response.status, 100..=199 | 204 | 304)).then(|| response.body.len());
+        // Straight into the buffer: no per-header allocation on the hot path.
+        let mut head = HeadWriter::start(&mut self.output, response.status);
+        head.field("Server", self.conf.http.server.as_bytes());
+        head.field("Date", date.as_bytes());
+        for (name, value) in &response.headers {
+            head.field(name, value.as_bytes());
         }
-        output.extend_from_slice(b"\r\n");
+        if let Some(length) = content_length {
+            head.decimal_field("Content-Length", length);
+        }
+        if let Some(connection) = connection {
+            head.field("Connection", connection.as_bytes());
+        }
+        head.finish();
         if self.conf.access_log.is_some()
             && let Some(finished) = &mut self.finished
         {
@@ -730,16 +759,11 @@ impl Connection {
                 Text::Shared(Arc::clone(&self.conf.http.server)),
             ));
             added.push(("Date".into(), date.to_owned().into()));
-            if !matches!(response.status, 100..=199 | 204 | 304) {
-                added.push((
-                    "Content-Length".into(),
-                    response.body.len().to_string().into(),
-                ));
+            if let Some(length) = content_length {
+                added.push(("Content-Length".into(), length.to_string().into()));
             }
-            if http11 && self.close_after {
-                added.push(("Connection".into(), "close".into()));
-            } else if !http11 && !self.close_after {
-                added.push(("Connection".into(), "keep-alive".into()));
+            if let Some(connection) = connection {
+                added.push(("Connection".into(), connection.into()));
             }
         }
         if head_only {
@@ -749,48 +773,25 @@ impl Connection {
             Body::Empty => {}
             Body::Bytes(bytes) => self.output.extend_from_slice(&bytes),
             Body::File { file, offset, len } => {
-                self.file = Some(FileSend {
-                    file,
-                    offset: offset as i64,
-                    remaining: len,
-                });
+                self.file = Some(FileSend::new(file, offset, len));
             }
         }
     }
 
     /// Writes the queued answer; Ok(true) once all of it is out.
     fn flush(&mut self) -> io::Result<bool> {
-        let wrote_all = if self.file.is_some() {
-            self.stream
-                .write_pending_more(&self.output, &mut self.written)?
-        } else {
-            self.stream.write_pending(&self.output, &mut self.written)?
-        };
-        if !wrote_all {
+        let more = self.file.is_some();
+        if !self
+            .transport
+            .write_pending(&self.output, &mut self.written, more)?
+        {
             return Ok(false);
         }
-        while let Some(file_send) = &mut self.file {
-            if file_send.remaining == 0 {
-                self.file = None;
-                break;
+        if let Some(file) = &mut self.file {
+            if !self.transport.send_file(file)? {
+                return Ok(false);
             }
-            let count = usize::try_from(file_send.remaining.min(1 << 30)).unwrap_or(1 << 30);
-            let file = Arc::clone(&file_send.file);
-            match nix::sys::sendfile::sendfile(
-                self.stream.as_fd(),
-                &*file,
-                Some(&mut file_send.offset),
-                count,
-            )
-            .map_err(io::Error::from)
-            {
-                // The file shrank under us: what was promised cannot be sent.
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-                Ok(n) => file_send.remaining -= n as u64,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
-            }
+            self.file = None;
         }
         self.output.clear();
         self.written = 0;
@@ -820,34 +821,5 @@ impl Connection {
         }
         // Its buffers serve the next request.
         self.recycled = Some(finished.request);
-    }
-}
-
-/// Appends `value` in decimal (what `write!` does, without its formatting machinery).
-pub(crate) fn push_decimal(output: &mut Vec<u8>, mut value: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    output.extend_from_slice(&digits[start..]);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::push_decimal;
-
-    #[test]
-    fn decimals() {
-        for value in [0, 7, 10, 200, 1_048_576, u64::MAX] {
-            let mut output = b"x".to_vec();
-            push_decimal(&mut output, value);
-            assert_eq!(output, format!("x{value}").into_bytes());
-        }
     }
 }

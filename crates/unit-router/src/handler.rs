@@ -35,9 +35,9 @@ impl Services {
 pub(crate) enum Outcome {
     /// This answer.
     Respond(HttpResponse),
-    /// Proxy it to the first of these that connects, changing the answer's headers so.
+    /// Proxy it to this target, changing the answer's headers so.
     Proxy {
-        candidates: Vec<ProxyTarget>,
+        target: ProxyTarget,
         response_headers: Vec<(String, Option<String>)>,
     },
 }
@@ -80,7 +80,7 @@ pub(crate) fn handle(
                     return Outcome::Respond(error_page(502));
                 };
                 return Outcome::Proxy {
-                    candidates: vec![server],
+                    target: server,
                     response_headers: Vec::new(),
                 };
             }
@@ -218,7 +218,7 @@ fn run_action(
         }
         ActionKind::Proxy(target) => {
             return Step::Outcome(Outcome::Proxy {
-                candidates: vec![target.clone()],
+                target: target.clone(),
                 response_headers: expand_headers(action, request),
             });
         }

@@ -106,6 +106,17 @@ impl HttpRequest {
             .map(|(_, value)| value.as_slice())
     }
 
+    /// Whether the request asks to switch protocols: an `Upgrade` field, and `upgrade`
+    /// among the `Connection` tokens.
+    pub(crate) fn wants_upgrade(&self) -> bool {
+        self.header("Upgrade").is_some()
+            && self.headers_named("Connection").any(|value| {
+                value
+                    .split(|&byte| byte == b',')
+                    .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
+            })
+    }
+
     /// Every header with this name, in order.
     pub(crate) fn headers_named<'a>(
         &'a self,

@@ -12,15 +12,18 @@
 mod access_log;
 mod conf;
 mod connection;
+mod counters;
 mod error;
 mod handler;
 mod http;
 mod pattern;
-mod proxy;
 mod router;
 mod routes;
 mod share;
 mod template;
+mod transport;
+mod tunnel;
+mod upstream;
 mod worker;
 
 pub use error::RouterError;

@@ -15,6 +15,7 @@ use unit_port::{ChildEvent, ChildPort, Reply, Requester, RpcStreams, ToChild, To
 
 use crate::access_log::{AccessLog, LogFormat};
 use crate::conf::{ActiveConf, Compiled};
+use crate::counters::Counters;
 use crate::error::RouterError;
 use crate::worker::{WorkerHandle, spawn_worker};
 
@@ -30,18 +31,6 @@ const MAIN_RPC_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct RouterSetup {
     /// This process's ports: its own, main's, and its peers' as main introduces them.
     pub port: ChildPort,
-}
-
-/// One worker's counters since the router started, for `/status`, which adds up every
-/// worker's. Each worker writes only its own, on a cache line of its own, so counting
-/// never makes the workers' cores pass a line back and forth.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-pub(crate) struct Counters {
-    pub(crate) accepted: AtomicU64,
-    pub(crate) idle: AtomicU64,
-    pub(crate) closed: AtomicU64,
-    pub(crate) requests: AtomicU64,
 }
 
 /// A configuration waiting for main's sockets and access log.

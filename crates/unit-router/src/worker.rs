@@ -14,10 +14,11 @@ use unit_http::DateCache;
 
 use crate::conf::ActiveConf;
 use crate::connection::{Connection, Drive, DriveContext, Wait};
+use crate::counters::Counters;
 use crate::handler::Services;
 use crate::http::{ConnAddr, RequestIds};
-use crate::proxy::UpstreamPool;
-use crate::router::Counters;
+use crate::transport::Transport;
+use crate::upstream::UpstreamPool;
 
 /// Listener tokens are below this; connection tokens at and above it.
 const FIRST_CONNECTION: usize = 1 << 20;
@@ -337,7 +338,7 @@ impl Worker {
             }
             self.counters.accepted.fetch_add(1, Ordering::Relaxed);
             let connection = Connection::new(
-                stream,
+                Transport::Plain(stream),
                 remote,
                 local,
                 Arc::clone(&address),
@@ -424,9 +425,7 @@ impl Worker {
         }
         self.counters.closed.fetch_add(1, Ordering::Relaxed);
         entry.connection.abandon(engine.registry(), &mut self.pool);
-        let _ = engine
-            .registry()
-            .deregister(entry.connection.stream.source());
+        let _ = engine.registry().deregister(entry.connection.source());
     }
 
     fn close_all(&mut self, engine: &mut Engine<Worker>) {
@@ -471,7 +470,7 @@ fn timeout_for(conf: Option<&ActiveConf>, wait: Wait) -> Duration {
         Wait::Header => conf.http.header_read_timeout,
         Wait::Body => conf.http.body_read_timeout,
         Wait::Send => conf.http.send_timeout,
-        Wait::Idle => conf.http.idle_timeout,
+        Wait::Idle | Wait::Tunnel => conf.http.idle_timeout,
         Wait::Upstream => UPSTREAM_TIMEOUT,
         Wait::Linger => LINGER_TIMEOUT,
     }

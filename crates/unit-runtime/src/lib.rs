@@ -28,5 +28,6 @@ mod supervisor;
 pub use error::RuntimeError;
 pub use inherited::{InheritedSocket, SocketAddress};
 pub use launcher::{ARGV_ENV, launch, main_title};
-pub use main_process::{CONTROL_FD_NAME, CREDENTIALS_ENV, MAIN_FD_NAME, PORT_FD_NAME, run_main};
+pub use main_process::run_main;
 pub use state::{StateDir, atomic_write};
+pub use supervisor::{CONTROL_FD_NAME, CREDENTIALS_ENV, MAIN_FD_NAME, PORT_FD_NAME};

@@ -12,18 +12,20 @@ use nix::sys::signal::Signal;
 use unit_conf::{Action, parse_command_line};
 use unit_engine::{Engine, Event, Interest, Token};
 use unit_log::{LogHandle, alert, notice};
-use unit_port::{PortReceiver, ProcessType, ToChild};
+use unit_port::{Message, PortError, PortReceiver, ProcessType, ToChild, ToMain};
 use unit_process::{ChildKind, Credentials, ExitStatus, Launch, StartSpec};
 
 use crate::control_socket::ControlSocket;
 use crate::error::RuntimeError;
 use crate::inherited::{LISTEN_FDS_ENV, LISTEN_PID_ENV, NGINX_ENV};
 use crate::launcher::ARGV_ENV;
-use crate::listen::{ListenSockets, open_access_log};
+use crate::listen::open_access_log;
 use crate::pid_file::PidFile;
-use crate::startup::StartupReporter;
-use crate::state::StateDir;
-use crate::supervisor::{QUIT_GRACE, RESTART_INTERVAL, Supervisor};
+use crate::services::{Handled, Services};
+use crate::startup::{Started, StartupReporter};
+use crate::supervisor::{
+    CONTROL_FD_NAME, CREDENTIALS_ENV, QUIT_GRACE, RESTART_INTERVAL, Supervisor,
+};
 
 /// The engine token of main's port.
 const MAIN_PORT: Token = Token(0);
@@ -33,14 +35,6 @@ const QUIT_DEADLINE: u64 = 1;
 const RESTART_CONTROLLER: u64 = 2;
 /// Timer: start the router again.
 const RESTART_ROUTER: u64 = 3;
-/// The environment variable carrying the credentials a child drops to.
-pub const CREDENTIALS_ENV: &str = "UNITD_CREDENTIALS";
-/// The names children find their descriptors under.
-pub const PORT_FD_NAME: &str = "port";
-/// The name of main's port sender in a child.
-pub const MAIN_FD_NAME: &str = "main";
-/// The name of the control socket in the controller.
-pub const CONTROL_FD_NAME: &str = "control";
 /// Signals main handles.
 const SIGNALS: [Signal; 8] = [
     Signal::SIGTERM,
@@ -68,8 +62,8 @@ pub fn run_main() -> i32 {
         }
     };
     let mut reporter = StartupReporter::new();
-    let runtime = match MainProcess::start(settings, &mut reporter) {
-        Ok(runtime) => runtime,
+    let runtime = match Started::start(settings, &mut reporter) {
+        Ok(started) => MainProcess::new(started),
         Err(error) => {
             reporter.fatal(&error);
             return 1;
@@ -85,24 +79,32 @@ pub fn run_main() -> i32 {
 }
 
 /// The main process's state.
-pub(crate) struct MainProcess {
-    pub(crate) credentials: Option<Credentials>,
-    pub(crate) log: LogHandle,
-    pub(crate) state_dir: StateDir,
-    pub(crate) control_socket: ControlSocket,
-    /// Binds listeners for the router, adopting inherited sockets on the same address.
-    pub(crate) listen_sockets: ListenSockets,
-    /// The access log the router asked for, reopened on SIGUSR1.
-    pub(crate) access_log_path: Option<String>,
-    pub(crate) own_port: PortReceiver,
-    pub(crate) supervisor: Supervisor,
-    pub(crate) initial_conf: String,
-    pub(crate) reporter: Option<StartupReporter>,
+struct MainProcess {
+    credentials: Option<Credentials>,
+    log: LogHandle,
+    control_socket: ControlSocket,
+    own_port: PortReceiver,
+    supervisor: Supervisor,
+    services: Services,
+    reporter: Option<StartupReporter>,
     /// Declared last so it is removed after the children are gone.
-    pub(crate) _pid_file: PidFile,
+    _pid_file: PidFile,
 }
 
 impl MainProcess {
+    fn new(started: Started) -> MainProcess {
+        MainProcess {
+            credentials: started.credentials,
+            log: started.log,
+            control_socket: started.control_socket,
+            own_port: started.own_port,
+            supervisor: started.supervisor,
+            services: started.services,
+            reporter: None,
+            _pid_file: started.pid_file,
+        }
+    }
+
     /// Starts the children and runs until a quit signal has been carried out.
     fn run(mut self, reporter: StartupReporter) -> Result<(), RuntimeError> {
         self.reporter = Some(reporter);
@@ -125,7 +127,7 @@ impl MainProcess {
         match event {
             Event::Io {
                 token: MAIN_PORT, ..
-            } => self.receive_messages(engine),
+            } => self.receive_messages(),
             Event::Io { .. } => {}
             Event::Signal(signal) => self.on_signal(engine, signal),
             Event::Timer {
@@ -184,7 +186,7 @@ impl MainProcess {
     }
 
     fn reopen_access_log(&self) {
-        let Some(path) = &self.access_log_path else {
+        let Some(path) = self.services.access_log_path() else {
             return;
         };
         let Some(router) = self.supervisor.latest(ProcessType::Router) else {
@@ -194,7 +196,7 @@ impl MainProcess {
             Ok(file) => self.supervisor.send(
                 router,
                 ToChild::AccessLogReopened {
-                    path: path.clone(),
+                    path: path.to_owned(),
                     file: OwnedFd::from(file),
                 }
                 .into_message(),
@@ -247,7 +249,8 @@ impl MainProcess {
                     tracing::info!("controller started");
                     self.supervisor.send(
                         pid,
-                        ToChild::StoredConf(self.initial_conf.clone().into_bytes()).into_message(),
+                        ToChild::StoredConf(self.services.stored_conf().as_bytes().to_vec())
+                            .into_message(),
                     );
                 }
             }
@@ -272,6 +275,64 @@ impl MainProcess {
         }
         if self.supervisor.is_quitting() && self.supervisor.child_pids().is_empty() {
             engine.stop();
+        }
+    }
+
+    // --- Messages ---
+
+    /// Reads main's port until it is drained.
+    fn receive_messages(&mut self) {
+        loop {
+            match self.own_port.receive() {
+                Ok(Some(message)) => self.on_message(message),
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!("reading main port failed: {error}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A child's message, from the pid the kernel reported: handled when that child
+    /// may send it, dropped with a warning otherwise.
+    fn on_message(&mut self, mut message: Message) {
+        let sender = message.sender;
+        let Some(kind) = self
+            .supervisor
+            .child(sender)
+            .map(|process| process.kind.clone())
+        else {
+            tracing::warn!(
+                "dropping {:?} from process {sender}, which is not a child of main",
+                message.msg_type
+            );
+            return;
+        };
+        let handled = ToMain::from_message(&mut message).and_then(|request| {
+            let request = request.ok_or(PortError::Unexpected(message.msg_type as u16))?;
+            self.services.handle(&kind, request)
+        });
+        match handled {
+            Ok(Handled::Reply(reply)) => self.supervisor.send_to_port(
+                sender,
+                message.reply_port,
+                reply.into_message(message.stream),
+            ),
+            Ok(Handled::Ready) => {
+                self.supervisor.mark_running(sender);
+                if kind == ChildKind::Controller
+                    && let Some(mut reporter) = self.reporter.take()
+                {
+                    reporter.ready();
+                }
+            }
+            Ok(Handled::Done) => {}
+            Err(error) => tracing::warn!(
+                "dropping {:?} from {} {sender}: {error}",
+                message.msg_type,
+                kind.name()
+            ),
         }
     }
 

@@ -4,111 +4,104 @@
 //!
 //! Each request is taken only from the kind of child that may make it, as the kernel
 //! names the sender: the configuration from the controller, sockets and access logs from
-//! the router. Anything else is logged and dropped, and the messages behind it are still
-//! read.
+//! the router. Anything else is refused.
 
 use std::os::fd::OwnedFd;
 
 use unit_conf::version_number;
-use unit_engine::Engine;
 use unit_log::alert;
-use unit_port::{Message, PortError, Reply, ToMain};
+use unit_port::{PortError, Reply, ToMain};
 use unit_process::ChildKind;
 
-use crate::listen::open_access_log;
-use crate::main_process::MainProcess;
+use crate::listen::{ListenSockets, open_access_log};
+use crate::state::StateDir;
 
-impl MainProcess {
-    /// Reads main's port until it is drained.
-    pub(crate) fn receive_messages(&mut self, engine: &mut Engine<MainProcess>) {
-        loop {
-            match self.own_port.receive() {
-                Ok(Some(message)) => self.on_message(engine, message),
-                Ok(None) => return,
-                Err(error) => {
-                    tracing::warn!("reading main port failed: {error}");
-                    return;
-                }
-            }
+/// What main keeps to serve its children.
+#[derive(Debug)]
+pub(crate) struct Services {
+    state_dir: StateDir,
+    /// Binds listeners for the router, adopting inherited sockets on the same address.
+    listen_sockets: ListenSockets,
+    /// The access log the router asked for, reopened on SIGUSR1.
+    access_log_path: Option<String>,
+    /// The configuration a new controller starts with: the stored one.
+    stored_conf: String,
+}
+
+/// What handling a request came to.
+#[derive(Debug)]
+pub(crate) enum Handled {
+    /// Answer the request so.
+    Reply(Reply),
+    /// The child is ready.
+    Ready,
+    /// Nothing to answer.
+    Done,
+}
+
+impl Services {
+    pub(crate) fn new(
+        state_dir: StateDir,
+        listen_sockets: ListenSockets,
+        stored_conf: String,
+    ) -> Services {
+        Services {
+            state_dir,
+            listen_sockets,
+            access_log_path: None,
+            stored_conf,
         }
     }
 
-    fn on_message(&mut self, _engine: &mut Engine<MainProcess>, mut message: Message) {
-        let sender = message.sender;
-        let Some(kind) = self
-            .supervisor
-            .child(sender)
-            .map(|process| process.kind.clone())
-        else {
-            tracing::warn!(
-                "dropping {:?} from process {sender}, which is not a child of main",
-                message.msg_type
-            );
-            return;
-        };
-        let request = match ToMain::from_message(&mut message) {
-            Ok(Some(request)) => request,
-            Ok(None) => {
-                tracing::warn!(
-                    "dropping {:?} from {} {sender}",
-                    message.msg_type,
-                    kind.name()
-                );
-                return;
+    /// The configuration a new controller starts with.
+    pub(crate) fn stored_conf(&self) -> &str {
+        &self.stored_conf
+    }
+
+    /// The access log the router has open, if any.
+    pub(crate) fn access_log_path(&self) -> Option<&str> {
+        self.access_log_path.as_deref()
+    }
+
+    /// Handles `request` from a child of `kind`, or refuses it when that kind may not
+    /// make it.
+    pub(crate) fn handle(
+        &mut self,
+        kind: &ChildKind,
+        request: ToMain,
+    ) -> Result<Handled, PortError> {
+        let handled = match (request, kind) {
+            (ToMain::ProcessReady, _) => Handled::Ready,
+            (ToMain::ConfStore(conf), ChildKind::Controller) => {
+                Handled::Reply(self.store_conf(conf))
             }
-            Err(error) => {
-                tracing::warn!("dropping a message from {} {sender}: {error}", kind.name());
-                return;
-            }
-        };
-        let reply = match (request, &kind) {
-            (ToMain::ProcessReady, _) => {
-                self.supervisor.mark_running(sender);
-                if kind == ChildKind::Controller
-                    && let Some(mut reporter) = self.reporter.take()
-                {
-                    reporter.ready();
+            (ToMain::Socket { address, backlog }, ChildKind::Router) => Handled::Reply(match self
+                .listen_sockets
+                .open(&address, backlog.unwrap_or(-1))
+            {
+                Ok(fd) => Reply::ready_with_fd(fd),
+                Err(error) => {
+                    alert!("{}", error.0);
+                    Reply::Error(error.0)
                 }
-                None
-            }
-            (ToMain::ConfStore(conf), ChildKind::Controller) => Some(self.store_conf(conf)),
-            (ToMain::Socket { address, backlog }, ChildKind::Router) => Some(
-                match self.listen_sockets.open(&address, backlog.unwrap_or(-1)) {
-                    Ok(fd) => Reply::ready_with_fd(fd),
-                    Err(error) => {
-                        alert!("{}", error.0);
-                        Reply::Error(error.0)
-                    }
-                },
-            ),
+            }),
             (ToMain::SocketClose(address), ChildKind::Router) => {
                 self.listen_sockets.release(&address);
-                None
+                Handled::Done
             }
-            (ToMain::AccessLog(path), ChildKind::Router) => Some(self.open_access_log(path)),
-            (request, kind) => {
-                tracing::warn!(
-                    "dropping {request:?} from {} {sender}: {}",
-                    kind.name(),
-                    PortError::WrongSender
-                );
-                None
+            (ToMain::AccessLog(path), ChildKind::Router) => {
+                Handled::Reply(self.open_access_log(path))
             }
+            _ => return Err(PortError::WrongSender),
         };
-        if let Some(reply) = reply {
-            self.supervisor.send_to_port(
-                sender,
-                message.reply_port,
-                reply.into_message(message.stream),
-            );
-        }
+        Ok(handled)
     }
 
     /// Persists the configuration the router has applied.
     fn store_conf(&mut self, conf: Vec<u8>) -> Reply {
         match self.state_dir.store_conf(&conf, version_number()) {
             Ok(()) => {
-                self.initial_conf = String::from_utf8_lossy(&conf).into_owned();
+                self.stored_conf = String::from_utf8_lossy(&conf).into_owned();
                 Reply::ready()
             }
             Err(error) => {

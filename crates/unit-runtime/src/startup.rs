@@ -15,7 +15,7 @@ use nix::sys::stat::{Mode, umask};
 use nix::unistd::{geteuid, getpid, setsid};
 use unit_conf::{Settings, VERSION};
 use unit_log::{LogHandle, alert};
-use unit_port::port_pair;
+use unit_port::{PortReceiver, port_pair};
 use unit_process::{Credentials, take_inherited_fds};
 
 use crate::control_socket::ControlSocket;
@@ -23,8 +23,8 @@ use crate::error::RuntimeError;
 use crate::inherited::{InheritSource, take_inherited_sockets};
 use crate::launcher::{NOTIFY_FD_NAME, READY_NOTE};
 use crate::listen::ListenSockets;
-use crate::main_process::MainProcess;
 use crate::pid_file::PidFile;
+use crate::services::Services;
 use crate::state::StateDir;
 use crate::supervisor::Supervisor;
 
@@ -73,14 +73,32 @@ impl StartupReporter {
     }
 }
 
-// === MainProcess::start ===
+// === Started ===
 
-impl MainProcess {
+/// What start-up made: everything the main process runs with.
+pub(crate) struct Started {
+    /// The user and group children drop to, when main is root.
+    pub(crate) credentials: Option<Credentials>,
+    /// The log file, to reopen.
+    pub(crate) log: LogHandle,
+    /// The control socket, for the controller.
+    pub(crate) control_socket: ControlSocket,
+    /// Main's own port.
+    pub(crate) own_port: PortReceiver,
+    /// The children, none started yet.
+    pub(crate) supervisor: Supervisor,
+    /// What main does for its children.
+    pub(crate) services: Services,
+    /// Removed at exit, after the children are gone.
+    pub(crate) pid_file: PidFile,
+}
+
+impl Started {
     /// Start-up in Unit's observable order (UNIT-COMPAT 1.4).
     pub(crate) fn start(
         settings: Settings,
         reporter: &mut StartupReporter,
-    ) -> Result<MainProcess, RuntimeError> {
+    ) -> Result<Started, RuntimeError> {
         let mut handed_fds = take_inherited_fds()?;
         if let Some(notify) = handed_fds.remove(NOTIFY_FD_NAME) {
             become_daemon();
@@ -128,18 +146,18 @@ impl MainProcess {
         let (own_port, own_sender) = port_pair()?;
         let supervisor = Supervisor::new(own_pid, own_sender);
 
-        Ok(MainProcess {
-            log: LogHandle::new(settings.log.clone()),
+        Ok(Started {
             credentials,
-            state_dir,
+            log: LogHandle::new(settings.log.clone()),
             control_socket,
-            listen_sockets: ListenSockets::new(inherited_sockets),
-            access_log_path: None,
             own_port,
             supervisor,
-            initial_conf,
-            reporter: None,
-            _pid_file: pid_file,
+            services: Services::new(
+                state_dir,
+                ListenSockets::new(inherited_sockets),
+                initial_conf,
+            ),
+            pid_file,
         })
     }
 }

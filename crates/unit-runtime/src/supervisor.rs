@@ -30,6 +30,14 @@ use unit_process::{
 
 use crate::error::RuntimeError;
 
+/// The environment variable carrying the credentials a child drops to.
+pub const CREDENTIALS_ENV: &str = "UNITD_CREDENTIALS";
+/// The names children find their descriptors under.
+pub const PORT_FD_NAME: &str = "port";
+/// The name of main's port sender in a child.
+pub const MAIN_FD_NAME: &str = "main";
+/// The name of the control socket in the controller.
+pub const CONTROL_FD_NAME: &str = "control";
 /// Main's own port id; every child's one port is id 0 too.
 pub(crate) const PORT_ID: PortId = 0;
 /// A child that dies sooner than this after starting is started again only once this
@@ -147,8 +155,8 @@ impl Supervisor {
             })
             .ok_or(unit_port::PortError::Closed)?;
         let mut fds = InheritedFds::new()
-            .with(crate::main_process::PORT_FD_NAME, child_port.as_fd())
-            .with(crate::main_process::MAIN_FD_NAME, own_sender.as_fd());
+            .with(PORT_FD_NAME, child_port.as_fd())
+            .with(MAIN_FD_NAME, own_sender.as_fd());
         for (name, fd) in extra_fds {
             fds = fds.with(name, *fd);
         }

@@ -51,6 +51,10 @@ pub(super) struct HttpArgs {
     /// Keep the temporary work directory (configs, logs) and print its path.
     #[arg(long)]
     keep: bool,
+    /// Measure this unitd binary instead of building one (an older build, to compare
+    /// its ratios to nginx with the current build's).
+    #[arg(long, value_name = "PATH")]
+    unitd: Option<std::path::PathBuf>,
 }
 
 /// The choice of servers.
@@ -135,15 +139,15 @@ pub(super) fn run(args: HttpArgs) -> Result<()> {
     let with_nginx = args.server.includes(Kind::Nginx);
 
     let tools = tools::ensure(with_nginx)?;
-    let unitd_binary = target_dir().join("release").join("unitd");
-    if with_unitd {
+    let unitd_binary = args
+        .unitd
+        .clone()
+        .unwrap_or_else(|| target_dir().join("release").join("unitd"));
+    if with_unitd && args.unitd.is_none() {
         run_step(&mut cargo(&["build", "--release", "-p", "unitd"]))?;
-        if !unitd_binary.is_file() {
-            bail!(
-                "the build succeeded but {} is missing",
-                unitd_binary.display()
-            );
-        }
+    }
+    if with_unitd && !unitd_binary.is_file() {
+        bail!("{} is missing", unitd_binary.display());
     }
     let ticks_per_second = procfs::clock_ticks_per_second();
 
@@ -346,6 +350,8 @@ mod tests {
         assert!(Cli::try_parse_from(["http", "--duration", "0"]).is_err());
         assert!(Cli::try_parse_from(["http", "--rounds", "0"]).is_err());
         assert!(Cli::try_parse_from(["http", "--server", "apache"]).is_err());
+        let cli = Cli::try_parse_from(["http", "--unitd", "/tmp/old-unitd"]).expect("a binary");
+        assert_eq!(cli.args.unitd.as_deref(), Some(Path::new("/tmp/old-unitd")));
     }
 
     #[test]

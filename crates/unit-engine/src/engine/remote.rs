@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use mio::Waker;
 
-use crate::engine::{Engine, Work};
+use super::{Engine, Work};
 use crate::error::EngineError;
 
 /// A cloneable, `Send` handle other threads use to post work to one engine and wake it.

@@ -1,0 +1,8 @@
+//! The upstream side of the router: the per-worker pool of upstream connections and
+//! the proxied exchanges that use them.
+
+mod exchange;
+mod pool;
+
+pub(crate) use exchange::{Exchange, ExchangeStep, HIGH_WATER, RequestBody};
+pub(crate) use pool::{Upstream, UpstreamPool};

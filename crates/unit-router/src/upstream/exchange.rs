@@ -1,0 +1,685 @@
+//! One proxied exchange with an HTTP/1.1 upstream (`proxy` actions and `upstreams`): the
+//! request head and body go out as the client sends them, the answer comes back as the
+//! upstream sends it, and neither is buffered whole.
+//!
+//! The upstream connection comes from the worker's pool (or is opened) and goes back to
+//! it when the answer allows another request on it. A request that asked to upgrade
+//! (`Upgrade`, WebSocket) and is answered `101` ends the exchange with the upstream
+//! connection handed over, for the client connection to become a tunnel.
+//!
+//! What it does not do: pick the upstream (the route did), read or write the client's
+//! socket (the connection passes its buffers), or time out (the worker does).
+
+use std::io;
+
+use mio::{Interest, Registry};
+use unit_http::{
+    BodyRelay, ChunkedDecoder, ClientFraming, HeadLimits, HeadWriter, ResponseHeadParsed,
+    encode_chunk, encode_last_chunk, parse_response_head_into,
+};
+
+use super::pool::{Upstream, UpstreamPool, connect};
+use crate::http::HttpRequest;
+use crate::routes::ProxyTarget;
+
+/// Buffer at most this much in either direction before waiting for the reader.
+pub(crate) const HIGH_WATER: usize = 256 * 1024;
+/// The largest response head accepted from an upstream.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+/// Hop-by-hop fields, never forwarded (RFC 9110 section 7.6.1), plus the framing
+/// fields the exchange sets itself.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "proxy-authenticate",
+];
+
+/// How the client's request body is forwarded.
+#[derive(Debug)]
+pub(crate) enum RequestBody {
+    /// Nothing (left) to send.
+    Done,
+    /// This many raw bytes still to come.
+    Length(u64),
+    /// Chunked: decoded and re-encoded, so only well-formed chunks reach the upstream.
+    Chunked(ChunkedDecoder),
+}
+
+/// What a step of the exchange came to.
+#[derive(Debug)]
+pub(crate) enum ExchangeStep {
+    /// Waiting for a socket.
+    Blocked,
+    /// The exchange is complete; the client connection may go on unless `close_client`.
+    Done { close_client: bool },
+    /// The upstream answered `101` to an upgrade: the connection is the client's to
+    /// tunnel through (bytes the upstream sent after the head are in `early`).
+    Upgraded { upstream: Upstream, early: Vec<u8> },
+    /// The upstream failed before answering: answer the client with this status.
+    Failed(u16),
+    /// The upstream failed mid-answer: the client connection must be closed.
+    Broken,
+}
+
+/// The upstream connection an exchange uses.
+#[derive(Debug)]
+struct Link {
+    upstream: Upstream,
+    /// It came from the pool (and may turn out closed by the upstream).
+    reused: bool,
+    /// Its connect has completed.
+    connected: bool,
+    /// The socket may hold unread bytes (set by readiness events, cleared once a read
+    /// drains it).
+    readable: bool,
+    /// The socket reported a close or an error: it is read until a read shows which,
+    /// since a short read does not show a close that came with the data.
+    hung_up: bool,
+}
+
+/// The request going out.
+#[derive(Debug)]
+struct Outgoing {
+    /// What goes to the upstream; `written` of it is written. Until body bytes join it,
+    /// it holds just the request head, kept after writing so the request can go again on
+    /// a fresh connection when a pooled one turns out to be closed.
+    bytes: Vec<u8>,
+    written: usize,
+    body: RequestBody,
+    /// Body bytes have gone out: the request can no longer be sent again.
+    body_forwarded: bool,
+    /// The whole request has been taken from the client.
+    done: bool,
+}
+
+/// The answer coming back.
+#[derive(Debug)]
+struct Incoming {
+    bytes: Vec<u8>,
+    /// `None` while the head is awaited.
+    relay: Option<BodyRelay>,
+    /// Anything arrived from the upstream on the current link.
+    received_any: bool,
+    /// The head is in the client's output: a failure from here on can only close the
+    /// client connection.
+    head_written: bool,
+    /// The upstream allows another request on the connection.
+    keep_alive: bool,
+}
+
+/// What the client asked for that shapes the answer.
+#[derive(Debug)]
+struct ClientSide {
+    head_request: bool,
+    version_minor: u8,
+    /// The request asked to switch protocols.
+    upgrade: bool,
+    /// The answer ends with the client connection.
+    close: bool,
+    /// The action's changes to the answer's fields (already expanded).
+    response_headers: Vec<(String, Option<String>)>,
+}
+
+/// One proxied exchange.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    target: ProxyTarget,
+    /// The client connection's token, which the upstream's events lead back to.
+    owner: usize,
+    link: Option<Link>,
+    /// The link was opened fresh after a pooled one failed; no further retry.
+    retried: bool,
+    outgoing: Outgoing,
+    incoming: Incoming,
+    client: ClientSide,
+    /// The status the upstream answered (for the access log).
+    pub(crate) status: u16,
+    /// Body bytes passed to the client (for the access log).
+    pub(crate) body_bytes: u64,
+}
+
+impl Exchange {
+    /// Prepares an exchange of `request` with `target`; `response_headers` are the
+    /// action's changes to the answer (already expanded).
+    pub(crate) fn new(
+        request: &HttpRequest,
+        target: ProxyTarget,
+        body: RequestBody,
+        response_headers: Vec<(String, Option<String>)>,
+        owner: usize,
+        pool: &mut UpstreamPool,
+    ) -> Exchange {
+        let upgrade = request.wants_upgrade();
+        let mut head = pool.buffer();
+        write_request_head(request, &body, upgrade, &mut head);
+        Exchange {
+            target,
+            owner,
+            link: None,
+            retried: false,
+            outgoing: Outgoing {
+                bytes: head,
+                written: 0,
+                done: matches!(body, RequestBody::Done),
+                body,
+                body_forwarded: false,
+            },
+            incoming: Incoming {
+                bytes: pool.buffer(),
+                relay: None,
+                received_any: false,
+                head_written: false,
+                keep_alive: false,
+            },
+            client: ClientSide {
+                head_request: request.method == "HEAD",
+                version_minor: request.version_minor,
+                upgrade,
+                close: false,
+                response_headers,
+            },
+            status: 0,
+            body_bytes: 0,
+        }
+    }
+
+    /// Makes all the progress possible: connects, forwards the request and the client's
+    /// body from `client_input`, and writes the answer into `client_output`.
+    pub(crate) fn progress(
+        &mut self,
+        registry: &Registry,
+        pool: &mut UpstreamPool,
+        client_input: &mut Vec<u8>,
+        client_output: &mut Vec<u8>,
+        server: &str,
+        date: &str,
+    ) -> ExchangeStep {
+        loop {
+            if self.link.is_none() && !self.open(registry, pool) {
+                return ExchangeStep::Failed(502);
+            }
+            let Some(link) = &mut self.link else {
+                return ExchangeStep::Failed(502);
+            };
+            if !link.connected {
+                match link.upstream.stream.connected() {
+                    Ok(true) => link.connected = true,
+                    Ok(false) => return ExchangeStep::Blocked,
+                    Err(_) => return self.fail(registry, pool, 502),
+                }
+            }
+            self.take_request_body(client_input);
+            // Writing goes on until the socket is full (its writability then raises an
+            // event), so writes alone never call for another round: only moved input can.
+            if self.write_out().is_err() {
+                match self.link_failed(registry, pool) {
+                    Some(step) => return step,
+                    None => continue,
+                }
+            }
+            let mut progressed = false;
+            let mut eof = false;
+            if client_output.len() < HIGH_WATER {
+                match self.read_in() {
+                    Ok((read, at_eof)) => {
+                        progressed |= read > 0;
+                        eof = at_eof;
+                    }
+                    Err(_) => match self.link_failed(registry, pool) {
+                        Some(step) => return step,
+                        None => continue,
+                    },
+                }
+            }
+            // What arrived with the close is passed on before the close is handled.
+            match self.pass_response(&mut pool.response_head, client_output, server, date) {
+                Ok(Passed::Moved(moved)) => progressed |= moved,
+                Ok(Passed::Upgraded) => return self.upgraded(),
+                Err(status) => return self.fail(registry, pool, status),
+            }
+            if eof {
+                match self.incoming.relay.as_mut() {
+                    None => match self.link_failed(registry, pool) {
+                        Some(step) => return step,
+                        None => continue,
+                    },
+                    Some(relay) => {
+                        if relay.upstream_closed(client_output).is_err() {
+                            return self.fail(registry, pool, 502);
+                        }
+                        self.incoming.keep_alive = false;
+                    }
+                }
+            }
+            let answered = self.incoming.relay.as_ref().is_some_and(BodyRelay::is_done);
+            if answered && self.outgoing.done && self.sent_all() {
+                self.finish(registry, pool);
+                return ExchangeStep::Done {
+                    close_client: self.client.close,
+                };
+            }
+            if !progressed {
+                return ExchangeStep::Blocked;
+            }
+        }
+    }
+
+    /// Whether the client's request body is still being forwarded (so the client
+    /// connection must be read while the exchange waits).
+    pub(crate) fn wants_client_body(&self) -> bool {
+        !self.outgoing.done
+    }
+
+    /// The upstream socket reported readability, or (`hung_up`) a close or an error.
+    pub(crate) fn mark_readable(&mut self, hung_up: bool) {
+        if let Some(link) = &mut self.link {
+            link.readable = true;
+            link.hung_up |= hung_up;
+        }
+    }
+
+    /// The exchange is over: its buffers go back to the pool for the next one.
+    pub(crate) fn recycle(self, pool: &mut UpstreamPool) {
+        pool.recycle_buffer(self.outgoing.bytes);
+        pool.recycle_buffer(self.incoming.bytes);
+    }
+
+    /// The client connection is going away mid-exchange: the upstream connection is
+    /// closed, since the answer it is sending has nowhere to go.
+    pub(crate) fn abandon(&mut self, registry: &Registry, pool: &mut UpstreamPool) {
+        self.close_link(registry, pool);
+    }
+
+    fn close_link(&mut self, registry: &Registry, pool: &mut UpstreamPool) {
+        if let Some(link) = self.link.take() {
+            pool.close(registry, link.upstream);
+        }
+    }
+
+    /// Takes a pooled connection to the target, or connects; false when neither works.
+    fn open(&mut self, registry: &Registry, pool: &mut UpstreamPool) -> bool {
+        if !self.retried
+            && let Some(upstream) = pool.take(&self.target, self.owner)
+        {
+            // Still registered from its first use; an idle connection that had anything
+            // to say was dropped from the pool, so nothing waits unread.
+            self.link = Some(Link {
+                upstream,
+                reused: true,
+                connected: true,
+                readable: false,
+                hung_up: false,
+            });
+            return true;
+        }
+        let Ok(mut stream) = connect(&self.target) else {
+            return false;
+        };
+        let token = pool.new_token(self.owner);
+        // Writability shows when the connect completes, and later when a full socket
+        // drains; a registration for both lasts the connection's whole life.
+        if registry
+            .register(
+                stream.source(),
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .is_err()
+        {
+            pool.close(registry, Upstream { stream, token });
+            return false;
+        }
+        self.link = Some(Link {
+            upstream: Upstream { stream, token },
+            reused: false,
+            connected: false,
+            readable: false,
+            hung_up: false,
+        });
+        true
+    }
+
+    /// A pooled connection that turned out closed is replaced by a fresh one when the
+    /// request can be sent again (None: go on, the request goes out again); otherwise
+    /// the exchange fails.
+    fn link_failed(
+        &mut self,
+        registry: &Registry,
+        pool: &mut UpstreamPool,
+    ) -> Option<ExchangeStep> {
+        let reused = self.link.as_ref().is_some_and(|link| link.reused);
+        if reused && !self.incoming.received_any && !self.outgoing.body_forwarded {
+            self.close_link(registry, pool);
+            self.retried = true;
+            // No body went out, so what was written is the head alone.
+            self.outgoing.written = 0;
+            return None;
+        }
+        Some(self.fail(registry, pool, 502))
+    }
+
+    fn fail(&mut self, registry: &Registry, pool: &mut UpstreamPool, status: u16) -> ExchangeStep {
+        self.close_link(registry, pool);
+        if self.incoming.head_written {
+            ExchangeStep::Broken
+        } else {
+            ExchangeStep::Failed(status)
+        }
+    }
+
+    /// The answer is out: a reusable upstream connection goes back to the pool.
+    fn finish(&mut self, registry: &Registry, pool: &mut UpstreamPool) {
+        let Some(link) = self.link.take() else {
+            return;
+        };
+        if self.incoming.keep_alive && self.incoming.bytes.is_empty() {
+            pool.put(registry, self.target.clone(), link.upstream);
+        } else {
+            pool.close(registry, link.upstream);
+        }
+    }
+
+    /// The upstream switched protocols: its connection goes to the client's tunnel.
+    fn upgraded(&mut self) -> ExchangeStep {
+        let Some(link) = self.link.take() else {
+            return ExchangeStep::Broken;
+        };
+        ExchangeStep::Upgraded {
+            upstream: link.upstream,
+            early: std::mem::take(&mut self.incoming.bytes),
+        }
+    }
+
+    /// Moves the client's body into the outgoing buffer, as far as it has arrived.
+    fn take_request_body(&mut self, client_input: &mut Vec<u8>) {
+        let outgoing = &mut self.outgoing;
+        if outgoing.done || outgoing.bytes.len() - outgoing.written >= HIGH_WATER {
+            return;
+        }
+        match &mut outgoing.body {
+            RequestBody::Done => outgoing.done = true,
+            RequestBody::Length(remaining) => {
+                let taken = (*remaining).min(client_input.len() as u64) as usize;
+                outgoing.body_forwarded |= taken > 0;
+                outgoing.bytes.extend_from_slice(&client_input[..taken]);
+                client_input.drain(..taken);
+                *remaining -= taken as u64;
+                if *remaining == 0 {
+                    outgoing.done = true;
+                }
+            }
+            RequestBody::Chunked(decoder) => {
+                let mut decoded = Vec::new();
+                let Ok(consumed) = decoder.decode(client_input, &mut decoded) else {
+                    // A malformed body: stop forwarding; the upstream sees a truncated
+                    // chunked body and the client connection is closed afterwards.
+                    outgoing.done = true;
+                    self.client.close = true;
+                    client_input.clear();
+                    return;
+                };
+                client_input.drain(..consumed);
+                outgoing.body_forwarded |= consumed > 0;
+                encode_chunk(&decoded, &mut outgoing.bytes);
+                if decoder.is_done() {
+                    encode_last_chunk(&mut outgoing.bytes);
+                    outgoing.done = true;
+                }
+            }
+        }
+    }
+
+    /// Writes what it can to the upstream; Ok(true) when nothing is left to write,
+    /// Ok(false) when the socket is full.
+    fn write_out(&mut self) -> io::Result<bool> {
+        let Some(link) = &mut self.link else {
+            return Ok(true);
+        };
+        let outgoing = &mut self.outgoing;
+        if !link
+            .upstream
+            .stream
+            .write_pending(&outgoing.bytes, &mut outgoing.written)?
+        {
+            return Ok(false);
+        }
+        // The head alone stays for a resend; written body bytes are done with.
+        if outgoing.body_forwarded {
+            outgoing.bytes.clear();
+            outgoing.written = 0;
+        }
+        Ok(true)
+    }
+
+    /// Whether everything taken for the upstream has been written.
+    fn sent_all(&self) -> bool {
+        self.outgoing.written == self.outgoing.bytes.len()
+    }
+
+    /// Reads what the upstream sent; returns (bytes, eof).
+    fn read_in(&mut self) -> io::Result<(usize, bool)> {
+        let Some(link) = &mut self.link else {
+            return Ok((0, false));
+        };
+        if !link.readable {
+            return Ok((0, false));
+        }
+        let outcome = link
+            .upstream
+            .stream
+            .read_available(&mut self.incoming.bytes, HIGH_WATER)?;
+        link.readable = !outcome.drained || (link.hung_up && !outcome.eof);
+        self.incoming.received_any |= outcome.read > 0;
+        Ok((outcome.read, outcome.eof))
+    }
+
+    /// Passes the response head and body on to the client as far as they have arrived.
+    /// A head and a malformed body that arrive together are refused whole (nothing has
+    /// gone to the client yet, so it gets an error answer instead of a cut-off one, as
+    /// in Unit).
+    fn pass_response(
+        &mut self,
+        head: &mut ResponseHeadParsed,
+        client_output: &mut Vec<u8>,
+        server: &str,
+        date: &str,
+    ) -> Result<Passed, u16> {
+        let head_start = client_output.len();
+        let had_head = self.incoming.head_written;
+        let passed = self.pass_response_parts(head, client_output, server, date);
+        if passed.is_err() && !had_head && self.incoming.head_written {
+            client_output.truncate(head_start);
+            self.incoming.head_written = false;
+        }
+        passed
+    }
+
+    fn pass_response_parts(
+        &mut self,
+        head: &mut ResponseHeadParsed,
+        client_output: &mut Vec<u8>,
+        server: &str,
+        date: &str,
+    ) -> Result<Passed, u16> {
+        let mut moved = false;
+        if self.incoming.relay.is_none() {
+            loop {
+                let limits = HeadLimits {
+                    max_head_bytes: MAX_RESPONSE_HEAD,
+                    max_headers: 256,
+                };
+                let parsed = parse_response_head_into(
+                    &self.incoming.bytes,
+                    &limits,
+                    self.client.head_request,
+                    head,
+                );
+                match parsed {
+                    Ok(true) => {}
+                    Ok(false) => return Ok(Passed::Moved(moved)),
+                    Err(_) => return Err(502),
+                }
+                self.incoming.bytes.drain(..head.head_len);
+                moved = true;
+                if head.status == 101 && self.client.upgrade {
+                    self.status = 101;
+                    self.write_client_head(head, ClientFraming::None, client_output, server, date);
+                    return Ok(Passed::Upgraded);
+                }
+                // Other interim answers (100 Continue) are the upstream's business.
+                if !(100..200).contains(&head.status) {
+                    break;
+                }
+            }
+            self.status = head.status;
+            self.incoming.keep_alive = head.keep_alive;
+            let (relay, framing) = BodyRelay::new(head.body, self.client.version_minor);
+            if framing == ClientFraming::Close {
+                self.client.close = true;
+            }
+            self.write_client_head(head, framing, client_output, server, date);
+            self.incoming.head_written = true;
+            self.incoming.relay = Some(relay);
+        }
+        let Some(relay) = &mut self.incoming.relay else {
+            return Ok(Passed::Moved(moved));
+        };
+        let relayed = relay
+            .relay(
+                &self.incoming.bytes,
+                client_output,
+                self.client.head_request,
+            )
+            .map_err(|_| 502u16)?;
+        if relayed.consumed > 0 {
+            self.incoming.bytes.drain(..relayed.consumed);
+            self.body_bytes += relayed.body_bytes;
+            moved = true;
+        }
+        Ok(Passed::Moved(moved))
+    }
+
+    fn write_client_head(
+        &self,
+        head: &ResponseHeadParsed,
+        framing: ClientFraming,
+        client_output: &mut Vec<u8>,
+        server: &str,
+        date: &str,
+    ) {
+        let switching = head.status == 101;
+        let has = |name: &str| {
+            head.headers
+                .iter()
+                .any(|(field, _)| field.eq_ignore_ascii_case(name))
+        };
+        let mut out = HeadWriter::start(client_output, head.status);
+        if !has("Server") {
+            out.field("Server", server.as_bytes());
+        }
+        if !has("Date") {
+            out.field("Date", date.as_bytes());
+        }
+        // As in Unit, `response_headers` change only successful and redirecting answers.
+        let changes: &[(String, Option<String>)] = if (200..400).contains(&head.status) {
+            &self.client.response_headers
+        } else {
+            &[]
+        };
+        for (name, value) in &head.headers {
+            let hop_by_hop = HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop));
+            // A switch of protocols keeps the fields that say what it switches to.
+            let switch_field = switching
+                && (name.eq_ignore_ascii_case("upgrade")
+                    || name.eq_ignore_ascii_case("connection"));
+            let changed = changes
+                .iter()
+                .any(|(changed, _)| changed.eq_ignore_ascii_case(name));
+            if (hop_by_hop && !switch_field) || changed {
+                continue;
+            }
+            out.field(name, value);
+        }
+        for (name, value) in changes {
+            if let Some(value) = value {
+                out.field(name, value.as_bytes());
+            }
+        }
+        match framing {
+            ClientFraming::None | ClientFraming::Close => {}
+            ClientFraming::Length(length) => out.decimal_field("Content-Length", length),
+            ClientFraming::Chunked => out.field("Transfer-Encoding", b"chunked"),
+        }
+        if self.client.close && !switching {
+            out.field("Connection", b"close");
+        }
+        out.finish();
+    }
+}
+
+/// What passing the answer on did.
+#[derive(Debug)]
+enum Passed {
+    /// Bytes moved (or not).
+    Moved(bool),
+    /// The upstream switched protocols.
+    Upgraded,
+}
+
+/// Writes the request line and fields that go to the upstream.
+fn write_request_head(
+    request: &HttpRequest,
+    body: &RequestBody,
+    upgrade: bool,
+    head: &mut Vec<u8>,
+) {
+    head.extend_from_slice(request.method.as_bytes());
+    head.push(b' ');
+    if request.rewritten {
+        // `$uri` is decoded: encoded again, nothing in it can bend the request line.
+        unit_http::percent_encode(request.uri.as_bytes(), unit_http::is_path_byte, |byte| {
+            head.push(byte)
+        });
+        if !request.query.is_empty() {
+            head.push(b'?');
+            head.extend_from_slice(request.query.as_bytes());
+        }
+    } else {
+        head.extend_from_slice(request.target.as_bytes());
+    }
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in &request.headers {
+        let keep_upgrade = upgrade && name.eq_ignore_ascii_case("upgrade");
+        if !keep_upgrade && HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop)) {
+            continue;
+        }
+        push_field(head, name, value);
+    }
+    if upgrade {
+        head.extend_from_slice(b"Connection: upgrade\r\n");
+    }
+    match body {
+        RequestBody::Length(length) => {
+            head.extend_from_slice(b"Content-Length: ");
+            unit_http::push_decimal(head, *length);
+            head.extend_from_slice(b"\r\n");
+        }
+        RequestBody::Chunked(_) => head.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        RequestBody::Done => {}
+    }
+    head.extend_from_slice(b"\r\n");
+}
+
+/// Appends one `name: value` request field (as the client sent it; httparse checked it).
+fn push_field(output: &mut Vec<u8>, name: &str, value: &[u8]) {
+    output.extend_from_slice(name.as_bytes());
+    output.extend_from_slice(b": ");
+    output.extend_from_slice(value);
+    output.extend_from_slice(b"\r\n");
+}
