@@ -1,7 +1,12 @@
-//! The errors of this crate: a bad control socket address and a bad command line.
+//! The errors of this crate: a bad control socket address, a bad command line, and a
+//! validated configuration the typed model cannot be built from.
 //!
-//! Their `Display` texts are the exact lines `unitd` prints, so the caller writes them to
-//! stderr as they are, followed by a newline.
+//! The `Display` texts of the first two are the exact lines `unitd` prints, so the caller
+//! writes them to stderr as they are, followed by a newline. The third never reaches a
+//! caller as itself: [`parse_config`](crate::parse_config) reports it as a
+//! [`ValidationError`](crate::ValidationError).
+
+use crate::validate::{TemplateError, ValidationError};
 
 /// A control socket address that [`ControlAddress::parse`](crate::ControlAddress::parse)
 /// rejects. Each variant holds the text as given.
@@ -49,4 +54,44 @@ pub enum CliError {
     /// The `--control` value is not a valid address.
     #[error(transparent)]
     InvalidAddress(#[from] AddressError),
+}
+
+/// Why the model cannot be built from a configuration the validator accepted. Each
+/// variant means the validator and the model disagree about a member, a bug in this
+/// crate; it is reported rather than panicking so a bad configuration never brings a
+/// process down.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum BuildError {
+    /// A member has a shape or value the validator should have refused.
+    #[error("The \"{member}\" value is not {expected}, although it was validated.")]
+    Unexpected {
+        /// The member's name.
+        member: String,
+        /// What the model needs, as a message words it: `a string`.
+        expected: &'static str,
+    },
+    /// A member the validator requires is absent.
+    #[error("Required parameter \"{0}\" is missing.")]
+    Missing(&'static str),
+    /// A template the validator accepted does not parse.
+    #[error("{error} in the \"{member}\" value.")]
+    Template {
+        /// The member's name.
+        member: String,
+        /// Why it does not parse.
+        error: TemplateError,
+    },
+    /// An address pattern the validator accepted does not parse.
+    #[error(transparent)]
+    AddressPattern(ValidationError),
+}
+
+impl BuildError {
+    /// A member that is not `expected`.
+    pub(crate) fn unexpected(member: &str, expected: &'static str) -> BuildError {
+        BuildError::Unexpected {
+            member: member.to_owned(),
+            expected,
+        }
+    }
 }
