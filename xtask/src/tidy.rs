@@ -399,8 +399,16 @@ fn top_level_module(source_dir: &Path, path: &Path) -> Option<String> {
 fn module_edges(sources: &[(String, String)]) -> BTreeSet<(String, String)> {
     let mut edges = BTreeSet::new();
     for (module, text) in sources {
-        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-        let mut rest = code;
+        // Comments (doc links among them) name modules without importing them.
+        let code: String = text
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut rest = code.as_str();
         while let Some(at) = rest.find("crate::") {
             rest = &rest[at + "crate::".len()..];
             let targets: Vec<&str> = if let Some(group) = rest.strip_prefix('{') {

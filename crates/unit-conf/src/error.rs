@@ -1,6 +1,8 @@
-//! The errors of this crate: a bad control socket address and a bad command line.
+//! The errors of this crate's command line: a bad control socket address, a bad command
+//! line. (The configuration's errors are `ValidationError`, and the typed model's own
+//! `BuildError` lives with the model.)
 //!
-//! Their `Display` texts are the exact lines `unitd` prints, so the caller writes them to
+//! The `Display` texts are the exact lines `unitd` prints, so the caller writes them to
 //! stderr as they are, followed by a newline.
 
 /// A control socket address that [`ControlAddress::parse`](crate::ControlAddress::parse)

@@ -7,6 +7,10 @@
 //! [`ControlAddress`] parses the address forms the control socket accepts, and
 //! [`to_pretty_json`] renders a JSON value byte for byte the way Unit's control API does.
 //!
+//! A configuration is walked once: [`parse_config`] validates it, answering Unit's exact
+//! messages, and builds the typed [`Conf`] that the router compiles from, with every
+//! default filled in. [`validate_config`] is the same without the result.
+//!
 //! What this crate deliberately does not do: it prints nothing, opens no socket or file,
 //! and resolves no user or group except for showing the default group in the help text.
 //! The caller writes the messages, exits with the right status and acts on the settings.
@@ -17,6 +21,7 @@ mod address;
 mod cli;
 mod error;
 mod json;
+mod model;
 mod pretty;
 mod settings;
 mod validate;
@@ -25,9 +30,16 @@ pub use address::ControlAddress;
 pub use cli::{Action, CommandLine, help_text, parse_command_line, version_text};
 pub use error::{AddressError, CliError};
 pub use json::{JsonError, parse_json};
+pub use model::{
+    AccessLog, ActionKind, Application, ApplicationKind, Compression, Compressor, Condition, Conf,
+    DEFAULT_ACCESS_LOG_FORMAT, DEFAULT_SHARE_INDEX, FieldPatterns, Forwarded, GlobalSettings,
+    HttpSettings, Limits, Listener, LogFormat, MatchCondition, MimeType, Processes, ResponseHeader,
+    Route, RouteAction, Routes, Scheme, ServerAddress, Share, StaticSettings, Step, Upstream,
+    UpstreamServer, WebSocketSettings, parse_config, validate_config,
+};
 pub use pretty::to_pretty_json;
 pub use settings::{PREFIX, Settings, VERSION, version_number};
 pub use validate::{
     AddressPattern, AddressRange, ListenerAddress, TemplateError, TemplatePart, ValidationError,
-    Variable, parse_address_pattern, parse_listener_address, parse_template, validate_config,
+    Variable, parse_address_pattern, parse_listener_address, parse_template,
 };

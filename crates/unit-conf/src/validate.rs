@@ -4,17 +4,18 @@
 //! [`validate_config`] walks the root object the way Unit's controller does and stops at
 //! the first problem, reporting it in Unit's words (UNIT-COMPAT section 3). Objects are
 //! checked against member tables: required members first, then every member in the order
-//! it appears, first its JSON type, then its value.
+//! it appears, first its JSON type, then its value. The typed model (`crate::model`) is
+//! built only from a value these checks passed.
 //!
-//! The module also exports the parsers the router reuses when it compiles a configuration:
-//! address patterns ([`parse_address_pattern`]), listener addresses
-//! ([`parse_listener_address`]) and variable templates ([`parse_template`]).
+//! The module also exports the parsers the model and main reuse: address patterns
+//! ([`parse_address_pattern`]), listener addresses ([`parse_listener_address`]) and
+//! variable templates ([`parse_template`]).
 //!
-//! What it deliberately does not do: it does not compile regular expressions (`~`
-//! patterns are only checked to be non-empty, as the workspace has no regex engine), it
-//! does not look for certificates, modules or files on disk, and it changes nothing. This
-//! build has no TLS, njs or OpenTelemetry support and runs only `external` applications,
-//! so those options are reported as missing features.
+//! What it deliberately does not do: it compiles regular expressions only to check them
+//! (with the engine the router matches with), it does not look for certificates, modules
+//! or files on disk, and it changes nothing. This build has no TLS, njs or OpenTelemetry
+//! support and runs only `external` applications, so those options are reported as
+//! missing features.
 
 mod actions;
 mod address;
@@ -35,6 +36,7 @@ use self::schema::{Context, JsonType, Member, Types, validate_members};
 pub use self::address::{
     AddressPattern, AddressRange, ListenerAddress, parse_address_pattern, parse_listener_address,
 };
+pub(crate) use self::address::{parse_socket_address, parse_unix_address};
 pub use self::variables::{TemplateError, TemplatePart, Variable, parse_template};
 
 /// The first problem found in a configuration. `Display` gives [`detail`](Self::detail),
@@ -55,13 +57,9 @@ impl ValidationError {
     }
 }
 
-/// Validates a complete configuration (the root object).
-///
-/// `Err` carries the first problem as Unit words it, e.g. `Unknown parameter "foo".`
-/// References between sections (a `pass` naming an application, a route or an upstream)
-/// are resolved against `conf` itself, so the order of the root members does not matter
-/// for them.
-pub fn validate_config(conf: &Value) -> Result<(), ValidationError> {
+/// Runs the checks of [`validate_config`] and nothing else; the model is built only from
+/// a value that passed them.
+pub(crate) fn check_config(conf: &Value) -> Result<(), ValidationError> {
     let Some(root) = conf.as_object() else {
         return Err(ValidationError::new(format!(
             "The configuration must be an object, but not {}.",

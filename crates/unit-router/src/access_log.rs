@@ -1,5 +1,8 @@
 //! The access log: a format (a template string, or an object of templates written as one
 //! JSON object per line), an optional `if` condition, and the file main opened for us.
+//!
+//! The format and condition come from unit-conf's model, which supplies Unit's default
+//! format when the configuration gives none.
 
 use std::fs::File;
 use std::io::Write;
@@ -9,9 +12,6 @@ use serde_json::Value;
 
 use crate::http::HttpRequest;
 use crate::template::{ResponseVars, Template};
-
-/// Unit's default access log format.
-const DEFAULT_FORMAT: &str = r#"$remote_addr - - [$time_local] "$request_line" $status $body_bytes_sent "$header_referer" "$header_user_agent""#;
 
 /// How a log line is made.
 #[derive(Debug)]
@@ -27,41 +27,22 @@ enum FormatKind {
 }
 
 impl LogFormat {
-    pub(crate) fn default_format() -> Result<LogFormat, String> {
-        Ok(LogFormat {
-            kind: FormatKind::Text(Template::parse(DEFAULT_FORMAT)?),
-            condition: None,
-        })
-    }
-
-    pub(crate) fn compile(
-        format: Option<&Value>,
-        condition: Option<&Value>,
-    ) -> Result<LogFormat, String> {
-        let kind = match format {
-            None => FormatKind::Text(Template::parse(DEFAULT_FORMAT)?),
-            Some(Value::String(text)) => FormatKind::Text(Template::parse(text)?),
-            Some(Value::Object(members)) => FormatKind::Json(
-                members
+    /// Compiles the format and condition of an `access_log`.
+    pub(crate) fn compile(access_log: &unit_conf::AccessLog) -> LogFormat {
+        let kind = match &access_log.format {
+            unit_conf::LogFormat::Text(template) => FormatKind::Text(Template::new(template)),
+            unit_conf::LogFormat::Json(fields) => FormatKind::Json(
+                fields
                     .iter()
-                    .map(|(name, value)| {
-                        Ok((
-                            name.clone(),
-                            Template::parse(value.as_str().unwrap_or_default())?,
-                        ))
-                    })
-                    .collect::<Result<_, String>>()?,
+                    .map(|(name, template)| (name.clone(), Template::new(template)))
+                    .collect(),
             ),
-            Some(_) => return Err("the access log format must be a string or an object".to_owned()),
         };
-        let condition = match condition.and_then(Value::as_str) {
-            None => None,
-            Some(text) => match text.strip_prefix('!') {
-                Some(rest) => Some((true, Template::parse(rest)?)),
-                None => Some((false, Template::parse(text)?)),
-            },
-        };
-        Ok(LogFormat { kind, condition })
+        let condition = access_log
+            .condition
+            .as_ref()
+            .map(|condition| (condition.negated, Template::new(&condition.template)));
+        LogFormat { kind, condition }
     }
 
     /// The line for a finished request (with its newline), or `None` when `if` says no.

@@ -2,26 +2,36 @@
 //! upstreams, HTTP settings, the access log format and MIME types. Built on the router's
 //! main thread, then shared read-only (`Arc`) by every worker; a new configuration is a
 //! new `ActiveConf`, and requests in flight keep the one they started with.
+//!
+//! It is compiled from unit-conf's typed [`Conf`], never from JSON: validation and every
+//! default are unit-conf's. What is left to fail here is what only serving needs (a
+//! regular expression built with its condition's case folding, a listener with nothing
+//! to pass to, a socket main did not hand over), reported as a [`CompileError`].
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
-use unit_conf::VERSION;
+use unit_conf::{Conf, VERSION};
 use unit_engine::HashMap;
 use unit_http::HeaderBuffers;
 
-use crate::access_log::AccessLog;
+use crate::access_log::{AccessLog, LogFormat};
+use crate::error::CompileError;
 use crate::routes::{PassTarget, Routes, Upstreams, parse_pass};
 use crate::share::MimeTypes;
 use crate::template::Template;
+
+/// Where a listener takes the client address and scheme from (`forwarded`, or the older
+/// `client_ip`), as unit-conf's model has it.
+pub(crate) use unit_conf::Forwarded;
 
 /// Unit's `header_buffer_size`: the buffer every request head starts in, before the
 /// `large_header_buffers`.
 const FIRST_HEADER_BUFFER: usize = 2048;
 
-/// HTTP settings (`settings.http`, UNIT-COMPAT 3.7), with Unit's defaults.
+/// The HTTP settings the serving code reads (`settings.http`, UNIT-COMPAT 3.7), taken
+/// from unit-conf's model, which has filled in Unit's defaults.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpSettings {
     pub(crate) header_read_timeout: Duration,
@@ -38,35 +48,18 @@ pub(crate) struct HttpSettings {
 }
 
 impl HttpSettings {
-    fn from_conf(http: Option<&Value>) -> HttpSettings {
-        let seconds = |name: &str, default: u64| {
-            Duration::from_secs(
-                http.and_then(|h| h.get(name))
-                    .and_then(Value::as_u64)
-                    .unwrap_or(default),
-            )
-        };
-        let number = |name: &str, default: u64| {
-            http.and_then(|h| h.get(name))
-                .and_then(Value::as_u64)
-                .unwrap_or(default)
-        };
-        let flag = |name: &str, default: bool| {
-            http.and_then(|h| h.get(name))
-                .and_then(Value::as_bool)
-                .unwrap_or(default)
-        };
+    fn new(http: &unit_conf::HttpSettings) -> HttpSettings {
         HttpSettings {
-            header_read_timeout: seconds("header_read_timeout", 30),
-            body_read_timeout: seconds("body_read_timeout", 30),
-            send_timeout: seconds("send_timeout", 30),
-            idle_timeout: seconds("idle_timeout", 180),
-            max_body_size: number("max_body_size", 8 * 1024 * 1024),
-            large_header_buffer_size: number("large_header_buffer_size", 8192) as usize,
-            large_header_buffers: number("large_header_buffers", 4) as usize,
-            discard_unsafe_fields: flag("discard_unsafe_fields", true),
-            log_route: flag("log_route", false),
-            server: if flag("server_version", true) {
+            header_read_timeout: http.header_read_timeout,
+            body_read_timeout: http.body_read_timeout,
+            send_timeout: http.send_timeout,
+            idle_timeout: http.idle_timeout,
+            max_body_size: http.max_body_size,
+            large_header_buffer_size: http.large_header_buffer_size,
+            large_header_buffers: http.large_header_buffers,
+            discard_unsafe_fields: http.discard_unsafe_fields,
+            log_route: http.log_route,
+            server: if http.server_version {
                 Arc::from(format!("Unit/{VERSION}"))
             } else {
                 Arc::from("Unit")
@@ -82,16 +75,6 @@ impl HttpSettings {
             n_large: self.large_header_buffers,
         }
     }
-}
-
-/// Where a listener takes the client address and scheme from (`forwarded`, or the older
-/// `client_ip`).
-#[derive(Debug)]
-pub(crate) struct Forwarded {
-    pub(crate) client_ip: Option<String>,
-    pub(crate) protocol: Option<String>,
-    pub(crate) source: Vec<unit_conf::AddressPattern>,
-    pub(crate) recursive: bool,
 }
 
 /// One configured listener.
@@ -125,76 +108,67 @@ impl ActiveConf {
     }
 }
 
+/// A listener compiled, before main has handed over its socket.
+#[derive(Debug)]
+pub(crate) struct CompiledListener {
+    /// The key as configured, which names the socket.
+    pub(crate) address: String,
+    pub(crate) pass: Template,
+    pub(crate) forwarded: Option<Forwarded>,
+    /// The `listen(2)` backlog main binds with; `None` for the system default.
+    pub(crate) backlog: Option<u32>,
+}
+
 /// The parts of a configuration that need no socket: compiled before main is asked for
 /// the sockets of new listeners.
 #[derive(Debug)]
 pub(crate) struct Compiled {
-    pub(crate) listeners: Vec<(String, Template, Option<Forwarded>, i32)>,
+    pub(crate) listeners: Vec<CompiledListener>,
     pub(crate) routes: Routes,
     pub(crate) upstreams: Upstreams,
     pub(crate) http: HttpSettings,
-    pub(crate) access_log: Option<(String, crate::access_log::LogFormat)>,
+    /// The access log's path and format; main opens the file.
+    pub(crate) access_log: Option<(String, LogFormat)>,
     pub(crate) mime: MimeTypes,
     pub(crate) listen_threads: Option<usize>,
 }
 
 impl Compiled {
-    /// Compiles a validated configuration.
-    pub(crate) fn compile(conf: &Value) -> Result<Compiled, String> {
-        let settings = conf.get("settings");
-        let http = settings.and_then(|settings| settings.get("http"));
-        let mut listeners = Vec::new();
-        if let Some(members) = conf.get("listeners").and_then(Value::as_object) {
-            for (address, listener) in members {
-                let pass = match (listener.get("pass"), listener.get("application")) {
-                    (Some(Value::String(pass)), _) => pass.clone(),
-                    (None, Some(Value::String(app))) => format!("applications/{app}"),
-                    _ => return Err(format!("listener \"{address}\" has nothing to pass to")),
-                };
-                let pass = Template::parse(&pass)?;
-                let forwarded = compile_forwarded(listener)?;
-                let backlog = listener
-                    .get("backlog")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(-1) as i32;
-                listeners.push((address.clone(), pass, forwarded, backlog));
-            }
-        }
-        let access_log = match conf.get("access_log") {
-            None => None,
-            Some(Value::String(path)) => Some((
-                path.clone(),
-                crate::access_log::LogFormat::default_format()?,
-            )),
-            Some(Value::Object(members)) => {
-                let path = members
-                    .get("path")
-                    .and_then(Value::as_str)
-                    .ok_or("access_log has no path")?;
-                Some((
-                    path.to_owned(),
-                    crate::access_log::LogFormat::compile(
-                        members.get("format"),
-                        members.get("if"),
-                    )?,
-                ))
-            }
-            Some(_) => return Err("access_log must be a string or an object".to_owned()),
-        };
+    /// Compiles a configuration unit-conf has parsed.
+    pub(crate) fn compile(conf: &Conf) -> Result<Compiled, CompileError> {
+        let listeners = conf
+            .listeners
+            .iter()
+            .map(|listener| {
+                let pass = listener
+                    .pass
+                    .as_deref()
+                    .ok_or_else(|| CompileError::NoPass {
+                        address: listener.address.clone(),
+                    })?;
+                Ok(CompiledListener {
+                    address: listener.address.clone(),
+                    pass: Template::new(pass),
+                    forwarded: listener.forwarded.clone(),
+                    backlog: listener.backlog,
+                })
+            })
+            .collect::<Result<Vec<CompiledListener>, CompileError>>()?;
+        let http = &conf.settings.http;
         Ok(Compiled {
             listeners,
-            routes: Routes::compile(conf.get("routes"))?,
-            upstreams: Upstreams::compile(conf.get("upstreams"))?,
-            http: HttpSettings::from_conf(http),
-            access_log,
-            mime: MimeTypes::new(
-                http.and_then(|http| http.get("static"))
-                    .and_then(|s| s.get("mime_types")),
-            ),
-            listen_threads: settings
-                .and_then(|settings| settings.get("listen_threads"))
-                .and_then(Value::as_u64)
-                .map(|threads| threads as usize),
+            routes: Routes::compile(conf.routes.as_ref())?,
+            upstreams: Upstreams::compile(&conf.upstreams),
+            http: HttpSettings::new(http),
+            access_log: conf.access_log.as_ref().map(|access_log| {
+                (
+                    // The path came from a JSON string, so it is UTF-8 and nothing is lost.
+                    access_log.path.to_string_lossy().into_owned(),
+                    LogFormat::compile(access_log),
+                )
+            }),
+            mime: MimeTypes::new(&http.static_files.mime_types),
+            listen_threads: conf.settings.listen_threads,
         })
     }
 
@@ -203,19 +177,22 @@ impl Compiled {
         self,
         sockets: &HashMap<String, Arc<OwnedFd>>,
         access_log: Option<Arc<AccessLog>>,
-    ) -> Result<ActiveConf, String> {
+    ) -> Result<ActiveConf, CompileError> {
         let mut listeners = Vec::with_capacity(self.listeners.len());
-        for (address, pass, forwarded, _) in self.listeners {
-            let socket = sockets
-                .get(&address)
-                .cloned()
-                .ok_or_else(|| format!("no socket for \"{address}\""))?;
-            let static_pass = pass.as_static().and_then(parse_pass);
+        for listener in self.listeners {
+            let socket =
+                sockets
+                    .get(&listener.address)
+                    .cloned()
+                    .ok_or_else(|| CompileError::NoSocket {
+                        address: listener.address.clone(),
+                    })?;
+            let static_pass = listener.pass.as_static().and_then(parse_pass);
             listeners.push(ActiveListener {
-                address,
-                pass,
+                address: listener.address,
+                pass: listener.pass,
                 static_pass,
-                forwarded,
+                forwarded: listener.forwarded,
                 socket,
             });
         }
@@ -230,38 +207,5 @@ impl Compiled {
     }
 }
 
-fn compile_forwarded(listener: &Value) -> Result<Option<Forwarded>, String> {
-    let (object, header_key) = match (listener.get("forwarded"), listener.get("client_ip")) {
-        (Some(forwarded), _) => (forwarded, "client_ip"),
-        (None, Some(client_ip)) => (client_ip, "header"),
-        (None, None) => return Ok(None),
-    };
-    let source = match object.get("source") {
-        Some(Value::String(pattern)) => vec![pattern.clone()],
-        Some(Value::Array(patterns)) => patterns
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
-    };
-    let source = source
-        .iter()
-        .map(|pattern| unit_conf::parse_address_pattern(pattern).map_err(|error| error.detail))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(Forwarded {
-        client_ip: object
-            .get(header_key)
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        protocol: object
-            .get("protocol")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        source,
-        recursive: object
-            .get("recursive")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-    }))
-}
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,11 +1,12 @@
 //! The unitd router process: it takes configurations from the controller and serves them.
 //!
 //! The router receives each new configuration over its port as an RPC from the
-//! controller, checks it can serve it, and answers ready or error; the controller only
-//! commits a configuration the router accepted.
+//! controller, parses it into unit-conf's typed model, compiles that, checks it can serve
+//! it, and answers ready or error; the controller only commits a configuration the router
+//! accepted.
 //!
-//! Not here: binding listen sockets (main binds them, privileged, and passes them over)
-//! and validating the configuration's shape (the controller does that before sending).
+//! Not here: binding listen sockets (main binds them, privileged, and passes them over),
+//! validation rules and configuration defaults (unit-conf's, applied when it parses).
 
 #![forbid(unsafe_code)]
 

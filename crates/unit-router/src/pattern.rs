@@ -12,11 +12,16 @@
 //! crate's case-insensitive mode, and its syntax rather than PCRE's (look-around and
 //! back-references do not compile).
 //!
+//! Patterns arrive as the strings of unit-conf's model, already validated; compiling
+//! repeats the checks that decide how a pattern is built (`**`, escapes, the regular
+//! expression) and reports them as a [`CompileError`] rather than trusting them.
+//!
 //! What it deliberately does not do: decide what a condition compares against, or match
 //! addresses (`source`/`destination` use unit-conf's address patterns).
 
 use regex::bytes::{Regex, RegexBuilder};
-use serde_json::Value;
+
+use crate::error::CompileError;
 
 /// How the literal text of a pattern is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +74,7 @@ enum Matcher {
 impl Pattern {
     /// Compiles a pattern written as plain text.
     #[cfg(test)]
-    pub(crate) fn compile(text: &str, case_insensitive: bool) -> Result<Pattern, String> {
+    pub(crate) fn compile(text: &str, case_insensitive: bool) -> Result<Pattern, CompileError> {
         Pattern::compile_encoded(text, case_insensitive, Encoding::Plain)
     }
 
@@ -78,7 +83,7 @@ impl Pattern {
         text: &str,
         case_insensitive: bool,
         encoding: Encoding,
-    ) -> Result<Pattern, String> {
+    ) -> Result<Pattern, CompileError> {
         let (negative, body) = match text.strip_prefix('!') {
             Some(body) => (true, body),
             None => (false, text),
@@ -126,36 +131,24 @@ pub(crate) struct PatternSet {
 }
 
 impl PatternSet {
-    /// Compiles a string or an array of strings written as plain text.
-    pub(crate) fn compile(value: &Value, case_insensitive: bool) -> Result<PatternSet, String> {
-        PatternSet::compile_encoded(value, case_insensitive, Encoding::Plain)
+    /// Compiles the patterns of a condition written as plain text.
+    pub(crate) fn compile(
+        patterns: &[String],
+        case_insensitive: bool,
+    ) -> Result<PatternSet, CompileError> {
+        PatternSet::compile_encoded(patterns, case_insensitive, Encoding::Plain)
     }
 
-    /// Compiles a string or an array of strings whose literal text is in `encoding`.
+    /// Compiles the patterns of a condition whose literal text is in `encoding`.
     pub(crate) fn compile_encoded(
-        value: &Value,
+        patterns: &[String],
         case_insensitive: bool,
         encoding: Encoding,
-    ) -> Result<PatternSet, String> {
-        let patterns = match value {
-            Value::String(text) => {
-                vec![Pattern::compile_encoded(text, case_insensitive, encoding)?]
-            }
-            Value::Array(values) => values
-                .iter()
-                .map(|element| match element {
-                    Value::String(text) => {
-                        Pattern::compile_encoded(text, case_insensitive, encoding)
-                    }
-                    other => Err(format!("a match pattern must be a string, not {other}")),
-                })
-                .collect::<Result<Vec<Pattern>, String>>()?,
-            other => {
-                return Err(format!(
-                    "a match condition must be a string or an array, not {other}"
-                ));
-            }
-        };
+    ) -> Result<PatternSet, CompileError> {
+        let patterns = patterns
+            .iter()
+            .map(|text| Pattern::compile_encoded(text, case_insensitive, encoding))
+            .collect::<Result<Vec<Pattern>, CompileError>>()?;
         Ok(PatternSet { patterns })
     }
 
@@ -194,27 +187,30 @@ pub(crate) fn set_holds(outcomes: impl IntoIterator<Item = (bool, bool)>) -> boo
 }
 
 /// Compiles the text after `~`.
-fn compile_regex(expression: &str, case_insensitive: bool) -> Result<Regex, String> {
+fn compile_regex(expression: &str, case_insensitive: bool) -> Result<Regex, CompileError> {
     RegexBuilder::new(expression)
         .case_insensitive(case_insensitive)
         .build()
-        .map_err(|regex_error| {
-            format!("the regular expression \"{expression}\" is invalid: {regex_error}")
+        .map_err(|error| CompileError::Regex {
+            expression: expression.to_owned(),
+            error,
         })
 }
 
 /// Splits wildcard text at its `*` markers and decodes each piece.
-fn wildcard_pieces(body: &str, encoding: Encoding) -> Result<Vec<Vec<u8>>, String> {
+fn wildcard_pieces(body: &str, encoding: Encoding) -> Result<Vec<Vec<u8>>, CompileError> {
     if body.contains("**") {
-        return Err(format!(
-            "the match pattern \"{body}\" contains double \"*\" markers"
-        ));
+        return Err(CompileError::DoubleStar {
+            pattern: body.to_owned(),
+        });
     }
     body.split('*')
         .map(|piece| {
-            encoding.decode(piece.as_bytes()).ok_or_else(|| {
-                format!("the match pattern \"{body}\" has an invalid percent-encoded sequence")
-            })
+            encoding
+                .decode(piece.as_bytes())
+                .ok_or_else(|| CompileError::PatternEncoding {
+                    pattern: body.to_owned(),
+                })
         })
         .collect()
 }

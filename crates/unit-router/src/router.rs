@@ -230,29 +230,37 @@ impl Router {
             );
         }
         let conf: Value = match serde_json::from_slice(conf) {
-            Ok(conf @ Value::Object(_)) => conf,
-            Ok(_) => {
-                return self.reply_to(requester, error_reply("the configuration is not an object"));
-            }
+            Ok(conf) => conf,
             Err(error) => return self.reply_to(requester, error_reply(&error.to_string())),
         };
-        let mut compiled = match Compiled::compile(&conf) {
-            Ok(compiled) => compiled,
-            Err(reason) => {
+        // The controller validated it already; parsing again gives the typed model, and
+        // Unit's message should a configuration arrive that is not valid.
+        let parsed = match unit_conf::parse_config(&conf) {
+            Ok(parsed) => parsed,
+            Err(validation_error) => {
                 unit_log::alert!("failed to apply new conf");
-                return self.reply_to(requester, error_reply(&reason));
+                return self.reply_to(requester, error_reply(&validation_error.detail));
+            }
+        };
+        let mut compiled = match Compiled::compile(&parsed) {
+            Ok(compiled) => compiled,
+            Err(compile_error) => {
+                unit_log::alert!("failed to apply new conf");
+                return self.reply_to(requester, error_reply(&compile_error.to_string()));
             }
         };
         let mut calls: Vec<(ToMain, MainCall)> = compiled
             .listeners
             .iter()
-            .filter(|(address, ..)| !self.sockets.contains_key(address))
-            .map(|(address, _, _, backlog)| {
+            .filter(|listener| !self.sockets.contains_key(&listener.address))
+            .map(|listener| {
                 let message = ToMain::Socket {
-                    address: address.clone(),
-                    backlog: (*backlog >= 0).then_some(*backlog),
+                    address: listener.address.clone(),
+                    backlog: listener
+                        .backlog
+                        .and_then(|backlog| i32::try_from(backlog).ok()),
                 };
-                (message, MainCall::Socket(address.clone()))
+                (message, MainCall::Socket(listener.address.clone()))
             })
             .collect();
         if let Some((path, format)) = compiled.access_log.take() {
@@ -357,14 +365,16 @@ impl Router {
             .compiled
             .listeners
             .iter()
-            .map(|(address, ..)| address.clone())
+            .map(|listener| listener.address.clone())
             .collect();
         let active = match applying
             .compiled
             .activate(&self.sockets, applying.access_log)
         {
             Ok(active) => Arc::new(active),
-            Err(reason) => return self.reply_to(applying.requester, error_reply(&reason)),
+            Err(compile_error) => {
+                return self.reply_to(applying.requester, error_reply(&compile_error.to_string()));
+            }
         };
         let removed: Vec<String> = self
             .sockets

@@ -1,5 +1,5 @@
 //! Routes (UNIT-COMPAT 3.3): steps of match conditions and actions, compiled once per
-//! configuration and run per request.
+//! configuration from unit-conf's typed model and run per request.
 //!
 //! The root `routes` value is an array of steps (reached as `routes`) or an object of
 //! named step arrays (reached as `routes/<name>`). [`Routes::select`] runs the steps of
@@ -15,14 +15,14 @@ mod upstreams;
 
 use std::cell::OnceCell;
 
-use serde_json::{Map, Value};
-use unit_conf::{AddressPattern, parse_address_pattern};
+use unit_conf::{AddressPattern, FieldPatterns, MatchCondition, Scheme};
 use unit_engine::HashMap;
 use unit_http::{decode_query_lenient, parse_cookies, parse_query};
 
 pub(crate) use action::{Action, ActionKind, PassTarget, ProxyTarget, parse_pass};
 pub(crate) use upstreams::Upstreams;
 
+use crate::error::CompileError;
 use crate::http::{ConnAddr, HttpRequest};
 use crate::pattern::{Encoding, PatternSet, set_holds};
 use crate::template::{ResponseVars, Template};
@@ -98,33 +98,25 @@ struct AddressSet {
 // === impl Routes ===
 
 impl Routes {
-    /// Compiles the root `routes` value: an array (anonymous routes) or an object of named
-    /// arrays; `None` means no routes.
-    pub(crate) fn compile(routes: Option<&Value>) -> Result<Routes, String> {
+    /// Compiles the root `routes` value of unit-conf's model: an array (anonymous
+    /// routes) or named arrays; `None` means no routes.
+    pub(crate) fn compile(routes: Option<&unit_conf::Routes>) -> Result<Routes, CompileError> {
         match routes {
             None => Ok(Routes::default()),
-            Some(Value::Array(steps)) => Ok(Routes {
+            Some(unit_conf::Routes::Steps(steps)) => Ok(Routes {
                 anonymous: Some(compile_steps(steps)?),
                 named: HashMap::default(),
             }),
-            Some(Value::Object(routes)) => {
+            Some(unit_conf::Routes::Named(routes)) => {
                 let named = routes
                     .iter()
-                    .map(|(name, steps)| match steps {
-                        Value::Array(steps) => Ok((name.clone(), compile_steps(steps)?)),
-                        other => Err(format!(
-                            "the route \"{name}\" must be an array of steps, not {other}"
-                        )),
-                    })
-                    .collect::<Result<HashMap<String, Vec<Step>>, String>>()?;
+                    .map(|route| Ok((route.name.clone(), compile_steps(&route.steps)?)))
+                    .collect::<Result<HashMap<String, Vec<Step>>, CompileError>>()?;
                 Ok(Routes {
                     anonymous: None,
                     named,
                 })
             }
-            Some(other) => Err(format!(
-                "\"routes\" must be an array or an object, not {other}"
-            )),
         }
     }
 
@@ -182,87 +174,61 @@ impl Routes {
 }
 
 /// Compiles the steps of one route.
-fn compile_steps(steps: &[Value]) -> Result<Vec<Step>, String> {
-    steps.iter().map(compile_step).collect()
-}
-
-/// Compiles one `{"match": {...}, "action": {...}}` step.
-fn compile_step(step: &Value) -> Result<Step, String> {
-    let step = step
-        .as_object()
-        .ok_or_else(|| format!("a route step must be an object, not {step}"))?;
-    if let Some(unknown) = step.keys().find(|key| *key != "match" && *key != "action") {
-        return Err(format!("unknown route step member \"{unknown}\""));
-    }
-    let conditions = match step.get("match") {
-        None => Vec::new(),
-        Some(Value::Object(conditions)) => compile_conditions(conditions)?,
-        Some(other) => return Err(format!("\"match\" must be an object, not {other}")),
-    };
-    let action = step
-        .get("action")
-        .ok_or("Required parameter \"action\" is missing.")?;
-    Ok(Step {
-        conditions,
-        action: Action::compile(action)?,
-    })
-}
-
-/// Compiles the members of a `match` object.
-fn compile_conditions(conditions: &Map<String, Value>) -> Result<Vec<Condition>, String> {
-    conditions
+fn compile_steps(steps: &[unit_conf::Step]) -> Result<Vec<Step>, CompileError> {
+    steps
         .iter()
-        .map(|(name, value)| compile_condition(name, value))
+        .map(|step| {
+            Ok(Step {
+                conditions: step
+                    .conditions
+                    .iter()
+                    .map(compile_condition)
+                    .collect::<Result<Vec<Condition>, CompileError>>()?,
+                action: Action::compile(&step.action)?,
+            })
+        })
         .collect()
 }
 
-/// Compiles one condition.
-fn compile_condition(name: &str, value: &Value) -> Result<Condition, String> {
-    let condition = match name {
-        "host" => Condition::Host(PatternSet::compile(value, true)?),
-        "uri" => Condition::Uri(PatternSet::compile_encoded(
-            value,
+/// Compiles one member of a step's `match`.
+fn compile_condition(condition: &MatchCondition) -> Result<Condition, CompileError> {
+    let condition = match condition {
+        MatchCondition::Host(patterns) => Condition::Host(PatternSet::compile(patterns, true)?),
+        MatchCondition::Uri(patterns) => Condition::Uri(PatternSet::compile_encoded(
+            patterns,
             false,
             Encoding::Percent,
         )?),
-        "method" => Condition::Method(PatternSet::compile(value, true)?),
-        "headers" => Condition::Headers(FieldRules::compile(value, true, Encoding::Plain)?),
-        "arguments" => {
-            Condition::Arguments(FieldRules::compile(value, false, Encoding::PercentPlus)?)
+        MatchCondition::Method(patterns) => Condition::Method(PatternSet::compile(patterns, true)?),
+        MatchCondition::Headers(alternatives) => {
+            Condition::Headers(FieldRules::compile(alternatives, true, Encoding::Plain)?)
         }
-        "cookies" => Condition::Cookies(FieldRules::compile(value, false, Encoding::Plain)?),
-        "query" => Condition::Query(PatternSet::compile_encoded(
-            value,
+        MatchCondition::Arguments(alternatives) => Condition::Arguments(FieldRules::compile(
+            alternatives,
             false,
             Encoding::PercentPlus,
         )?),
-        "scheme" => {
-            let scheme = value.as_str().unwrap_or_default();
-            if scheme.eq_ignore_ascii_case("http") {
-                Condition::Scheme { https: false }
-            } else if scheme.eq_ignore_ascii_case("https") {
-                Condition::Scheme { https: true }
-            } else {
-                return Err(format!(
-                    "\"scheme\" must be \"http\" or \"https\", not {value}"
-                ));
-            }
+        MatchCondition::Cookies(alternatives) => {
+            Condition::Cookies(FieldRules::compile(alternatives, false, Encoding::Plain)?)
         }
-        "source" => Condition::Source(AddressSet::compile(value)?),
-        "destination" => Condition::Destination(AddressSet::compile(value)?),
-        "if" => {
-            let text = value
-                .as_str()
-                .ok_or_else(|| format!("\"if\" must be a string, not {value}"))?;
-            let (negated, text) = match text.strip_prefix('!') {
-                Some(rest) => (true, rest),
-                None => (false, text),
-            };
-            let template = Template::parse(text)
-                .map_err(|template_error| format!("{template_error} in the \"if\" value"))?;
-            Condition::If { negated, template }
-        }
-        unknown => return Err(format!("unknown match condition \"{unknown}\"")),
+        MatchCondition::Query(patterns) => Condition::Query(PatternSet::compile_encoded(
+            patterns,
+            false,
+            Encoding::PercentPlus,
+        )?),
+        MatchCondition::Scheme(scheme) => Condition::Scheme {
+            https: *scheme == Scheme::Https,
+        },
+        MatchCondition::Source(patterns) => Condition::Source(AddressSet {
+            patterns: patterns.clone(),
+        }),
+        MatchCondition::Destination(patterns) => Condition::Destination(AddressSet {
+            patterns: patterns.clone(),
+        }),
+        MatchCondition::If(condition) => Condition::If {
+            negated: condition.negated,
+            template: Template::new(&condition.template),
+        },
     };
     Ok(condition)
 }
@@ -311,50 +277,35 @@ fn values_named(pairs: &[(String, String)], name: &str) -> Vec<Vec<u8>> {
 // === impl FieldRules ===
 
 impl FieldRules {
-    /// Compiles an object or an array of objects of name → patterns. Names are decoded
-    /// as the patterns are.
+    /// Compiles the alternatives of a `headers`, `arguments` or `cookies` condition.
+    /// Names are decoded as the patterns are.
     fn compile(
-        value: &Value,
+        alternatives: &[Vec<FieldPatterns>],
         case_insensitive: bool,
         encoding: Encoding,
-    ) -> Result<FieldRules, String> {
-        let objects: Vec<&Map<String, Value>> = match value {
-            Value::Object(object) => vec![object],
-            Value::Array(objects) => objects
-                .iter()
-                .map(|object| {
-                    object
-                        .as_object()
-                        .ok_or_else(|| format!("a match object was expected, not {object}"))
-                })
-                .collect::<Result<_, String>>()?,
-            other => {
-                return Err(format!(
-                    "an object or an array of objects was expected, not {other}"
-                ));
-            }
-        };
-        let alternatives = objects
-            .into_iter()
-            .map(|object| {
-                object
+    ) -> Result<FieldRules, CompileError> {
+        let alternatives = alternatives
+            .iter()
+            .map(|fields| {
+                fields
                     .iter()
-                    .map(|(name, patterns)| {
+                    .map(|field| {
                         let name = encoding
-                            .decode(name.as_bytes())
+                            .decode(field.name.as_bytes())
                             .and_then(|bytes| String::from_utf8(bytes).ok())
-                            .ok_or_else(|| {
-                                format!(
-                                    "the name \"{name}\" has an invalid percent-encoded sequence"
-                                )
+                            .ok_or_else(|| CompileError::FieldNameEncoding {
+                                name: field.name.clone(),
                             })?;
-                        let patterns =
-                            PatternSet::compile_encoded(patterns, case_insensitive, encoding)?;
+                        let patterns = PatternSet::compile_encoded(
+                            &field.patterns,
+                            case_insensitive,
+                            encoding,
+                        )?;
                         Ok((name, patterns))
                     })
-                    .collect::<Result<Vec<_>, String>>()
+                    .collect::<Result<Vec<_>, CompileError>>()
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, CompileError>>()?;
         Ok(FieldRules { alternatives })
     }
 
@@ -376,24 +327,6 @@ impl FieldRules {
 // === impl AddressSet ===
 
 impl AddressSet {
-    /// Compiles an address pattern or an array of them.
-    fn compile(value: &Value) -> Result<AddressSet, String> {
-        let texts: Vec<&Value> = match value {
-            Value::Array(texts) => texts.iter().collect(),
-            single => vec![single],
-        };
-        let patterns = texts
-            .into_iter()
-            .map(|text| {
-                let text = text
-                    .as_str()
-                    .ok_or_else(|| format!("an address pattern must be a string, not {text}"))?;
-                parse_address_pattern(text).map_err(|pattern_error| pattern_error.to_string())
-            })
-            .collect::<Result<Vec<AddressPattern>, String>>()?;
-        Ok(AddressSet { patterns })
-    }
-
     /// Whether the address satisfies the set, by the rule of [`set_holds`]; an empty
     /// set matches no address, as in Unit. A unix socket peer matches only `unix`
     /// patterns.

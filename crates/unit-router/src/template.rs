@@ -1,10 +1,10 @@
 //! Option values with variables (`$uri`, `${host}`), parsed once per configuration and
 //! expanded per request.
 //!
-//! Parsing is unit-conf's [`parse_template`]; this module turns the parts into a
-//! [`Template`] and gives each variable its value from an [`HttpRequest`] and, for the
-//! values a request does not carry (status, bytes sent, timing, response headers), from
-//! [`ResponseVars`].
+//! Parsing is unit-conf's: its model holds every template as [`TemplatePart`]s. This
+//! module turns the parts into a [`Template`] and gives each variable its value from an
+//! [`HttpRequest`] and, for the values a request does not carry (status, bytes sent,
+//! timing, response headers), from [`ResponseVars`].
 //!
 //! What it deliberately does not do: validate option names or report which option a bad
 //! template came from (the controller's validator did that), format times (the caller
@@ -14,7 +14,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use unit_conf::{TemplatePart, Variable, parse_template};
+use unit_conf::{TemplatePart, Variable};
 use unit_http::{parse_cookies, parse_query};
 
 use crate::http::{ConnAddr, Field, HttpRequest};
@@ -31,13 +31,16 @@ pub(crate) struct Template {
 }
 
 impl Template {
-    /// Parses `text`; the error is unit-conf's message (`Unknown variable "x"`).
-    pub(crate) fn parse(text: &str) -> Result<Template, String> {
-        let parts = parse_template(text).map_err(|template_error| template_error.to_string())?;
-        let has_variables = parts
+    /// Makes a template of parsed parts.
+    pub(crate) fn new(parts: &[TemplatePart]) -> Template {
+        // Without variables the literals are the whole text, as it was written.
+        let static_text = parts
             .iter()
-            .any(|part| matches!(part, TemplatePart::Variable(_)));
-        let static_text = (!has_variables).then(|| text.to_owned());
+            .map(|part| match part {
+                TemplatePart::Literal(literal) => Some(literal.as_str()),
+                TemplatePart::Variable(_) => None,
+            })
+            .collect::<Option<String>>();
         let expected_len = parts
             .iter()
             .map(|part| match part {
@@ -45,11 +48,17 @@ impl Template {
                 TemplatePart::Variable(_) => 64,
             })
             .sum();
-        Ok(Template {
-            parts,
+        Template {
+            parts: parts.to_vec(),
             static_text,
             expected_len,
-        })
+        }
+    }
+
+    /// Parses `text` with unit-conf's parser.
+    #[cfg(test)]
+    pub(crate) fn parse(text: &str) -> Result<Template, unit_conf::TemplateError> {
+        unit_conf::parse_template(text).map(|parts| Template::new(&parts))
     }
 
     /// Whether the template has no variables, so every expansion gives the same text.

@@ -59,7 +59,7 @@ pub fn parse_listener_address(text: &str) -> Option<ListenerAddress> {
 }
 
 /// Parses what follows `unix:` in a listener key.
-pub(super) fn parse_unix_address(unix_address: &str) -> Option<ListenerAddress> {
+pub(crate) fn parse_unix_address(unix_address: &str) -> Option<ListenerAddress> {
     if unix_address.is_empty() || unix_address.len() > MAX_UNIX_PATH || unix_address.contains('\0')
     {
         return None;
@@ -74,7 +74,7 @@ pub(super) fn parse_unix_address(unix_address: &str) -> Option<ListenerAddress> 
 
 /// Parses `IPv4:port` or `[IPv6]:port` with a port from 1 to 65535, as used by listener
 /// keys, upstream servers and proxy targets.
-pub(super) fn parse_socket_address(text: &str) -> Option<SocketAddr> {
+pub(crate) fn parse_socket_address(text: &str) -> Option<SocketAddr> {
     let (ip, port) = if let Some(bracketed) = text.strip_prefix('[') {
         let (ip, port) = bracketed.split_once("]:")?;
         (IpAddr::V6(ip.parse().ok()?), port)

@@ -1,7 +1,7 @@
 //! Table-driven tests of [`validate_config`]: each row is a configuration and the result
 //! Unit's controller would give it.
 
-use super::validate_config;
+use crate::validate_config;
 
 /// Parses `config` as JSON and checks what [`validate_config`] says about it.
 fn check(config: &str, expected: Result<(), &str>) {

@@ -6,6 +6,9 @@
 //! may carry. Values with variables stay [`Template`]s; the caller expands them per
 //! request and, for `pass`, reads the result with [`parse_pass`].
 //!
+//! Actions are compiled from unit-conf's model, which has filled in their defaults
+//! (`index`, `follow_symlinks`, `traverse_mounts`).
+//!
 //! What it deliberately does not do: serve files, connect to proxies or applications, or
 //! check that a `pass` target exists (the validator did that for static values; for
 //! expanded ones the caller looks the target up).
@@ -13,13 +16,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use serde_json::{Map, Value};
+use unit_conf::{RouteAction, ServerAddress};
 
+use crate::error::CompileError;
 use crate::pattern::PatternSet;
 use crate::template::Template;
-
-/// The index file name appended to share paths ending in `/` when `index` is not set.
-const DEFAULT_INDEX: &str = "index.html";
 
 /// A compiled action.
 #[derive(Debug, Clone)]
@@ -127,165 +128,68 @@ fn decode_segment(segment: &str) -> Option<String> {
 // === impl Action ===
 
 impl Action {
-    /// Compiles an `action` object (or a share's `fallback`).
-    pub(crate) fn compile(value: &Value) -> Result<Action, String> {
-        let action = value
-            .as_object()
-            .ok_or_else(|| format!("an action must be an object, not {value}"))?;
-        let mut kinds = ["pass", "return", "share", "proxy"]
-            .into_iter()
-            .filter(|kind| action.contains_key(*kind));
-        let kind = match (kinds.next(), kinds.next()) {
-            (Some(kind), None) => kind,
-            (None, _) => {
-                return Err(
-                    "an action must have one of \"pass\", \"return\", \"share\" or \"proxy\""
-                        .to_owned(),
-                );
-            }
-            (Some(_), Some(_)) => {
-                return Err(
-                    "an action must have just one of \"pass\", \"return\", \"share\" or \"proxy\""
-                        .to_owned(),
-                );
-            }
+    /// Compiles an action of unit-conf's model (a step's `action` or a share's
+    /// `fallback`).
+    pub(crate) fn compile(action: &RouteAction) -> Result<Action, CompileError> {
+        let kind = match &action.kind {
+            unit_conf::ActionKind::Pass(pass) => ActionKind::Pass(Template::new(pass)),
+            unit_conf::ActionKind::Return { status, location } => ActionKind::Return {
+                status: *status,
+                location: location.as_deref().map(Template::new),
+            },
+            unit_conf::ActionKind::Share(share) => ActionKind::Share(compile_share(share)?),
+            unit_conf::ActionKind::Proxy(address) => ActionKind::Proxy(ProxyTarget::new(address)),
         };
-        let kind = match kind {
-            "pass" => ActionKind::Pass(
-                template_member(action, "pass")?.ok_or("the \"pass\" value is missing")?,
-            ),
-            "return" => compile_return(action)?,
-            "share" => ActionKind::Share(compile_share(action)?),
-            _ => ActionKind::Proxy(compile_proxy(action)?),
-        };
+        let response_headers = action
+            .response_headers
+            .iter()
+            .map(|header| {
+                (
+                    header.name.clone(),
+                    header.value.as_deref().map(Template::new),
+                )
+            })
+            .collect();
         Ok(Action {
             kind,
-            rewrite: template_member(action, "rewrite")?,
-            response_headers: compile_response_headers(action)?,
+            rewrite: action.rewrite.as_deref().map(Template::new),
+            response_headers,
         })
     }
-}
-
-/// Compiles a `return` action.
-fn compile_return(action: &Map<String, Value>) -> Result<ActionKind, String> {
-    let status = action
-        .get("return")
-        .and_then(Value::as_u64)
-        .and_then(|status| u16::try_from(status).ok())
-        .filter(|status| *status <= 999)
-        .ok_or("the \"return\" value must be an integer from 0 to 999")?;
-    Ok(ActionKind::Return {
-        status,
-        location: template_member(action, "location")?,
-    })
 }
 
 /// Compiles a `share` action.
-fn compile_share(action: &Map<String, Value>) -> Result<Share, String> {
-    let paths = match action.get("share") {
-        Some(Value::String(path)) => vec![Template::parse(path)?],
-        Some(Value::Array(paths)) if !paths.is_empty() => paths
-            .iter()
-            .map(|path| match path {
-                Value::String(path) => Template::parse(path),
-                other => Err(format!("a \"share\" path must be a string, not {other}")),
-            })
-            .collect::<Result<Vec<Template>, String>>()?,
-        _ => return Err("\"share\" must be a string or a non-empty array".to_owned()),
-    };
-    let index = match action.get("index") {
-        None => DEFAULT_INDEX.to_owned(),
-        Some(Value::String(index)) => index.clone(),
-        Some(other) => return Err(format!("\"index\" must be a string, not {other}")),
-    };
-    let types = action
-        .get("types")
-        .map(|types| PatternSet::compile(types, true))
-        .transpose()?;
-    let fallback = action
-        .get("fallback")
-        .map(|fallback| Action::compile(fallback).map(Box::new))
-        .transpose()?;
+fn compile_share(share: &unit_conf::Share) -> Result<Share, CompileError> {
     Ok(Share {
-        paths,
-        index,
-        types,
-        fallback,
-        chroot: template_member(action, "chroot")?,
-        follow_symlinks: bool_member(action, "follow_symlinks")?,
-        traverse_mounts: bool_member(action, "traverse_mounts")?,
+        paths: share.paths.iter().map(|path| Template::new(path)).collect(),
+        index: share.index.clone(),
+        types: share
+            .types
+            .as_deref()
+            .map(|types| PatternSet::compile(types, true))
+            .transpose()?,
+        fallback: share
+            .fallback
+            .as_deref()
+            .map(|fallback| Action::compile(fallback).map(Box::new))
+            .transpose()?,
+        chroot: share.chroot.as_deref().map(Template::new),
+        follow_symlinks: share.follow_symlinks,
+        traverse_mounts: share.traverse_mounts,
     })
 }
 
-/// Compiles a `proxy` action's address.
-fn compile_proxy(action: &Map<String, Value>) -> Result<ProxyTarget, String> {
-    let address = action
-        .get("proxy")
-        .and_then(Value::as_str)
-        .ok_or("\"proxy\" must be a string")?;
-    parse_proxy(address).ok_or_else(|| format!("the \"proxy\" address is invalid \"{address}\""))
-}
+// === impl ProxyTarget ===
 
-/// Reads `http://<ip>:<port>`, `http://[<ipv6>]:<port>` or `http://unix:<path>`.
-fn parse_proxy(address: &str) -> Option<ProxyTarget> {
-    let target = address.strip_prefix("http://")?;
-    if let Some(path) = target.strip_prefix("unix:") {
-        return (path.starts_with('/') || path.len() > 1 && path.starts_with('@'))
-            .then(|| ProxyTarget::Unix(PathBuf::from(path)));
-    }
-    let socket_addr: SocketAddr = target.parse().ok()?;
-    (socket_addr.port() != 0).then_some(ProxyTarget::Inet(socket_addr))
-}
-
-/// Compiles `response_headers`: name to template, or to `null` to remove the field.
-fn compile_response_headers(
-    action: &Map<String, Value>,
-) -> Result<Vec<(String, Option<Template>)>, String> {
-    let Some(headers) = action.get("response_headers") else {
-        return Ok(Vec::new());
-    };
-    let headers = headers
-        .as_object()
-        .ok_or_else(|| format!("\"response_headers\" must be an object, not {headers}"))?;
-    headers
-        .iter()
-        .map(|(name, value)| {
-            if name.is_empty() || name.eq_ignore_ascii_case("Content-Length") {
-                return Err(format!(
-                    "the response header \"{name}\" cannot be configured"
-                ));
-            }
-            let template = match value {
-                Value::Null => None,
-                Value::String(text) => Some(Template::parse(text)?),
-                other => {
-                    return Err(format!(
-                        "the response header \"{name}\" must be a string or null, not {other}"
-                    ));
-                }
-            };
-            Ok((name.clone(), template))
-        })
-        .collect()
-}
-
-/// An optional string member holding a template.
-fn template_member(object: &Map<String, Value>, name: &str) -> Result<Option<Template>, String> {
-    match object.get(name) {
-        None => Ok(None),
-        Some(Value::String(text)) => Template::parse(text)
-            .map(Some)
-            .map_err(|template_error| format!("{template_error} in the \"{name}\" value")),
-        Some(other) => Err(format!("\"{name}\" must be a string, not {other}")),
-    }
-}
-
-/// An optional boolean member that defaults to true.
-fn bool_member(object: &Map<String, Value>, name: &str) -> Result<bool, String> {
-    match object.get(name) {
-        None => Ok(true),
-        Some(Value::Bool(flag)) => Ok(*flag),
-        Some(other) => Err(format!("\"{name}\" must be a boolean, not {other}")),
+impl ProxyTarget {
+    /// Where a `proxy` action or an upstream server of unit-conf's model connects.
+    pub(crate) fn new(address: &ServerAddress) -> ProxyTarget {
+        match address {
+            ServerAddress::Inet(socket_addr) => ProxyTarget::Inet(*socket_addr),
+            ServerAddress::Unix(path) => ProxyTarget::Unix(path.clone()),
+            // The connecting side reads a leading `@` as the abstract namespace.
+            ServerAddress::Abstract(name) => ProxyTarget::Unix(PathBuf::from(format!("@{name}"))),
+        }
     }
 }
 

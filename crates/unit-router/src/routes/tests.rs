@@ -5,9 +5,28 @@ use serde_json::{Value, json};
 
 use super::action::Share;
 use super::{ActionKind, PassTarget, ProxyTarget, Routes, Upstreams, parse_pass};
+use crate::conf::tests::parse;
 use crate::http::{ConnAddr, HttpRequest};
 use crate::template::ResponseVars;
 use crate::template::tests::{sample_request, socket};
+
+/// Parses a root `routes` value (`None`: absent) with unit-conf, as the router gets it,
+/// and compiles it; the error is the validator's message or the compiler's.
+fn compile_routes(routes: Option<&Value>) -> Result<Routes, String> {
+    let conf = match routes {
+        Some(routes) => json!({ "routes": routes }),
+        None => json!({}),
+    };
+    Routes::compile(parse(&conf)?.routes.as_ref())
+        .map_err(|compile_error| compile_error.to_string())
+}
+
+/// Parses a root `upstreams` value with unit-conf and compiles it.
+fn compile_upstreams(upstreams: &Value) -> Result<Upstreams, String> {
+    Ok(Upstreams::compile(
+        &parse(&json!({ "upstreams": upstreams }))?.upstreams,
+    ))
+}
 
 /// A change made to the sample request before matching.
 type Adjust<'a> = &'a dyn Fn(&mut HttpRequest);
@@ -16,7 +35,7 @@ type Adjust<'a> = &'a dyn Fn(&mut HttpRequest);
 /// checks whether it selects that step for each adjusted sample request.
 fn check(conditions: Value, cases: &[(Adjust<'_>, bool)]) {
     let conf = json!([{ "match": conditions, "action": { "return": 200 } }]);
-    let routes = Routes::compile(Some(&conf)).expect("test routes compile");
+    let routes = compile_routes(Some(&conf)).expect("test routes compile");
     for (case_idx, (adjust, expected)) in cases.iter().enumerate() {
         let mut request = sample_request();
         adjust(&mut request);
@@ -482,7 +501,7 @@ fn first_matching_step_wins() {
         {"action": {"return": 204}},
         {"action": {"return": 205}},
     ]);
-    let routes = Routes::compile(Some(&conf)).expect("the routes compile");
+    let routes = compile_routes(Some(&conf)).expect("the routes compile");
     let post_to_api = |request: &mut HttpRequest| {
         request.uri = "/api/x".to_owned();
         request.method = "POST".to_owned();
@@ -507,11 +526,11 @@ fn first_matching_step_wins() {
 #[test]
 fn no_step_matches() {
     let conf = json!([{"match": {"uri": "/only"}, "action": {"return": 200}}]);
-    let routes = Routes::compile(Some(&conf)).expect("the routes compile");
+    let routes = compile_routes(Some(&conf)).expect("the routes compile");
     assert!(routes.select(None, &sample_request()).is_none());
-    let empty = Routes::compile(Some(&json!([]))).expect("empty routes compile");
+    let empty = compile_routes(Some(&json!([]))).expect("empty routes compile");
     assert!(empty.select(None, &sample_request()).is_none());
-    let none = Routes::compile(None).expect("absent routes compile");
+    let none = compile_routes(None).expect("absent routes compile");
     assert!(none.select(None, &sample_request()).is_none());
     assert!(none.select(Some("main"), &sample_request()).is_none());
 }
@@ -526,7 +545,7 @@ fn named_routes() {
         "static": [{"action": {"share": "/srv$uri"}}],
         "empty": [],
     });
-    let routes = Routes::compile(Some(&conf)).expect("the routes compile");
+    let routes = compile_routes(Some(&conf)).expect("the routes compile");
     let mut request = sample_request();
     assert_eq!(selected_status(&routes, Some("main"), &request), Some(404));
     request.uri = "/static/app.css".to_owned();
@@ -616,7 +635,7 @@ fn compile_errors() {
         ),
         (json!([{"action": {"return": 1000}}]), None),
     ] {
-        match Routes::compile(Some(&conf)) {
+        match compile_routes(Some(&conf)) {
             Ok(_) => panic!("routes {conf} compiled"),
             Err(message) => {
                 if let Some(expected) = expected {
@@ -639,8 +658,8 @@ fn following_pass_targets() {
         "static": [{"action": {"share": ["/srv$uri", "/fallback/"], "index": "home.html"}}],
     });
     let upstreams = json!({"pool": {"servers": {"127.0.0.1:8001": {}, "127.0.0.1:8002": {}}}});
-    let routes = Routes::compile(Some(&routes)).expect("the routes compile");
-    let upstreams = Upstreams::compile(Some(&upstreams)).expect("the upstreams compile");
+    let routes = compile_routes(Some(&routes)).expect("the routes compile");
+    let upstreams = compile_upstreams(&upstreams).expect("the upstreams compile");
     let pass_of = |request: &HttpRequest| -> Option<PassTarget> {
         match &routes.select(Some("main"), request)?.kind {
             ActionKind::Pass(pass) => parse_pass(&pass.expand(request, &ResponseVars::default())),

@@ -14,19 +14,14 @@
 //! What it deliberately does not do: connect, track failures or health, or resolve names
 //! (server keys are IP addresses or `unix:` socket paths).
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
-use serde_json::Value;
 use unit_engine::HashMap;
 
 use super::ProxyTarget;
 
 /// Units per unit of configured weight, so fractional weights keep three decimals.
 const WEIGHT_SCALE: f64 = 1000.0;
-/// The largest weight the configuration allows.
-const MAX_WEIGHT: f64 = 1_000_000.0;
 
 /// The compiled `upstreams` section.
 #[derive(Debug, Default)]
@@ -54,19 +49,13 @@ struct Server {
 }
 
 impl Upstreams {
-    /// Compiles the root `upstreams` value; `None` means no upstreams.
-    pub(crate) fn compile(upstreams: Option<&Value>) -> Result<Upstreams, String> {
-        let Some(upstreams) = upstreams else {
-            return Ok(Upstreams::default());
-        };
-        let upstreams = upstreams
-            .as_object()
-            .ok_or_else(|| format!("\"upstreams\" must be an object, not {upstreams}"))?;
+    /// Compiles the `upstreams` of unit-conf's model.
+    pub(crate) fn compile(upstreams: &[unit_conf::Upstream]) -> Upstreams {
         let upstreams = upstreams
             .iter()
-            .map(|(name, upstream)| Ok((name.clone(), compile_upstream(name, upstream)?)))
-            .collect::<Result<HashMap<String, Upstream>, String>>()?;
-        Ok(Upstreams { upstreams })
+            .map(|upstream| (upstream.name.clone(), compile_upstream(upstream)))
+            .collect();
+        Upstreams { upstreams }
     }
 
     /// Picks the next server of upstream `name`; `None` when the upstream does not exist
@@ -104,51 +93,24 @@ impl Upstream {
     }
 }
 
-/// Compiles one upstream: `{"servers": {"<ip>:<port>": {"weight": <number>}}}`.
-fn compile_upstream(name: &str, upstream: &Value) -> Result<Upstream, String> {
-    let servers = upstream
-        .get("servers")
-        .and_then(Value::as_object)
-        .ok_or_else(|| format!("the \"{name}\" upstream must contain a \"servers\" object"))?;
-    let servers = servers
+/// Compiles one upstream.
+fn compile_upstream(upstream: &unit_conf::Upstream) -> Upstream {
+    let servers: Vec<Server> = upstream
+        .servers
         .iter()
-        .map(|(address, server)| compile_server(address, server))
-        .collect::<Result<Vec<Server>, String>>()?;
+        .map(|server| Server {
+            address: ProxyTarget::new(&server.address),
+            weight: scale_weight(server.weight),
+        })
+        .collect();
     let scores = Mutex::new(vec![0; servers.len()]);
-    Ok(Upstream { servers, scores })
-}
-
-/// Compiles one server entry.
-fn compile_server(address: &str, server: &Value) -> Result<Server, String> {
-    let target = match address.strip_prefix("unix:") {
-        Some(path) if !path.is_empty() => ProxyTarget::Unix(PathBuf::from(path)),
-        _ => ProxyTarget::Inet(
-            address
-                .parse::<SocketAddr>()
-                .map_err(|_| format!("\"{address}\" is not a valid server address"))?,
-        ),
-    };
-    let weight = match server.get("weight") {
-        None => 1.0,
-        Some(weight) => weight
-            .as_f64()
-            .ok_or_else(|| format!("the weight of \"{address}\" must be a number"))?,
-    };
-    if !(0.0..=MAX_WEIGHT).contains(&weight) {
-        return Err(format!(
-            "the weight of \"{address}\" must be from 0 to 1,000,000"
-        ));
-    }
-    Ok(Server {
-        address: target,
-        weight: scale_weight(weight),
-    })
+    Upstream { servers, scores }
 }
 
 /// Turns a weight from 0 to 1,000,000 into whole units; any positive weight gets at least
 /// one unit, so it is still picked now and then.
 fn scale_weight(weight: f64) -> i64 {
-    // The range check bounds the product by 1e9, which an i64 holds exactly.
+    // The validator's range check bounds the product by 1e9, which an i64 holds exactly.
     let units = (weight * WEIGHT_SCALE).round() as i64;
     if weight > 0.0 { units.max(1) } else { 0 }
 }

@@ -6,11 +6,12 @@
 //! `settings.http.static.mime_types` adds to it and overrides it, each value being an
 //! extension with its dot or a whole file name.
 //!
-//! Not here: validating the override object (the controller rejects an extension mapped
-//! to two types before the router ever sees it) and content sniffing.
+//! Not here: validating the overrides (unit-conf rejects an extension mapped to two types
+//! before the router ever sees it) and content sniffing.
 
 use std::sync::Arc;
 
+use unit_conf::MimeType;
 use unit_engine::HashMap;
 
 use crate::http::Text;
@@ -71,12 +72,9 @@ pub(crate) struct MimeTypes {
 }
 
 impl MimeTypes {
-    /// Builds the table from the built-in map and the optional
-    /// `settings.http.static.mime_types` object (MIME type → a string or an array of
-    /// strings, each `.ext` or an exact file name).
-    ///
-    /// Values that are not strings are skipped: the controller validated the shape.
-    pub(crate) fn new(overrides: Option<&serde_json::Value>) -> MimeTypes {
+    /// Builds the table from the built-in map and `settings.http.static.mime_types`
+    /// (each key `.ext` or an exact file name; empty keys never match and are skipped).
+    pub(crate) fn new(overrides: &[MimeType]) -> MimeTypes {
         let mut mime_types = MimeTypes {
             by_key: HashMap::default(),
         };
@@ -87,22 +85,12 @@ impl MimeTypes {
                     .insert((*key).to_owned(), Text::Static(mime_type));
             }
         }
-        let Some(serde_json::Value::Object(object)) = overrides else {
-            return mime_types;
-        };
-        for (mime_type, value) in object {
-            let mime_type = Text::Shared(Arc::from(mime_type.as_str()));
-            let keys: Vec<&str> = match value {
-                serde_json::Value::String(key) => vec![key],
-                serde_json::Value::Array(keys) => {
-                    keys.iter().filter_map(serde_json::Value::as_str).collect()
-                }
-                _ => Vec::new(),
-            };
-            for key in keys.into_iter().filter(|key| !key.is_empty()) {
+        for mime_type in overrides {
+            let name = Text::Shared(Arc::from(mime_type.name.as_str()));
+            for key in mime_type.keys.iter().filter(|key| !key.is_empty()) {
                 mime_types
                     .by_key
-                    .insert(key.to_ascii_lowercase(), mime_type.clone());
+                    .insert(key.to_ascii_lowercase(), name.clone());
             }
         }
         mime_types
@@ -130,9 +118,11 @@ impl MimeTypes {
 mod tests {
     use super::*;
 
+    use crate::conf::tests::mime_types;
+
     /// Looks `file_name` up in a table built from `overrides`.
     fn check(overrides: Option<serde_json::Value>, file_name: &str, expected: Option<&str>) {
-        let mime_types = MimeTypes::new(overrides.as_ref());
+        let mime_types = MimeTypes::new(&overrides.map(mime_types).unwrap_or_default());
         assert_eq!(
             mime_types.lookup(file_name).map(|mime_type| &**mime_type),
             expected,
@@ -160,7 +150,6 @@ mod tests {
             "text/x-notes": [".notes", "README", ".HTML"],
             "application/x-custom": ".cst",
             "text/plain": [".log", "file"],
-            "ignored": 5,
         });
         check(Some(overrides.clone()), "a.NOTES", Some("text/x-notes"));
         check(Some(overrides.clone()), "/srv/README", Some("text/x-notes"));
@@ -176,10 +165,5 @@ mod tests {
         check(Some(overrides.clone()), "x.file", None);
         check(Some(overrides.clone()), "profile", None);
         check(Some(overrides), "style.css", Some("text/css"));
-        check(
-            Some(serde_json::json!("not an object")),
-            "a.txt",
-            Some("text/plain"),
-        );
     }
 }

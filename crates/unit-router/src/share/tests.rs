@@ -126,7 +126,7 @@ fn get(paths: &[String]) -> ShareRequest<'_> {
 
 /// Serves `request` with the built-in MIME table.
 fn serve(server: &mut ShareServer, request: &ShareRequest<'_>) -> ShareOutcome {
-    server.serve(request, &MimeTypes::new(None))
+    server.serve(request, &MimeTypes::new(&[]))
 }
 
 /// The status the client would see.
@@ -229,7 +229,7 @@ fn mime_overrides_apply_to_served_files() {
     let tree = Tree::new();
     let mut server = ShareServer::new();
     let overrides = serde_json::json!({ "text/x-readme": ["README"], "text/x-alpha": ".TXT" });
-    let mime = MimeTypes::new(Some(&overrides));
+    let mime = MimeTypes::new(&crate::conf::tests::mime_types(overrides));
     let paths = tree.paths(&["root/README"]);
     let response = expect_response(server.serve(&get(&paths), &mime));
     assert_eq!(header(&response, "Content-Type"), Some("text/x-readme"));

@@ -177,7 +177,7 @@ fn parse_errors() {
         ),
     ] {
         assert_eq!(
-            Template::parse(text),
+            Template::parse(text).map_err(|template_error| template_error.to_string()),
             Err(expected.to_owned()),
             "template {text:?}"
         );

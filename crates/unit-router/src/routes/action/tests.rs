@@ -2,11 +2,23 @@
 
 use std::path::PathBuf;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{Action, ActionKind, PassTarget, ProxyTarget, parse_pass};
+use crate::conf::tests::parse;
 use crate::template::ResponseVars;
 use crate::template::tests::{sample_request, socket};
+
+/// Parses `action` with unit-conf as the action of a route's only step, as the router
+/// gets it, and compiles it; the error is the validator's message or the compiler's.
+fn compile_action(action: &Value) -> Result<Action, String> {
+    let conf = parse(&json!({"routes": [{ "action": action }]}))?;
+    let Some(unit_conf::Routes::Steps(steps)) = &conf.routes else {
+        return Err("the routes are not an array".to_owned());
+    };
+    let step = steps.first().ok_or("the route has no step")?;
+    Action::compile(&step.action).map_err(|compile_error| compile_error.to_string())
+}
 
 /// Checks what `parse_pass` makes of `text`.
 fn check(text: &str, expected: Option<PassTarget>) {
@@ -74,7 +86,7 @@ fn pass_targets() {
 
 #[test]
 fn pass_and_return() {
-    let action = Action::compile(&json!({"pass": "applications/$host"})).expect("compiles");
+    let action = compile_action(&json!({"pass": "applications/$host"})).expect("compiles");
     match &action.kind {
         ActionKind::Pass(pass) => {
             assert!(!pass.is_static());
@@ -96,7 +108,7 @@ fn pass_and_return() {
             Some("https://example.com/docs/a%20b.html?x=1&q=a+b&x=2"),
         ),
     ] {
-        let action = Action::compile(&value).expect("return actions compile");
+        let action = compile_action(&value).expect("return actions compile");
         let ActionKind::Return { status, location } = &action.kind else {
             panic!("expected return for {value}");
         };
@@ -110,7 +122,7 @@ fn pass_and_return() {
 
 #[test]
 fn share_members() {
-    let action = Action::compile(&json!({"share": "/srv/www$uri"})).expect("compiles");
+    let action = compile_action(&json!({"share": "/srv/www$uri"})).expect("compiles");
     let ActionKind::Share(share) = &action.kind else {
         panic!("expected share");
     };
@@ -123,7 +135,7 @@ fn share_members() {
     assert!(share.types.is_none() && share.fallback.is_none() && share.chroot.is_none());
     assert!(share.follow_symlinks && share.traverse_mounts);
 
-    let action = Action::compile(&json!({
+    let action = compile_action(&json!({
         "share": ["/a$uri", "/b/"],
         "index": "default.htm",
         "types": ["image/*", "!image/svg+xml", "Text/HTML"],
@@ -221,7 +233,7 @@ fn proxy_targets() {
             ProxyTarget::Unix(PathBuf::from("@abstract")),
         ),
     ] {
-        let action = Action::compile(&json!({ "proxy": address })).expect("proxy actions compile");
+        let action = compile_action(&json!({ "proxy": address })).expect("proxy actions compile");
         match &action.kind {
             ActionKind::Proxy(target) => assert_eq!(target, &expected, "proxy {address}"),
             other => panic!("expected proxy for {address}, got {other:?}"),
@@ -265,6 +277,6 @@ fn compile_errors() {
         json!({"return": 200, "response_headers": {"X-A": 1}}),
         json!({"return": 200, "response_headers": {"X-A": "$nope"}}),
     ] {
-        assert!(Action::compile(&value).is_err(), "action {value}");
+        assert!(compile_action(&value).is_err(), "action {value}");
     }
 }

@@ -6,7 +6,18 @@ use std::thread;
 use serde_json::{Value, json};
 
 use super::{ProxyTarget, Upstreams};
+use crate::conf::tests::parse;
 use crate::template::tests::socket;
+
+/// Parses a root `upstreams` value (`None`: absent) with unit-conf, as the router gets
+/// it, and compiles it; the error is the validator's message.
+fn compile_upstreams(upstreams: Option<&Value>) -> Result<Upstreams, String> {
+    let conf = match upstreams {
+        Some(upstreams) => json!({ "upstreams": upstreams }),
+        None => json!({}),
+    };
+    Ok(Upstreams::compile(&parse(&conf)?.upstreams))
+}
 
 /// The servers used in the tests, by letter: `a` is `127.0.0.1:8001`, `b` port 8002...
 fn server(letter: char) -> String {
@@ -42,7 +53,7 @@ fn letter(target: ProxyTarget) -> char {
 /// Compiles `servers` and checks that successive picks give the letters of `expected`.
 fn check(servers: &[(char, Option<Value>)], expected: &str) {
     let conf = upstream(servers);
-    let upstreams = Upstreams::compile(Some(&conf)).expect("test upstreams compile");
+    let upstreams = compile_upstreams(Some(&conf)).expect("test upstreams compile");
     let picked: String = (0..expected.chars().count())
         .map(|_| upstreams.pick("u").map_or('-', letter))
         .collect();
@@ -83,7 +94,7 @@ fn round_robin_order() {
     check(&[('a', Some(json!(2.5))), ('b', Some(json!(1)))], "abaaaba");
     // A tiny positive weight still gets a turn.
     let conf = upstream(&[('a', Some(json!(0.0001))), ('b', Some(json!(1)))]);
-    let upstreams = Upstreams::compile(Some(&conf)).expect("the upstream compiles");
+    let upstreams = compile_upstreams(Some(&conf)).expect("the upstream compiles");
     let picks: Vec<char> = (0..2_000)
         .filter_map(|_| upstreams.pick("u").map(letter))
         .collect();
@@ -98,7 +109,7 @@ fn lookups() {
         "six": {"servers": {"[::1]:8080": {"weight": 2}}},
         "local": {"servers": {"unix:/run/app.sock": {}}},
     });
-    let upstreams = Upstreams::compile(Some(&conf)).expect("the upstreams compile");
+    let upstreams = compile_upstreams(Some(&conf)).expect("the upstreams compile");
     let inet = |text: &str| Some(ProxyTarget::Inet(socket(text)));
     assert_eq!(upstreams.pick("one"), inet("127.0.0.1:8001"));
     assert_eq!(upstreams.pick("six"), inet("[::1]:8080"));
@@ -107,14 +118,14 @@ fn lookups() {
         Some(ProxyTarget::Unix("/run/app.sock".into()))
     );
     assert_eq!(upstreams.pick("seven"), None);
-    let none = Upstreams::compile(None).expect("no upstreams compile");
+    let none = compile_upstreams(None).expect("no upstreams compile");
     assert_eq!(none.pick("one"), None);
 }
 
 #[test]
 fn shared_between_threads() {
     let conf = upstream(&[('a', Some(json!(2))), ('b', Some(json!(1)))]);
-    let upstreams = Arc::new(Upstreams::compile(Some(&conf)).expect("the upstream compiles"));
+    let upstreams = Arc::new(compile_upstreams(Some(&conf)).expect("the upstream compiles"));
     let handles: Vec<_> = (0..3)
         .map(|_| {
             let upstreams = Arc::clone(&upstreams);
@@ -145,6 +156,6 @@ fn compile_errors() {
         json!({"u": {"servers": {"127.0.0.1:80": {"weight": 1_000_001}}}}),
         json!({"u": {"servers": {"127.0.0.1:80": {"weight": "2"}}}}),
     ] {
-        assert!(Upstreams::compile(Some(&conf)).is_err(), "upstreams {conf}");
+        assert!(compile_upstreams(Some(&conf)).is_err(), "upstreams {conf}");
     }
 }
