@@ -88,25 +88,15 @@ struct Router {
     /// Every worker's counters by worker number, kept when a worker stops so the
     /// totals never go back.
     counters: Vec<Arc<Counters>>,
+    /// How long main may take to answer.
+    main_rpc_timeout: Duration,
 }
 
 /// Runs the router until main says quit or goes away.
 pub fn run(setup: RouterSetup) -> Result<(), RouterError> {
     let mut engine: Engine<Router> = Engine::new()?;
     engine.watch_signals(&WORKER_SIGNALS)?;
-    let mut router = Router {
-        port: setup.port,
-        conf: json!({}),
-        active: None,
-        sockets: HashMap::default(),
-        applying: None,
-        swapping: None,
-        generation: 0,
-        remote: engine.remote(),
-        main_calls: RpcStreams::new(),
-        workers: Vec::new(),
-        counters: Vec::new(),
-    };
+    let mut router = Router::new(setup.port, engine.remote());
     router
         .port
         .register(engine.registry(), PORT, MAIN_LINK)
@@ -126,6 +116,23 @@ pub fn run(setup: RouterSetup) -> Result<(), RouterError> {
 }
 
 impl Router {
+    fn new(port: ChildPort, remote: Remote<Router>) -> Router {
+        Router {
+            port,
+            conf: json!({}),
+            active: None,
+            sockets: HashMap::default(),
+            applying: None,
+            swapping: None,
+            generation: 0,
+            remote,
+            main_calls: RpcStreams::new(),
+            workers: Vec::new(),
+            counters: Vec::new(),
+            main_rpc_timeout: MAIN_RPC_TIMEOUT,
+        }
+    }
+
     fn on_event(&mut self, engine: &mut Engine<Router>, event: Event) {
         match event {
             Event::Io { token: PORT, .. } => self.receive_messages(engine),
@@ -305,7 +312,7 @@ impl Router {
             self.main_calls.take(stream);
             return false;
         }
-        let deadline = engine.add_timer(MAIN_RPC_TIMEOUT, u64::from(stream));
+        let deadline = engine.add_timer(self.main_rpc_timeout, u64::from(stream));
         if let Some(rpc) = self.main_calls.get_mut(stream) {
             rpc.deadline = Some(deadline);
         }
@@ -523,4 +530,75 @@ impl Router {
 
 fn error_reply(reason: &str) -> Reply {
     Reply::Error(reason.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use nix::unistd::getpid;
+    use unit_port::{Message, MsgType, PortReceiver, port_pair};
+
+    use super::*;
+
+    /// A router whose main is this test (it reads `main` and answers nothing unless
+    /// told), with requests made as main too so their replies come back here.
+    fn router() -> (Router, Engine<Router>, PortReceiver) {
+        let engine: Engine<Router> = Engine::new().expect("an engine");
+        let (own_port, _) = port_pair().expect("a port");
+        let (main_receiver, main) = port_pair().expect("main's port");
+        let mut router = Router::new(ChildPort::new(own_port, main, getpid()), engine.remote());
+        router.main_rpc_timeout = Duration::from_millis(100);
+        (router, engine, main_receiver)
+    }
+
+    /// Runs the router's engine until `main` gets a message, and returns it.
+    fn next_to_main(
+        router: &mut Router,
+        engine: &mut Engine<Router>,
+        main: &mut PortReceiver,
+    ) -> Message {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(message) = main.receive().expect("main's port") {
+                return message;
+            }
+            engine
+                .turn(
+                    router,
+                    Some(Duration::from_millis(10)),
+                    |router, engine, event| router.on_event(engine, event),
+                )
+                .expect("a turn");
+        }
+        panic!("nothing reached main");
+    }
+
+    fn requester(stream: u32) -> Requester {
+        Requester {
+            pid: getpid(),
+            reply_port: 0,
+            stream,
+        }
+    }
+
+    #[test]
+    fn a_lost_answer_from_main_fails_that_configuration_and_the_next_applies() {
+        let (mut router, mut engine, mut main) = router();
+        let with_listener = br#"{"listeners": {"127.0.0.1:1": {"pass": "routes"}}, "routes": []}"#;
+        router.begin_apply(&mut engine, requester(41), with_listener);
+        let socket_request = next_to_main(&mut router, &mut engine, &mut main);
+        assert_eq!(socket_request.msg_type, MsgType::Socket);
+        // Main never answers: the deadline fails the configuration.
+        let reply = next_to_main(&mut router, &mut engine, &mut main);
+        assert_eq!((reply.msg_type, reply.stream), (MsgType::RpcError, 41));
+        assert_eq!(reply.payload_text(), "main did not answer in time");
+        // The next configuration is not refused as "being applied".
+        router.begin_apply(&mut engine, requester(42), br#"{"listeners": {}}"#);
+        let reply = next_to_main(&mut router, &mut engine, &mut main);
+        assert_eq!((reply.msg_type, reply.stream), (MsgType::RpcReady, 42));
+        for worker in router.workers.drain(..) {
+            worker.stop();
+        }
+    }
 }
