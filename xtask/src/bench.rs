@@ -1,8 +1,9 @@
 //! `cargo xtask bench`: runs a benchmark suite.
 //!
 //! Each suite is its own submodule behind one variant of [`Suite`]: `criterion` (every
-//! crate's `benches/`), which also runs when no suite is named, and `http` (a release unitd
-//! against nginx under wrk load).
+//! crate's `benches/`), which also runs when no suite is named, `http` (a release unitd
+//! against nginx under wrk load) and `app` (an application through unitd against the
+//! same application reached directly).
 //! Suites report their own results; this module only dispatches.
 
 mod criterion;
@@ -34,6 +35,9 @@ enum Suite {
     },
     /// Load-test a release unitd against nginx with wrk on loopback (installs both if needed).
     Http(http::HttpArgs),
+    /// Load-test an application through a release unitd against the same application
+    /// hit directly, and unitd's proxy path to it.
+    App(http::app::AppArgs),
 }
 
 /// Runs the chosen suite.
@@ -42,5 +46,6 @@ pub(crate) fn run(bench_args: BenchArgs) -> Result<()> {
         None => criterion::run(&bench_args.cargo_bench_args),
         Some(Suite::Criterion { cargo_bench_args }) => criterion::run(&cargo_bench_args),
         Some(Suite::Http(http_args)) => http::run(http_args),
+        Some(Suite::App(app_args)) => http::app::run(app_args),
     }
 }

@@ -93,6 +93,16 @@ impl UnitdDir {
         UnitdDir { root }
     }
 
+    /// The directory holding everything.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The state directory (`conf.json` and the rest of what unitd stores).
+    pub(crate) fn state(&self) -> PathBuf {
+        self.root.join("state")
+    }
+
     /// The control socket's path.
     pub(crate) fn control(&self) -> PathBuf {
         self.root.join("control.unit.sock")
@@ -105,7 +115,7 @@ impl UnitdDir {
 
     /// Creates the directories and returns `unitd --no-daemon` with every path here.
     pub(crate) fn command(&self, unitd: &Path) -> Result<Command> {
-        let state = self.root.join("state");
+        let state = self.state();
         let tmp = self.root.join("tmp");
         for dir in [&self.root, &state, &tmp] {
             create_dir(dir)?;

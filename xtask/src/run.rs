@@ -5,6 +5,10 @@
 //! system-wide defaults and needs no root.
 //! The task replaces itself with unitd (`exec`), so Ctrl-C and other signals reach the
 //! daemon directly; nothing is cleaned up afterwards because unitd removes its own files.
+//!
+//! With `--example`, the instance lives in `run/example/` instead and starts with
+//! `examples/config.json`: the Rust example is built there first, and the configuration's
+//! relative paths resolve against the workspace root, unitd's working directory.
 
 use std::os::unix::process::CommandExt;
 
@@ -16,6 +20,9 @@ use crate::cmd::{UnitdDir, cargo, run_step, target_dir, workspace_root};
 /// Arguments of `cargo xtask run`.
 #[derive(Args)]
 pub(crate) struct RunArgs {
+    /// Start with `examples/config.json`: the Rust and Python example applications.
+    #[arg(long)]
+    example: bool,
     /// Extra arguments for unitd, after `--`.
     #[arg(last = true)]
     unitd_args: Vec<String>,
@@ -29,11 +36,25 @@ pub(crate) fn run(run_args: RunArgs) -> Result<()> {
         bail!("the build succeeded but {} is missing", unitd.display());
     }
 
-    let run_dir = UnitdDir::new(workspace_root().join("run"));
+    let root = workspace_root();
+    let run_dir = if run_args.example {
+        UnitdDir::new(root.join("run").join("example"))
+    } else {
+        UnitdDir::new(root.join("run"))
+    };
     let control_socket = run_dir.control();
     let log_file = run_dir.log();
     let mut command = run_dir.command(&unitd)?;
-    command.args(&run_args.unitd_args);
+    if run_args.example {
+        prepare_example(&run_dir)?;
+        command
+            .arg("--config")
+            .arg(root.join("examples").join("config.json"));
+        println!(
+            "examples:    curl http://127.0.0.1:8300/ (Rust), http://127.0.0.1:8301/ (Python)"
+        );
+    }
+    command.args(&run_args.unitd_args).current_dir(&root);
 
     println!(
         "control API: curl --unix-socket {} http://localhost/config",
@@ -42,4 +63,24 @@ pub(crate) fn run(run_args: RunArgs) -> Result<()> {
     println!("log file:    {}", log_file.display());
     let error = command.exec();
     Err(error).with_context(|| format!("executing {}", unitd.display()))
+}
+
+/// Builds the Rust example into `run/example/` and forgets the configuration a previous
+/// run stored, so `--config` applies again (it only seeds an empty state directory).
+fn prepare_example(run_dir: &UnitdDir) -> Result<()> {
+    let root = workspace_root();
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let mut build = std::process::Command::new(rustc);
+    build
+        .args(["--edition", "2021", "-O", "-o"])
+        .arg(run_dir.root().join("hello-app"))
+        .arg(root.join("examples").join("hello.rs"))
+        .current_dir(&root);
+    run_step(&mut build)?;
+    let stored = run_dir.state().join("conf.json");
+    match std::fs::remove_file(&stored) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("removing {}", stored.display())),
+    }
 }

@@ -224,10 +224,14 @@ impl<S> Engine<S> {
         let timeout = self.poll_timeout(max_wait);
         self.poll_events(timeout)?;
         tracing::trace!(timeout = ?timeout, n_timers = self.timers.len(), "engine turn");
-        self.dispatch_events(state, &mut handler)?;
-        self.fire_timers(state, &mut handler);
-        self.run_works(state);
-        Ok(())
+        self.shared.enter_turn();
+        let dispatched = self.dispatch_events(state, &mut handler);
+        if dispatched.is_ok() {
+            self.fire_timers(state, &mut handler);
+            self.run_works(state);
+        }
+        self.shared.leave_turn();
+        dispatched
     }
 
     /// How long the next poll may wait: until the nearest timer or `max_wait`, whichever
@@ -236,7 +240,8 @@ impl<S> Engine<S> {
     /// The wait is counted from the turn's time, not the clock: a timer fires later by
     /// as long as the turn's handlers ran, which spares a clock read per turn.
     fn poll_timeout(&self, max_wait: Option<Duration>) -> Option<Duration> {
-        if !self.local_works.is_empty() {
+        // Work this thread posted late in the last turn woke nothing: it runs now.
+        if !self.local_works.is_empty() || self.shared.has_work() {
             return Some(Duration::ZERO);
         }
         let until_timer = self
@@ -348,10 +353,17 @@ impl<S> Engine<S> {
         }
     }
 
-    /// Runs the work posted from other threads, then the local queue until it is empty.
+    /// Runs the work posted from other threads (and from this one during the turn),
+    /// then the local queue until it is empty. Posted work that posts more is run in a
+    /// few more rounds; what is left after them waits for the next turn, which then
+    /// does not block.
     fn run_works(&mut self, state: &mut S) {
-        self.shared.take_into(&mut self.remote_works);
-        if !self.remote_works.is_empty() {
+        const ROUNDS: usize = 4;
+        for _ in 0..ROUNDS {
+            self.shared.take_into(&mut self.remote_works);
+            if self.remote_works.is_empty() {
+                break;
+            }
             let mut remote_works = std::mem::take(&mut self.remote_works);
             for work in remote_works.drain(..) {
                 work(state, self);

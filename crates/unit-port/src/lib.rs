@@ -31,6 +31,6 @@ pub use child::{ChildEvent, ChildPort, Requester};
 pub use error::PortError;
 pub use message::{Header, Message, MsgType, NewPort, PortId, ProcessType};
 pub use port::{PortReceiver, PortSender, port_pair};
-pub use protocol::{Reply, ToChild, ToMain, ToRouter};
+pub use protocol::{AppStart, AppStarted, Reply, ToChild, ToMain, ToRouter};
 pub use rpc::RpcStreams;
 pub use table::{PortKey, PortTable};

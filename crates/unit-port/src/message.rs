@@ -115,6 +115,8 @@ msg_types! {
     Apply = 16,
     /// Main to the router: the access log reopened after SIGUSR1 (one descriptor).
     AccessLogReopened = 17,
+    /// The router to main: stop a process of an application.
+    StopProcess = 18,
 }
 
 /// Flag bit: this packet is the last fragment of its message.

@@ -63,6 +63,65 @@ pub enum ToMain {
     SocketClose(String),
     /// Open an access log for appending (router; RPC, the ready reply carries the file).
     AccessLog(String),
+    /// Start a process of an application (router; RPC, the ready reply carries an
+    /// [`AppStarted`]).
+    StartProcess(AppStart),
+    /// Stop a process of an application: SIGTERM, then SIGKILL after a grace period
+    /// (router).
+    StopProcess(Pid),
+}
+
+/// What an application process is started with, as the configuration says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppStart {
+    /// The application's name.
+    pub name: String,
+    /// Its generation (a restart makes a new one).
+    pub generation: u64,
+    /// The file to execute.
+    pub executable: String,
+    /// Its arguments after `argv[0]`.
+    pub arguments: Vec<String>,
+    /// The configured environment, on top of main's base environment.
+    pub environment: Vec<(String, String)>,
+    /// Where it starts.
+    pub working_directory: Option<String>,
+    /// Its user and group; `None` for unitd's `--user` and `--group`.
+    pub user: Option<String>,
+    /// See `user`.
+    pub group: Option<String>,
+    /// Files for its standard output and error (used in daemon mode).
+    pub stdout: Option<String>,
+    /// See `stdout`.
+    pub stderr: Option<String>,
+}
+
+/// The ready reply to [`ToMain::StartProcess`]: the process and where it listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppStarted {
+    /// The process.
+    pub pid: Pid,
+    /// The unix socket it serves HTTP on.
+    pub socket: String,
+}
+
+impl AppStarted {
+    /// The reply's payload.
+    pub fn encode(&self) -> Vec<u8> {
+        Fields::new()
+            .i32(self.pid.as_raw())
+            .text(&self.socket)
+            .finish()
+    }
+
+    /// Reads a reply's payload.
+    pub fn decode(payload: &[u8]) -> Result<AppStarted, PortError> {
+        let mut fields = Reader::new(payload);
+        let pid = Pid::from_raw(fields.i32()?);
+        let socket = fields.text()?;
+        fields.end()?;
+        Ok(AppStarted { pid, socket })
+    }
 }
 
 /// What the controller asks of the router; every one is an RPC.
@@ -163,6 +222,11 @@ impl ToMain {
             ToMain::AccessLog(path) => {
                 Message::new(MsgType::AccessLog).with_payload(Fields::new().text(&path).finish())
             }
+            ToMain::StartProcess(start) => {
+                Message::new(MsgType::StartProcess).with_payload(start.encode())
+            }
+            ToMain::StopProcess(pid) => Message::new(MsgType::StopProcess)
+                .with_payload(Fields::new().i32(pid.as_raw()).finish()),
         }
     }
 
@@ -182,10 +246,80 @@ impl ToMain {
             }
             MsgType::SocketClose => ToMain::SocketClose(fields.text()?),
             MsgType::AccessLog => ToMain::AccessLog(fields.text()?),
+            MsgType::StartProcess => ToMain::StartProcess(AppStart::read(&mut fields)?),
+            MsgType::StopProcess => ToMain::StopProcess(Pid::from_raw(fields.i32()?)),
             _ => return Ok(None),
         };
         fields.end()?;
         Ok(Some(decoded))
+    }
+}
+
+// === impl AppStart ===
+
+impl AppStart {
+    fn encode(&self) -> Vec<u8> {
+        let optional = |fields: Fields, text: &Option<String>| match text {
+            Some(text) => fields.i32(1).text(text),
+            None => fields.i32(0),
+        };
+        let mut fields = Fields::new()
+            .text(&self.name)
+            .u64(self.generation)
+            .text(&self.executable)
+            .i32(self.arguments.len() as i32);
+        for argument in &self.arguments {
+            fields = fields.text(argument);
+        }
+        fields = fields.i32(self.environment.len() as i32);
+        for (name, value) in &self.environment {
+            fields = fields.text(name).text(value);
+        }
+        for text in [
+            &self.working_directory,
+            &self.user,
+            &self.group,
+            &self.stdout,
+            &self.stderr,
+        ] {
+            fields = optional(fields, text);
+        }
+        fields.finish()
+    }
+
+    fn read(fields: &mut Reader<'_>) -> Result<AppStart, PortError> {
+        let name = fields.text()?;
+        let generation = fields.u64()?;
+        let executable = fields.text()?;
+        let n_arguments = fields.count()?;
+        let arguments = (0..n_arguments)
+            .map(|_| fields.text())
+            .collect::<Result<Vec<_>, _>>()?;
+        let n_variables = fields.count()?;
+        let environment = (0..n_variables)
+            .map(|_| Ok((fields.text()?, fields.text()?)))
+            .collect::<Result<Vec<_>, PortError>>()?;
+        let mut optional = || -> Result<Option<String>, PortError> {
+            match fields.i32()? {
+                0 => Ok(None),
+                1 => fields.text().map(Some),
+                _ => Err(PortError::Malformed(
+                    "an optional field is neither absent nor present",
+                )),
+            }
+        };
+        Ok(AppStart {
+            name,
+            generation,
+            executable,
+            arguments,
+            environment,
+            working_directory: optional()?,
+            user: optional()?,
+            group: optional()?,
+            stdout: optional()?,
+            stderr: optional()?,
+        })
     }
 }
 
@@ -302,6 +436,11 @@ impl Fields {
         self
     }
 
+    fn u64(mut self, value: u64) -> Fields {
+        self.0.extend_from_slice(&value.to_ne_bytes());
+        self
+    }
+
     fn finish(self) -> Vec<u8> {
         self.0
     }
@@ -334,6 +473,23 @@ impl<'a> Reader<'a> {
     fn i32(&mut self) -> Result<i32, PortError> {
         let bytes = self.take(4)?;
         Ok(i32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, PortError> {
+        let bytes = self.take(8)?;
+        let mut array = [0u8; 8];
+        array.copy_from_slice(bytes);
+        Ok(u64::from_ne_bytes(array))
+    }
+
+    /// A count of the items that follow, each at least four bytes long.
+    fn count(&mut self) -> Result<usize, PortError> {
+        let count =
+            usize::try_from(self.i32()?).map_err(|_| PortError::Malformed("a negative count"))?;
+        if count > self.rest.len() / 4 {
+            return Err(PortError::Malformed("a count longer than the payload"));
+        }
+        Ok(count)
     }
 
     fn text(&mut self) -> Result<String, PortError> {

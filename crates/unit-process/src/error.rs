@@ -77,6 +77,12 @@ pub enum ProcessError {
         /// Why.
         errno: Errno,
     },
+    /// A program could not be tied to main's life, or main was already gone.
+    #[error("tying the program to main failed")]
+    ParentDeath(#[source] nix::Error),
+    /// The signal mask could not be cleared for a program.
+    #[error("sigprocmask failed")]
+    SignalMask(#[source] nix::Error),
     /// The inherited-descriptor variable is malformed.
     #[error("invalid inherited descriptor list \"{0}\"")]
     BadInheritedFds(String),

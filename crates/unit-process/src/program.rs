@@ -6,6 +6,8 @@
 //! user and group, enters its working directory, puts the listen socket at descriptor 3
 //! (`LISTEN_FDS=1`, `LISTEN_PID`, `LISTEN_FDNAMES=unit`, the systemd convention) and
 //! executes the program with the environment it was given, nothing of unitd's own.
+//! The program gets SIGKILL if main dies, so a main killed outright leaves no
+//! application process behind.
 //!
 //! What it does not do: choose the environment or the credentials (main does, from the
 //! configuration) or report how the program fares (main reaps it).
@@ -16,11 +18,13 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::unistd::{chdir, dup2_stderr, dup2_stdout, execve, getpid};
+use nix::sys::prctl;
+use nix::sys::signal::{SigSet, Signal};
+use nix::unistd::{chdir, dup2_stderr, dup2_stdout, execve, getpid, getppid};
 
 use crate::error::ProcessError;
 use crate::spawn::{LISTEN_FD_NAME, PROGRAM_ENV, ProgramSpec, take_inherited_fds};
-use crate::sys::place_fd;
+use crate::sys::{place_fd, reset_signal_dispositions};
 
 /// The descriptor a program finds its listen socket at.
 const LISTEN_FD: i32 = 3;
@@ -37,6 +41,7 @@ pub fn run_program() -> ProcessError {
 fn prepare_and_exec() -> Result<std::convert::Infallible, ProcessError> {
     let text = std::env::var(PROGRAM_ENV).unwrap_or_default();
     let spec = ProgramSpec::from_json(&text).ok_or(ProcessError::BadProgramSpec)?;
+    let main = getppid();
     let mut fds = take_inherited_fds()?;
     let listen_socket = fds.remove(LISTEN_FD_NAME);
     // Output files are opened before privileges are dropped, as main opens its log.
@@ -55,6 +60,12 @@ fn prepare_and_exec() -> Result<std::convert::Infallible, ProcessError> {
     if let Some(credentials) = &spec.credentials {
         credentials.drop_privileges()?;
     }
+    // Set after the credentials change, which clears it; main may have died before it
+    // was set, leaving this process to init.
+    prctl::set_pdeathsig(Signal::SIGKILL).map_err(ProcessError::ParentDeath)?;
+    if getppid() != main {
+        return Err(ProcessError::ParentDeath(Errno::ESRCH));
+    }
     // Entered as the program's user, so a directory it may not use is refused here.
     if let Some(directory) = &spec.working_directory {
         chdir(directory).map_err(|errno| ProcessError::Chdir {
@@ -62,6 +73,12 @@ fn prepare_and_exec() -> Result<std::convert::Infallible, ProcessError> {
             errno,
         })?;
     }
+    // Main watches its signals through a signalfd with them blocked, and a blocked mask
+    // survives exec: the program starts with none blocked, as any program expects.
+    SigSet::empty()
+        .thread_set_mask()
+        .map_err(ProcessError::SignalMask)?;
+    reset_signal_dispositions().map_err(ProcessError::SignalMask)?;
     let mut environment = spec.environment.clone();
     if let Some(listen_socket) = listen_socket {
         place_fd(listen_socket, LISTEN_FD).map_err(ProcessError::Dup)?;

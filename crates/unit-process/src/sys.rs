@@ -55,3 +55,19 @@ pub(crate) fn place_fd(fd: OwnedFd, number: RawFd) -> nix::Result<()> {
     let _ = placed.into_raw_fd();
     Ok(())
 }
+
+/// Restores the default action of every signal, for a program about to be executed:
+/// an ignored signal stays ignored across exec, and the standard library ignores
+/// SIGPIPE, as a shell may SIGINT and SIGQUIT for what it starts in the background.
+#[allow(unsafe_code)]
+pub(crate) fn reset_signal_dispositions() -> nix::Result<()> {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    let catchable =
+        Signal::iterator().filter(|number| !matches!(number, Signal::SIGKILL | Signal::SIGSTOP));
+    for number in catchable {
+        // SAFETY: SIG_DFL installs no handler of ours, so no code can run in signal
+        // context; the process is single-threaded and about to execute a program.
+        unsafe { signal(number, SigHandler::SigDfl) }?;
+    }
+    Ok(())
+}

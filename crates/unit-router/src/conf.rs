@@ -12,11 +12,12 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use unit_conf::{Conf, VERSION};
+use unit_conf::{Application, Conf, VERSION};
 use unit_engine::HashMap;
 use unit_http::HeaderBuffers;
 
 use crate::access_log::{AccessLog, LogFormat};
+use crate::applications::AppPool;
 use crate::error::CompileError;
 use crate::routes::{PassTarget, Routes, Upstreams, parse_pass};
 use crate::share::MimeTypes;
@@ -93,6 +94,9 @@ pub(crate) struct ActiveListener {
 #[derive(Debug)]
 pub(crate) struct ActiveConf {
     pub(crate) listeners: Vec<ActiveListener>,
+    /// The pools of the configured applications, by name; an application kept from one
+    /// configuration to the next keeps its pool, and so its processes.
+    pub(crate) applications: HashMap<String, Arc<AppPool>>,
     pub(crate) routes: Routes,
     pub(crate) upstreams: Upstreams,
     pub(crate) http: HttpSettings,
@@ -124,6 +128,8 @@ pub(crate) struct CompiledListener {
 #[derive(Debug)]
 pub(crate) struct Compiled {
     pub(crate) listeners: Vec<CompiledListener>,
+    /// The applications as configured.
+    pub(crate) applications: Vec<Application>,
     pub(crate) routes: Routes,
     pub(crate) upstreams: Upstreams,
     pub(crate) http: HttpSettings,
@@ -157,6 +163,7 @@ impl Compiled {
         let http = &conf.settings.http;
         Ok(Compiled {
             listeners,
+            applications: conf.applications.clone(),
             routes: Routes::compile(conf.routes.as_ref())?,
             upstreams: Upstreams::compile(&conf.upstreams),
             http: HttpSettings::new(http),
@@ -177,6 +184,7 @@ impl Compiled {
         self,
         sockets: &HashMap<String, Arc<OwnedFd>>,
         access_log: Option<Arc<AccessLog>>,
+        applications: HashMap<String, Arc<AppPool>>,
     ) -> Result<ActiveConf, CompileError> {
         let mut listeners = Vec::with_capacity(self.listeners.len());
         for listener in self.listeners {
@@ -198,6 +206,7 @@ impl Compiled {
         }
         Ok(ActiveConf {
             listeners,
+            applications,
             routes: self.routes,
             upstreams: self.upstreams,
             http: self.http,

@@ -11,7 +11,7 @@
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::Registry;
 use mio::event::Source;
@@ -20,14 +20,16 @@ use unit_http::{
     parse_request_head_into,
 };
 
+use crate::applications::{Acquired, AppPool, Lease, Unavailable};
 use crate::conf::ActiveConf;
 use crate::counters::Counters;
 use crate::handler::{self, Outcome, Services, error_page};
 use crate::http::{Body, ConnAddr, Field, HttpRequest, HttpResponse, RequestIds, Text};
+use crate::routes::ProxyTarget;
 use crate::template::ResponseVars;
 use crate::transport::{FileSend, Transport};
 use crate::tunnel::{Tunnel, TunnelStep};
-use crate::upstream::{Exchange, ExchangeStep, RequestBody, UpstreamPool};
+use crate::upstream::{Exchange, ExchangeStep, Peer, RequestBody, UpstreamPool};
 
 /// Stop reading ahead once this much unhandled input is buffered.
 const MAX_BUFFERED_INPUT: usize = 1024 * 1024;
@@ -49,6 +51,8 @@ pub(crate) enum Wait {
     Linger,
     /// Either side of a tunnel.
     Tunnel,
+    /// An application: a process to come free, or its answer (`limits.timeout`).
+    Application,
 }
 
 /// What the worker should do with the connection after an event.
@@ -75,6 +79,19 @@ struct Finished {
     started: Instant,
 }
 
+impl Finished {
+    /// A request passed on, its answer still to come.
+    fn awaiting(request: HttpRequest, started: Instant) -> Finished {
+        Finished {
+            status: 0,
+            body_bytes: 0,
+            headers: Vec::new(),
+            request,
+            started,
+        }
+    }
+}
+
 /// An answer waiting for the request body to be read.
 #[derive(Debug)]
 struct PendingAnswer {
@@ -94,6 +111,33 @@ pub(crate) struct DriveContext<'a> {
     /// The connection's own token, which its upstream's events are routed back to.
     pub(crate) token: usize,
     pub(crate) request_ids: &'a mut RequestIds,
+    /// Where a process for a waiting request is delivered: to this worker, for the
+    /// connection with the token, by the sequence number of its request.
+    pub(crate) grants: &'a GrantSink,
+    /// Which worker thread this is.
+    pub(crate) worker: usize,
+}
+
+/// Delivers a waiting request's process (or the news that none will come) to the worker
+/// the connection lives in: `(token, request sequence, outcome)`.
+pub(crate) type GrantSink = Arc<dyn Fn(usize, u64, Result<Lease, Unavailable>) + Send + Sync>;
+
+/// A request passed to an application.
+#[derive(Debug)]
+struct AppRequest {
+    pool: Arc<AppPool>,
+    /// The process serving it, once it has one.
+    lease: Option<Lease>,
+    /// Its place in the pool's queue while it waits.
+    ticket: Option<u64>,
+    /// Which of the connection's requests this is (a late delivery for an earlier one is
+    /// given back).
+    seq: u64,
+    /// The request body, until the exchange with the process takes it.
+    body: Option<RequestBody>,
+    response_headers: Vec<(String, Option<String>)>,
+    /// When it was passed on: `limits.timeout` runs from here.
+    since: Instant,
 }
 
 /// One client connection.
@@ -120,6 +164,11 @@ pub(crate) struct Connection {
     exchange: Option<Exchange>,
     /// The connection switched protocols: bytes pass both ways.
     tunnel: Option<Tunnel>,
+    /// The request in progress is an application's.
+    app: Option<AppRequest>,
+    /// How many requests have been passed to applications, to tell their deliveries
+    /// apart.
+    app_seq: u64,
     body: Option<BodyState>,
     /// When the head being read began to arrive: `header_read_timeout` runs from
     /// here, so a client trickling bytes cannot stretch it.
@@ -165,6 +214,8 @@ impl Connection {
             pending: None,
             exchange: None,
             tunnel: None,
+            app: None,
+            app_seq: 0,
             body: None,
             head_started: None,
             started: Instant::now(),
@@ -215,6 +266,40 @@ impl Connection {
         if let Some(tunnel) = self.tunnel.take() {
             pool.close(registry, tunnel.upstream);
         }
+        if let Some(app) = self.app.take()
+            && let Some(ticket) = app.ticket
+        {
+            app.pool.cancel(ticket);
+        }
+    }
+
+    /// A process (or the news that none will come) for the application request `seq`;
+    /// false when the connection no longer waits for it (the lease is given back).
+    pub(crate) fn app_delivered(&mut self, seq: u64, outcome: Result<Lease, Unavailable>) -> bool {
+        let Some(app) = self
+            .app
+            .as_mut()
+            .filter(|app| app.seq == seq && app.lease.is_none())
+        else {
+            return false;
+        };
+        app.ticket = None;
+        match outcome {
+            Ok(lease) => app.lease = Some(lease),
+            Err(Unavailable) => {
+                self.app = None;
+                self.answer_unavailable();
+            }
+        }
+        true
+    }
+
+    /// When the application request in progress was passed on, and how long its
+    /// application may take (`None`: no limit).
+    pub(crate) fn app_deadline(&self) -> Option<(Instant, Option<Duration>)> {
+        self.app
+            .as_ref()
+            .map(|app| (app.since, app.pool.request_timeout))
     }
 
     /// The configuration the next request runs on: the worker's newest, if this
@@ -228,6 +313,7 @@ impl Connection {
         let between_requests = self.pending.is_none()
             && self.exchange.is_none()
             && self.tunnel.is_none()
+            && self.app.is_none()
             && self.output.is_empty();
         if between_requests && newest.listener(&self.listener).is_some() {
             self.conf = Arc::clone(newest);
@@ -246,6 +332,7 @@ impl Connection {
         let busy = self.pending.is_some()
             || self.exchange.is_some()
             || self.tunnel.is_some()
+            || self.app.is_some()
             || self.output_pending()
             || !self.input.is_empty();
         if busy {
@@ -278,6 +365,12 @@ impl Connection {
                     Ok(_) => {}
                     Err(_) => return Drive::Close,
                 }
+            }
+            if self.exchange.is_none() && self.app.is_some() {
+                if !self.start_app_exchange(context) {
+                    return Drive::Wait(Wait::Application);
+                }
+                continue;
             }
             if self.exchange.is_some() {
                 match self.step_exchange(context) {
@@ -349,6 +442,8 @@ impl Connection {
                 }
                 let wait = if self.output_pending() {
                     Wait::Send
+                } else if self.app.is_some() {
+                    Wait::Application
                 } else {
                     Wait::Upstream
                 };
@@ -369,7 +464,18 @@ impl Connection {
                 }
             }
             ExchangeStep::Done { close_client } => {
+                if let Some(lease) = self.app.as_mut().and_then(|app| app.lease.as_mut()) {
+                    lease.mark_served();
+                    if let Some(connection) = self
+                        .exchange
+                        .as_mut()
+                        .and_then(Exchange::take_kept_connection)
+                    {
+                        lease.keep_connection(connection);
+                    }
+                }
                 self.end_exchange(context.pool);
+                self.app = None;
                 self.close_after |= close_client;
                 if !self.output_pending() {
                     self.finish_response(context.counters);
@@ -381,6 +487,7 @@ impl Connection {
             }
             ExchangeStep::Upgraded { upstream, early } => {
                 self.end_exchange(context.pool);
+                // The process stays leased while the tunnel lives (`app` is kept).
                 // The 101 head is in the output; it goes out first, then the tunnel runs.
                 let mut to_client = std::mem::take(&mut self.output);
                 to_client.drain(..self.written);
@@ -395,6 +502,7 @@ impl Connection {
                 if let Some(exchange) = self.exchange.take() {
                     exchange.recycle(context.pool);
                 }
+                self.app = None;
                 if let Some(finished) = self.finished.as_mut() {
                     finished.status = status;
                 }
@@ -409,6 +517,7 @@ impl Connection {
                 // What the upstream sent before it failed still goes out, then the
                 // connection closes: the client sees an answer cut short.
                 self.end_exchange(context.pool);
+                self.app = None;
                 self.close_after = true;
                 if self.output_pending() {
                     None
@@ -418,6 +527,88 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Asks the application's pool for a process; the request waits for one when all
+    /// are busy, and is answered 503 when none can serve.
+    fn pass_to_application(
+        &mut self,
+        pool: Arc<AppPool>,
+        body: RequestBody,
+        response_headers: Vec<(String, Option<String>)>,
+        context: &mut DriveContext<'_>,
+    ) {
+        self.app_seq += 1;
+        let seq = self.app_seq;
+        let token = context.token;
+        let grants = Arc::clone(context.grants);
+        let acquired = pool.acquire(
+            context.worker,
+            Box::new(move |outcome| grants(token, seq, outcome)),
+        );
+        let mut app = AppRequest {
+            pool,
+            lease: None,
+            ticket: None,
+            seq,
+            body: Some(body),
+            response_headers,
+            since: context.now,
+        };
+        match acquired {
+            Acquired::Now(lease) => app.lease = Some(lease),
+            Acquired::Waiting(ticket) => app.ticket = Some(ticket),
+            Acquired::Unavailable => return self.answer_unavailable(),
+        }
+        self.app = Some(app);
+    }
+
+    /// Starts the exchange with the leased process; false while the request still
+    /// waits for one.
+    fn start_app_exchange(&mut self, context: &mut DriveContext<'_>) -> bool {
+        let Some(app) = &mut self.app else {
+            return false;
+        };
+        let (Some(lease), Some(finished)) = (&mut app.lease, &self.finished) else {
+            return false;
+        };
+        let body = app.body.take().unwrap_or(RequestBody::Done);
+        let mut exchange = Exchange::new(
+            &finished.request,
+            Peer::Application,
+            ProxyTarget::Unix(lease.socket().to_path_buf()),
+            body,
+            std::mem::take(&mut app.response_headers),
+            context.token,
+            context.pool,
+        );
+        if let Some(connection) = lease.take_connection() {
+            exchange.offer_connection(connection);
+        }
+        self.exchange = Some(exchange);
+        true
+    }
+
+    /// The request's body as an exchange forwards it (what is left of it to read).
+    fn forwarded_body(&mut self) -> RequestBody {
+        match self.body.take() {
+            None => RequestBody::Done,
+            Some(BodyState::Length(length)) => RequestBody::Length(length),
+            Some(BodyState::Chunked(decoder, _)) => RequestBody::Chunked(decoder),
+        }
+    }
+
+    /// No process can serve the request: 503.
+    fn answer_unavailable(&mut self) {
+        if let Some(finished) = self.finished.as_mut() {
+            finished.status = 503;
+        }
+        let head_only = self
+            .finished
+            .as_ref()
+            .is_some_and(|finished| finished.request.method == "HEAD");
+        let date = unit_http::http_date(std::time::SystemTime::now());
+        self.queue_response(error_page(503), head_only, &date);
     }
 
     /// The exchange is over: its figures go to the access log and its buffers back to
@@ -460,9 +651,12 @@ impl Connection {
         let response = match wait {
             Wait::Header | Wait::Body => error_page(408),
             Wait::Idle => HttpResponse::empty(408),
+            // As in Unit, an application that takes too long is answered for: 503.
+            Wait::Application => error_page(503),
             Wait::Send | Wait::Upstream | Wait::Linger | Wait::Tunnel => return,
         };
-        if self.output_pending() || self.exchange.is_some() || self.tunnel.is_some() {
+        let answering = self.exchange.as_ref().is_some_and(Exchange::answer_started);
+        if self.output_pending() || answering || self.tunnel.is_some() {
             return;
         }
         self.refuse(response, date);
@@ -572,13 +766,10 @@ impl Connection {
                     target,
                     response_headers,
                 } => {
-                    let body = match self.body.take() {
-                        None => RequestBody::Done,
-                        Some(BodyState::Length(length)) => RequestBody::Length(length),
-                        Some(BodyState::Chunked(decoder, _)) => RequestBody::Chunked(decoder),
-                    };
+                    let body = self.forwarded_body();
                     let exchange = Exchange::new(
                         &request,
+                        Peer::Upstream,
                         target,
                         body,
                         response_headers,
@@ -586,13 +777,16 @@ impl Connection {
                         context.pool,
                     );
                     self.exchange = Some(exchange);
-                    self.finished = Some(Finished {
-                        status: 0,
-                        body_bytes: 0,
-                        headers: Vec::new(),
-                        request,
-                        started: self.started,
-                    });
+                    self.finished = Some(Finished::awaiting(request, self.started));
+                    return true;
+                }
+                Outcome::Application {
+                    pool,
+                    response_headers,
+                } => {
+                    let body = self.forwarded_body();
+                    self.finished = Some(Finished::awaiting(request, self.started));
+                    self.pass_to_application(pool, body, response_headers, context);
                     return true;
                 }
             }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use unit_log::notice;
 
+use crate::applications::AppPool;
 use crate::conf::{ActiveConf, ActiveListener, Forwarded};
 use crate::http::{Body, ConnAddr, HttpRequest, HttpResponse};
 use crate::routes::{Action, ActionKind, PassTarget, ProxyTarget, parse_pass};
@@ -40,6 +41,11 @@ pub(crate) enum Outcome {
         target: ProxyTarget,
         response_headers: Vec<(String, Option<String>)>,
     },
+    /// Pass it to a process of this application, changing the answer's headers so.
+    Application {
+        pool: Arc<AppPool>,
+        response_headers: Vec<(String, Option<String>)>,
+    },
 }
 
 /// Decides what `request`, which arrived on `listener`, comes to.
@@ -61,12 +67,17 @@ pub(crate) fn handle(
             parse_pass(&listener.pass.expand(request, &ResponseVars::default())).map(Cow::Owned)
         }
     };
+    // As in Unit, the fields a `pass` action changes apply to the application's answer.
+    let mut pass_headers = Vec::new();
     for _ in 0..MAX_PASSES {
         match target.as_deref() {
             Some(PassTarget::Routes(name)) => match select(conf, name.as_deref(), request) {
                 Some(action) => match run_action(conf, action, request, services) {
                     Step::Outcome(outcome) => return outcome,
-                    Step::Pass(next) => target = parse_pass(&next).map(Cow::Owned),
+                    Step::Pass(next) => {
+                        pass_headers = expand_headers(action, request);
+                        target = parse_pass(&next).map(Cow::Owned);
+                    }
                 },
                 None => {
                     if conf.http.log_route {
@@ -84,8 +95,15 @@ pub(crate) fn handle(
                     response_headers: Vec::new(),
                 };
             }
-            // Application processes are not run by this build: answer plainly, never hang.
-            Some(PassTarget::Application { .. }) => return Outcome::Respond(error_page(503)),
+            Some(PassTarget::Application { name, .. }) => {
+                return match conf.applications.get(name.as_str()) {
+                    Some(pool) => Outcome::Application {
+                        pool: Arc::clone(pool),
+                        response_headers: pass_headers,
+                    },
+                    None => Outcome::Respond(error_page(404)),
+                };
+            }
             // Only a `pass` with variables can come to no target; Unit answers 404.
             None => return Outcome::Respond(error_page(404)),
         }

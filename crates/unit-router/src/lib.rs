@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod access_log;
+mod applications;
 mod conf;
 mod connection;
 mod counters;

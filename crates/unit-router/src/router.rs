@@ -4,16 +4,21 @@
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
+use unit_conf::Application;
 use unit_engine::{Engine, Event, HashMap, Remote, TimerId, Token, WORKER_SIGNALS};
-use unit_port::{ChildEvent, ChildPort, Reply, Requester, RpcStreams, ToChild, ToMain, ToRouter};
+use unit_port::{
+    AppStarted, ChildEvent, ChildPort, Reply, Requester, RpcStreams, ToChild, ToMain, ToRouter,
+};
 
 use crate::access_log::{AccessLog, LogFormat};
+use crate::applications::AppPool;
 use crate::conf::{ActiveConf, Compiled};
 use crate::counters::Counters;
 use crate::error::RouterError;
@@ -25,6 +30,14 @@ const PORT: Token = Token(0);
 const MAIN_LINK: Token = Token(1);
 /// How long main may take to answer a request for a socket or an access log.
 const MAIN_RPC_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long main may take to start an application process: longer than its longest
+/// back-off between the starts of a crashing application.
+const START_PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
+/// The timer of the periodic look at the application pools (idle processes); its key
+/// is above every RPC stream's.
+const APP_TICK: u64 = 1 << 40;
+/// How often the application pools are looked at without an event.
+const APP_TICK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the router is handed at start.
 #[derive(Debug)]
@@ -68,6 +81,8 @@ struct MainRpc {
 enum MainCall {
     Socket(String),
     AccessLog(String, LogFormat),
+    /// A process for this pool's generation.
+    StartProcess(Arc<AppPool>, u64),
 }
 
 /// The router's state.
@@ -90,6 +105,11 @@ struct Router {
     counters: Vec<Arc<Counters>>,
     /// How long main may take to answer.
     main_rpc_timeout: Duration,
+    /// The configured applications' pools, in configuration order.
+    apps: Vec<Arc<AppPool>>,
+    /// Pools of applications that left the configuration, until their processes are
+    /// gone.
+    retired_apps: Vec<Arc<AppPool>>,
 }
 
 /// Runs the router until main says quit or goes away.
@@ -101,6 +121,7 @@ pub fn run(setup: RouterSetup) -> Result<(), RouterError> {
         .port
         .register(engine.registry(), PORT, MAIN_LINK)
         .map_err(RouterError::Register)?;
+    engine.add_timer(APP_TICK_INTERVAL, APP_TICK);
     tracing::info!("router started");
     if let Err(error) = router.port.send_main(ToMain::ProcessReady, 0) {
         tracing::warn!("telling main the router is ready failed: {error}");
@@ -130,6 +151,8 @@ impl Router {
             workers: Vec::new(),
             counters: Vec::new(),
             main_rpc_timeout: MAIN_RPC_TIMEOUT,
+            apps: Vec::new(),
+            retired_apps: Vec::new(),
         }
     }
 
@@ -144,12 +167,16 @@ impl Router {
                 tracing::info!("main process is gone, exiting");
                 engine.stop();
             }
+            Event::Timer { key: APP_TICK, .. } => {
+                self.plan_applications(engine);
+                engine.add_timer(APP_TICK_INTERVAL, APP_TICK);
+            }
             Event::Timer { key, .. } => {
                 if let Ok(stream) = u32::try_from(key)
                     && let Some(rpc) = self.main_calls.take(stream)
                 {
                     let reason = "main did not answer in time".to_owned();
-                    self.on_main_reply(rpc.call, Reply::Error(reason));
+                    self.on_main_reply(engine, rpc.call, Reply::Error(reason));
                 }
             }
             Event::Signal(Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT) => engine.stop(),
@@ -177,17 +204,18 @@ impl Router {
                     self.reply_to(requester, Reply::ready_with_payload(status));
                 }
                 ToRouter::AppRestart(app) => {
-                    let known = self
-                        .conf
-                        .get("applications")
-                        .and_then(|apps| apps.get(&app))
-                        .is_some();
-                    // No application process runs in this build, so there is nothing to
-                    // replace: a known application is restarted at once.
-                    let reply = if known {
-                        Reply::ready()
-                    } else {
-                        Reply::Error(format!("no application \"{app}\""))
+                    let pool = self
+                        .apps
+                        .iter()
+                        .find(|pool| pool.application.name == app)
+                        .cloned();
+                    let reply = match pool {
+                        Some(pool) => {
+                            pool.restart();
+                            self.plan_applications(engine);
+                            Reply::ready()
+                        }
+                        None => Reply::Error(format!("no application \"{app}\"")),
                     };
                     self.reply_to(requester, reply);
                 }
@@ -201,7 +229,7 @@ impl Router {
                     if let Some(deadline) = rpc.deadline {
                         engine.cancel_timer(deadline);
                     }
-                    self.on_main_reply(rpc.call, reply);
+                    self.on_main_reply(engine, rpc.call, reply);
                 }
             }
             ChildEvent::FromMain(ToChild::AccessLogReopened { path, file }) => {
@@ -210,6 +238,16 @@ impl Router {
                     && access_log.path == path
                 {
                     access_log.replace_file(File::from(file));
+                }
+            }
+            ChildEvent::PeerGone(pid) => {
+                let exited = self
+                    .apps
+                    .iter()
+                    .chain(&self.retired_apps)
+                    .any(|pool| pool.process_exited(pid));
+                if exited {
+                    self.plan_applications(engine);
                 }
             }
             ChildEvent::LogFile(file) => {
@@ -298,6 +336,10 @@ impl Router {
 
     /// Asks main for something, with a deadline; false when main cannot be reached.
     fn call_main(&mut self, engine: &mut Engine<Router>, message: ToMain, call: MainCall) -> bool {
+        let timeout = match call {
+            MainCall::StartProcess(..) => START_PROCESS_TIMEOUT,
+            MainCall::Socket(_) | MainCall::AccessLog(..) => self.main_rpc_timeout,
+        };
         let main_pid = self.port.main_pid();
         // The stream is known only once registered; the timer is armed right after.
         let stream = self.main_calls.register(
@@ -312,14 +354,28 @@ impl Router {
             self.main_calls.take(stream);
             return false;
         }
-        let deadline = engine.add_timer(self.main_rpc_timeout, u64::from(stream));
+        let deadline = engine.add_timer(timeout, u64::from(stream));
         if let Some(rpc) = self.main_calls.get_mut(stream) {
             rpc.deadline = Some(deadline);
         }
         true
     }
 
-    fn on_main_reply(&mut self, call: MainCall, reply: Reply) {
+    fn on_main_reply(&mut self, engine: &mut Engine<Router>, call: MainCall, reply: Reply) {
+        if let MainCall::StartProcess(pool, generation) = call {
+            let started = match reply {
+                Reply::Ready { payload, .. } => AppStarted::decode(&payload).ok(),
+                Reply::Error(_) => None,
+            };
+            match started {
+                Some(started) => {
+                    pool.started(generation, started.pid, PathBuf::from(started.socket))
+                }
+                None => pool.start_failed(),
+            }
+            self.plan_applications(engine);
+            return;
+        }
         let Some(applying) = &mut self.applying else {
             return;
         };
@@ -336,6 +392,7 @@ impl Router {
                         Some(Arc::new(AccessLog::new(path, format, File::from(fd))));
                 }
             }
+            (MainCall::StartProcess(..), _) => {}
             (_, Reply::Error(reason)) => {
                 applying.failed.get_or_insert(reason);
             }
@@ -374,15 +431,26 @@ impl Router {
             .iter()
             .map(|listener| listener.address.clone())
             .collect();
+        let (apps, retired) = self.next_apps(&applying.compiled.applications);
+        let by_name: HashMap<String, Arc<AppPool>> = apps
+            .iter()
+            .map(|pool| (pool.application.name.clone(), Arc::clone(pool)))
+            .collect();
         let active = match applying
             .compiled
-            .activate(&self.sockets, applying.access_log)
+            .activate(&self.sockets, applying.access_log, by_name)
         {
             Ok(active) => Arc::new(active),
             Err(compile_error) => {
                 return self.reply_to(applying.requester, error_reply(&compile_error.to_string()));
             }
         };
+        for pool in &retired {
+            pool.remove();
+        }
+        self.apps = apps;
+        self.retired_apps.extend(retired);
+        self.wake_plan();
         let removed: Vec<String> = self
             .sockets
             .keys()
@@ -470,6 +538,66 @@ impl Router {
         Ok(())
     }
 
+    // --- Applications ---
+
+    /// The pools of `applications`: an application configured as before keeps its pool
+    /// (and so its processes); a new or changed one gets a new pool, and the pools left
+    /// over (removed or changed applications) are returned to be retired.
+    fn next_apps(&self, applications: &[Application]) -> (Vec<Arc<AppPool>>, Vec<Arc<AppPool>>) {
+        let mut old = self.apps.clone();
+        let mut apps = Vec::with_capacity(applications.len());
+        for application in applications {
+            let kept = old
+                .iter()
+                .position(|pool| pool.application == *application)
+                .map(|index| old.swap_remove(index));
+            apps.push(kept.unwrap_or_else(|| Arc::new(self.new_pool(application.clone()))));
+        }
+        (apps, old)
+    }
+
+    fn new_pool(&self, application: Application) -> AppPool {
+        let remote = self.remote.clone();
+        AppPool::new(
+            application,
+            Box::new(move || {
+                let _ = remote.post(|router: &mut Router, engine| router.plan_applications(engine));
+            }),
+        )
+    }
+
+    /// Plans every pool on the next turn.
+    fn wake_plan(&self) {
+        let _ = self
+            .remote
+            .post(|router: &mut Router, engine| router.plan_applications(engine));
+    }
+
+    /// Starts and stops the processes every pool asks for.
+    fn plan_applications(&mut self, engine: &mut Engine<Router>) {
+        let now = std::time::Instant::now();
+        let pools: Vec<Arc<AppPool>> = self
+            .apps
+            .iter()
+            .chain(&self.retired_apps)
+            .cloned()
+            .collect();
+        for pool in pools {
+            let plan = pool.plan(now);
+            for start in plan.starts {
+                let generation = start.generation;
+                let call = MainCall::StartProcess(Arc::clone(&pool), generation);
+                if !self.call_main(engine, ToMain::StartProcess(start), call) {
+                    pool.start_failed();
+                }
+            }
+            for pid in plan.stops {
+                self.tell_main(ToMain::StopProcess(pid));
+            }
+        }
+        self.retired_apps.retain(|pool| !pool.is_finished());
+    }
+
     // --- Status ---
 
     /// The status document (UNIT-COMPAT 4): connection and request counters and one
@@ -485,21 +613,21 @@ impl Router {
         let closed = total(|counters| &counters.closed);
         let idle = total(|counters| &counters.idle);
         let applications: serde_json::Map<String, Value> = self
-            .conf
-            .get("applications")
-            .and_then(Value::as_object)
-            .map(|apps| {
-                apps.keys()
-                    .map(|name| {
-                        let entry = json!({
-                            "processes": {"running": 0, "starting": 0, "idle": 0},
-                            "requests": {"active": 0},
-                        });
-                        (name.clone(), entry)
-                    })
-                    .collect()
+            .apps
+            .iter()
+            .map(|pool| {
+                let status = pool.status();
+                let entry = json!({
+                    "processes": {
+                        "running": status.running,
+                        "starting": status.starting,
+                        "idle": status.idle,
+                    },
+                    "requests": {"active": status.active},
+                });
+                (pool.application.name.clone(), entry)
             })
-            .unwrap_or_default();
+            .collect();
         json!({
             "modules": {},
             "connections": {

@@ -12,18 +12,21 @@ use std::time::{Duration, Instant, SystemTime};
 use unit_engine::{Engine, Event, HashMap, Interest, Listener, Remote, TimerId, Token};
 use unit_http::DateCache;
 
+use crate::applications::{Lease, Unavailable};
 use crate::conf::ActiveConf;
-use crate::connection::{Connection, Drive, DriveContext, Wait};
+use crate::connection::{Connection, Drive, DriveContext, GrantSink, Wait};
 use crate::counters::Counters;
 use crate::handler::Services;
 use crate::http::{ConnAddr, RequestIds};
 use crate::transport::Transport;
-use crate::upstream::UpstreamPool;
+use crate::upstream::{APP_TOKENS_START, UpstreamPool, WorkerHome};
 
 /// Listener tokens are below this; connection tokens at and above it.
 const FIRST_CONNECTION: usize = 1 << 20;
 /// How long a proxied upstream may stay silent.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
+/// The deadline of a wait that has none (an application without `limits.timeout`).
+const NO_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// How long a lingering close reads what a refused client still sends.
 const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The timer key of the periodic sweep of cached files (no connection has this token).
@@ -79,9 +82,25 @@ pub(crate) fn spawn_worker(index: usize, counters: Arc<Counters>) -> io::Result<
                     return;
                 }
             };
+            let home = match WorkerHome::of(engine.registry()) {
+                Ok(home) => home,
+                Err(error) => {
+                    tracing::error!("router worker {index} could not start: {error}");
+                    return;
+                }
+            };
             let _ = remote_sender.send(engine.remote());
             engine.add_timer(SWEEP_INTERVAL, SWEEP_TIMER);
+            let remote = engine.remote();
+            let grants: GrantSink = Arc::new(move |token, seq, outcome| {
+                // A worker that is gone drops the closure, and with it any lease.
+                let _ = remote.post(move |worker: &mut Worker, engine| {
+                    worker.app_delivered(engine, token, seq, outcome)
+                });
+            });
             let mut worker = Worker {
+                index,
+                grants,
                 services: Services::new(),
                 counters,
                 conf: None,
@@ -90,10 +109,7 @@ pub(crate) fn spawn_worker(index: usize, counters: Arc<Counters>) -> io::Result<
                 next_token: FIRST_CONNECTION,
                 next_listener_token: 1,
                 date: TurnDate::default(),
-                pool: UpstreamPool::new(
-                    FIRST_CONNECTION,
-                    Engine::<Worker>::RESERVED_TOKENS_START - 1,
-                ),
+                pool: UpstreamPool::new(FIRST_CONNECTION, APP_TOKENS_START - 1, home),
                 request_ids: RequestIds::new(),
             };
             if let Err(error) = engine.run(&mut worker, |worker, engine, event| {
@@ -141,8 +157,12 @@ impl Entry {
 }
 
 /// One worker's state.
-#[derive(Debug)]
 pub(crate) struct Worker {
+    /// Which worker thread this is (requests waiting for an application process are
+    /// told apart by it).
+    index: usize,
+    /// Delivers processes to this worker's connections waiting for an application.
+    grants: GrantSink,
     /// This worker's own static file cache (nothing in it is shared with other workers).
     services: Services,
     /// This worker's own counters.
@@ -158,7 +178,32 @@ pub(crate) struct Worker {
     request_ids: RequestIds,
 }
 
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("n_connections", &self.connections.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Worker {
+    /// A process (or its absence) for a connection waiting on an application.
+    fn app_delivered(
+        &mut self,
+        engine: &mut Engine<Worker>,
+        token: usize,
+        seq: u64,
+        outcome: Result<Lease, Unavailable>,
+    ) {
+        let Some(entry) = self.connections.get_mut(&token) else {
+            // Gone meanwhile: dropping the lease gives the process back.
+            return;
+        };
+        if entry.connection.app_delivered(seq, outcome) {
+            self.drive(engine, token);
+        }
+    }
+
     fn on_event(&mut self, engine: &mut Engine<Worker>, event: Event) {
         match event {
             Event::Io { token, .. } if token.0 < FIRST_CONNECTION => self.accept(engine, token.0),
@@ -207,7 +252,8 @@ impl Worker {
 
     /// Readiness of a client connection (even tokens) or of an upstream one (odd).
     fn on_io(&mut self, engine: &mut Engine<Worker>, token: Token, readable: bool, closed: bool) {
-        let client = if token.0 & 1 == 0 {
+        let is_client = token.0 & 1 == 0 && token.0 < APP_TOKENS_START;
+        let client = if is_client {
             if (readable || closed)
                 && let Some(entry) = self.connections.get_mut(&token.0)
             {
@@ -216,7 +262,9 @@ impl Worker {
             token.0
         } else {
             let Some(owner) = self.pool.owner(token) else {
-                if readable || closed {
+                // An idle pooled upstream connection that speaks is dropped; a parked
+                // application connection's events are looked at when it is claimed.
+                if (readable || closed) && token.0 < APP_TOKENS_START {
                     self.pool.check_idle(engine.registry(), token);
                 }
                 return;
@@ -358,6 +406,8 @@ impl Worker {
 
     fn drive(&mut self, engine: &mut Engine<Worker>, token: usize) {
         let Worker {
+            index,
+            grants,
             connections,
             conf,
             date,
@@ -382,6 +432,8 @@ impl Worker {
             pool,
             token,
             request_ids,
+            grants,
+            worker: *index,
         };
         let drive = entry.connection.drive(&mut context);
         match drive {
@@ -397,11 +449,16 @@ impl Worker {
                     }
                 }
                 let timeout = timeout_for(conf.as_deref(), wait);
-                // A head's timeout runs from its first byte; the others from now.
-                let since = match wait {
-                    Wait::Header => entry.connection.head_started(),
-                    Wait::Linger => entry.connection.lingering_since(),
-                    _ => None,
+                // A head's timeout runs from its first byte, an application's from when
+                // the request was passed on; the others from now.
+                let (since, timeout) = match wait {
+                    Wait::Header => (entry.connection.head_started(), timeout),
+                    Wait::Linger => (entry.connection.lingering_since(), timeout),
+                    Wait::Application => match entry.connection.app_deadline() {
+                        Some((since, Some(limit))) => (Some(since), limit),
+                        _ => (None, NO_TIMEOUT),
+                    },
+                    _ => (None, timeout),
                 };
                 entry.wait = wait;
                 entry.set_deadline(
@@ -473,5 +530,6 @@ fn timeout_for(conf: Option<&ActiveConf>, wait: Wait) -> Duration {
         Wait::Idle | Wait::Tunnel => conf.http.idle_timeout,
         Wait::Upstream => UPSTREAM_TIMEOUT,
         Wait::Linger => LINGER_TIMEOUT,
+        Wait::Application => NO_TIMEOUT,
     }
 }

@@ -13,6 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+mod applications;
 mod control_socket;
 mod error;
 mod inherited;

@@ -7,14 +7,21 @@
 //! the port.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
 
 use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use unit_conf::{Action, parse_command_line};
+use unit_engine::HashMap;
 use unit_engine::{Engine, Event, Interest, Token};
 use unit_log::{LogHandle, alert, notice};
-use unit_port::{Message, PortError, PortReceiver, ProcessType, ToChild, ToMain};
-use unit_process::{ChildKind, Credentials, ExitStatus, Launch, StartSpec};
+use unit_port::{
+    AppStart, AppStarted, Message, PortError, PortId, PortReceiver, ProcessType, Reply, ToChild,
+    ToMain,
+};
+use unit_process::{ChildKind, Credentials, ExitStatus, Launch, ProcessState, StartSpec};
 
+use crate::applications::Applications;
 use crate::control_socket::ControlSocket;
 use crate::error::RuntimeError;
 use crate::inherited::{LISTEN_FDS_ENV, LISTEN_PID_ENV, NGINX_ENV};
@@ -35,6 +42,12 @@ const QUIT_DEADLINE: u64 = 1;
 const RESTART_CONTROLLER: u64 = 2;
 /// Timer: start the router again.
 const RESTART_ROUTER: u64 = 3;
+/// Timers at and above this start an application process whose back-off is over
+/// (`key - DELAYED_START_BASE` numbers the start).
+const DELAYED_START_BASE: u64 = 1 << 32;
+/// Timers at and above this kill an application process told to stop that is still
+/// there (`key - KILL_BASE` is its pid).
+const KILL_BASE: u64 = 1 << 48;
 /// Signals main handles.
 const SIGNALS: [Signal; 8] = [
     Signal::SIGTERM,
@@ -86,6 +99,12 @@ struct MainProcess {
     own_port: PortReceiver,
     supervisor: Supervisor,
     services: Services,
+    applications: Applications,
+    /// The socket file of each application process, removed when it is gone.
+    app_sockets: HashMap<Pid, PathBuf>,
+    /// Application starts waiting out a back-off, by number.
+    delayed_starts: HashMap<u64, DelayedStart>,
+    next_delayed_start: u64,
     reporter: Option<StartupReporter>,
     /// Declared last so it is removed after the children are gone.
     _pid_file: PidFile,
@@ -100,6 +119,10 @@ impl MainProcess {
             own_port: started.own_port,
             supervisor: started.supervisor,
             services: started.services,
+            applications: started.applications,
+            app_sockets: HashMap::default(),
+            delayed_starts: HashMap::default(),
+            next_delayed_start: 0,
             reporter: None,
             _pid_file: started.pid_file,
         }
@@ -127,7 +150,7 @@ impl MainProcess {
         match event {
             Event::Io {
                 token: MAIN_PORT, ..
-            } => self.receive_messages(),
+            } => self.receive_messages(engine),
             Event::Io { .. } => {}
             Event::Signal(signal) => self.on_signal(engine, signal),
             Event::Timer {
@@ -144,6 +167,16 @@ impl MainProcess {
                 key: RESTART_ROUTER,
                 ..
             } => self.start_role(engine, ChildKind::Router),
+            Event::Timer { key, .. } if key >= KILL_BASE => {
+                if let Ok(pid) = i32::try_from(key - KILL_BASE) {
+                    self.supervisor.kill_if_stopping(Pid::from_raw(pid));
+                }
+            }
+            Event::Timer { key, .. } if key >= DELAYED_START_BASE => {
+                if let Some(delayed) = self.delayed_starts.remove(&(key - DELAYED_START_BASE)) {
+                    self.start_application(delayed);
+                }
+            }
             Event::Timer { .. } => {}
         }
     }
@@ -263,10 +296,21 @@ impl MainProcess {
 
     fn reap_children(&mut self, engine: &mut Engine<MainProcess>) {
         for exited in self.supervisor.reap() {
-            let description = exited.status.describe(exited.process.pid);
+            let pid = exited.process.pid;
+            let is_application = matches!(exited.process.kind, ChildKind::Application { .. });
+            let description = if is_application {
+                format!("app {}", exited.status.describe(pid))
+            } else {
+                exited.status.describe(pid)
+            };
+            // A process main told to stop may well end on the signal it was sent.
+            let stopped = exited.process.state == ProcessState::Quitting;
             match exited.status {
-                ExitStatus::Signal { .. } => alert!("{description}"),
-                ExitStatus::Code(_) => notice!("{description}"),
+                ExitStatus::Signal { .. } if !stopped => alert!("{description}"),
+                _ => notice!("{description}"),
+            }
+            if let Some(socket) = self.app_sockets.remove(&pid) {
+                self.applications.remove_socket(&socket);
             }
             self.own_port.forget_sender(exited.process.pid);
             if let Some(delay) = exited.restart_after {
@@ -281,10 +325,10 @@ impl MainProcess {
     // --- Messages ---
 
     /// Reads main's port until it is drained.
-    fn receive_messages(&mut self) {
+    fn receive_messages(&mut self, engine: &mut Engine<MainProcess>) {
         loop {
             match self.own_port.receive() {
-                Ok(Some(message)) => self.on_message(message),
+                Ok(Some(message)) => self.on_message(engine, message),
                 Ok(None) => return,
                 Err(error) => {
                     tracing::warn!("reading main port failed: {error}");
@@ -296,7 +340,7 @@ impl MainProcess {
 
     /// A child's message, from the pid the kernel reported: handled when that child
     /// may send it, dropped with a warning otherwise.
-    fn on_message(&mut self, mut message: Message) {
+    fn on_message(&mut self, engine: &mut Engine<MainProcess>, mut message: Message) {
         let sender = message.sender;
         let Some(kind) = self
             .supervisor
@@ -327,6 +371,29 @@ impl MainProcess {
                     reporter.ready();
                 }
             }
+            Ok(Handled::Start(start)) => {
+                let reply_to = (sender, message.reply_port, message.stream);
+                let delay = self.supervisor.backoff(&start.name);
+                let delayed = DelayedStart { start, reply_to };
+                if delay.is_zero() {
+                    self.start_application(delayed);
+                } else {
+                    notice!(
+                        "\"{}\" application processes keep exiting as they start; the next starts in {} ms",
+                        delayed.start.name,
+                        delay.as_millis()
+                    );
+                    let number = self.next_delayed_start;
+                    self.next_delayed_start += 1;
+                    self.delayed_starts.insert(number, delayed);
+                    engine.add_timer(delay, DELAYED_START_BASE + number);
+                }
+            }
+            Ok(Handled::Stop(pid)) => {
+                if self.supervisor.stop_application(pid) {
+                    engine.add_timer(QUIT_GRACE, KILL_BASE + pid.as_raw() as u64);
+                }
+            }
             Ok(Handled::Done) => {}
             Err(error) => tracing::warn!(
                 "dropping {:?} from {} {sender}: {error}",
@@ -334,6 +401,42 @@ impl MainProcess {
                 kind.name()
             ),
         }
+    }
+
+    /// Starts an application process and answers the router with it, or with why not.
+    fn start_application(&mut self, delayed: DelayedStart) {
+        let DelayedStart { start, reply_to } = delayed;
+        let (router, reply_port, stream) = reply_to;
+        if self.supervisor.is_quitting() {
+            return;
+        }
+        let kind = ChildKind::Application {
+            name: start.name.clone(),
+            generation: start.generation,
+        };
+        let started = self.applications.prepare(&start).and_then(|prepared| {
+            let pid =
+                self.supervisor
+                    .start_program(kind, prepared.spec, prepared.socket.as_fd())?;
+            Ok((pid, prepared.socket_path))
+        });
+        let reply = match started {
+            Ok((pid, socket_path)) => {
+                tracing::info!("\"{}\" application started (process {pid})", start.name);
+                let reply = AppStarted {
+                    pid,
+                    socket: socket_path.display().to_string(),
+                };
+                self.app_sockets.insert(pid, socket_path);
+                Reply::ready_with_payload(reply.encode())
+            }
+            Err(error) => {
+                alert!("failed to start \"{}\" application: {error}", start.name);
+                Reply::Error(error.to_string())
+            }
+        };
+        self.supervisor
+            .send_to_port(router, reply_port, reply.into_message(stream));
     }
 
     fn begin_quit(&mut self, engine: &mut Engine<MainProcess>) {
@@ -346,6 +449,13 @@ impl MainProcess {
             engine.stop();
         }
     }
+}
+
+/// An application start to carry out, and where to answer.
+struct DelayedStart {
+    start: AppStart,
+    /// The router's pid, its reply port and the request's stream.
+    reply_to: (Pid, PortId, u32),
 }
 
 /// Arms the timer that starts `kind` again after `delay`.

@@ -1,16 +1,17 @@
 //! What main does for its children over its port: store the configuration the
-//! controller gives it, bind listen sockets and open access logs for the router, and
-//! note that a child is ready.
+//! controller gives it, bind listen sockets and open access logs for the router, start
+//! and stop application processes when the router asks, and note that a child is ready.
 //!
 //! Each request is taken only from the kind of child that may make it, as the kernel
-//! names the sender: the configuration from the controller, sockets and access logs from
-//! the router. Anything else is refused.
+//! names the sender: the configuration from the controller; sockets, access logs and
+//! application processes from the router. Anything else is refused.
 
 use std::os::fd::OwnedFd;
 
+use nix::unistd::Pid;
 use unit_conf::version_number;
 use unit_log::alert;
-use unit_port::{PortError, Reply, ToMain};
+use unit_port::{AppStart, PortError, Reply, ToMain};
 use unit_process::ChildKind;
 
 use crate::listen::{ListenSockets, open_access_log};
@@ -35,6 +36,10 @@ pub(crate) enum Handled {
     Reply(Reply),
     /// The child is ready.
     Ready,
+    /// Start an application process (and answer when it is started or failed).
+    Start(AppStart),
+    /// Stop an application process.
+    Stop(Pid),
     /// Nothing to answer.
     Done,
 }
@@ -92,6 +97,8 @@ impl Services {
             (ToMain::AccessLog(path), ChildKind::Router) => {
                 Handled::Reply(self.open_access_log(path))
             }
+            (ToMain::StartProcess(start), ChildKind::Router) => Handled::Start(start),
+            (ToMain::StopProcess(pid), ChildKind::Router) => Handled::Stop(pid),
             _ => return Err(PortError::WrongSender),
         };
         Ok(handled)

@@ -18,6 +18,7 @@ use unit_log::{LogHandle, alert};
 use unit_port::{PortReceiver, port_pair};
 use unit_process::{Credentials, take_inherited_fds};
 
+use crate::applications::Applications;
 use crate::control_socket::ControlSocket;
 use crate::error::RuntimeError;
 use crate::inherited::{InheritSource, take_inherited_sockets};
@@ -89,6 +90,8 @@ pub(crate) struct Started {
     pub(crate) supervisor: Supervisor,
     /// What main does for its children.
     pub(crate) services: Services,
+    /// Where application processes get their sockets, and what they start with.
+    pub(crate) applications: Applications,
     /// Removed at exit, after the children are gone.
     pub(crate) pid_file: PidFile,
 }
@@ -145,6 +148,7 @@ impl Started {
 
         let (own_port, own_sender) = port_pair()?;
         let supervisor = Supervisor::new(own_pid, own_sender);
+        let applications = Applications::create(&settings, credentials.as_ref(), own_pid)?;
 
         Ok(Started {
             credentials,
@@ -157,6 +161,7 @@ impl Started {
                 ListenSockets::new(inherited_sockets),
                 initial_conf,
             ),
+            applications,
             pid_file,
         })
     }

@@ -55,7 +55,7 @@ pub(crate) const QUIT_GRACE: Duration = Duration::from_secs(5);
 /// A child that exited, and what is to be done about it.
 #[derive(Debug)]
 pub(crate) struct Exited {
-    /// The process as it was known.
+    /// The process as it was known (its state says whether it was told to stop).
     pub(crate) process: Process,
     /// How it ended.
     pub(crate) status: ExitStatus,
@@ -184,6 +184,29 @@ impl Supervisor {
         Ok(pid)
     }
 
+    /// Starts a program of the user's (an application process) with `listen_socket` as
+    /// its descriptor 3. It has no port: it speaks HTTP on that socket.
+    pub(crate) fn start_program(
+        &mut self,
+        kind: ChildKind,
+        spec: StartSpec,
+        listen_socket: BorrowedFd<'_>,
+    ) -> Result<Pid, RuntimeError> {
+        let pid = spawn(
+            &spec,
+            &InheritedFds::new().with_listen_socket(listen_socket),
+        )?;
+        self.insert(pid, kind, spec, Vec::new());
+        Ok(pid)
+    }
+
+    /// How long the next start of a process of application `name` must wait.
+    pub(crate) fn backoff(&self, name: &str) -> Duration {
+        self.backoffs
+            .get(name)
+            .map_or(Duration::ZERO, |backoff| backoff.delay)
+    }
+
     fn insert(&mut self, pid: Pid, kind: ChildKind, spec: StartSpec, ports: Vec<PortId>) {
         tracing::debug!(pid = %pid, kind = kind.name(), "process spawned");
         self.processes.insert(Process {
@@ -268,7 +291,10 @@ impl Supervisor {
                 }
                 RestartPolicy::Respawn | RestartPolicy::Never => None,
                 RestartPolicy::OnRequest => {
-                    if let ChildKind::Application { name, .. } = &process.kind {
+                    // A process main was told to stop says nothing about starting.
+                    if let ChildKind::Application { name, .. } = &process.kind
+                        && process.state != ProcessState::Quitting
+                    {
                         self.note_application_exit(name, lived);
                     }
                     None
@@ -298,6 +324,30 @@ impl Supervisor {
         } else {
             Duration::ZERO
         };
+    }
+
+    /// Stops one application process: SIGTERM now; the caller kills it if it is still
+    /// there after [`QUIT_GRACE`]. False when `pid` is no application process of ours.
+    pub(crate) fn stop_application(&mut self, pid: Pid) -> bool {
+        match self.processes.get_mut(pid) {
+            Some(process) if matches!(process.kind, ChildKind::Application { .. }) => {
+                process.state = ProcessState::Quitting;
+                let _ = kill(pid, Signal::SIGTERM);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Kills an application process that was told to stop and is still there.
+    pub(crate) fn kill_if_stopping(&mut self, pid: Pid) {
+        if let Some(process) = self.processes.get(pid)
+            && matches!(process.kind, ChildKind::Application { .. })
+            && process.state == ProcessState::Quitting
+        {
+            tracing::warn!("process {pid} did not stop in time, killing it");
+            let _ = kill(pid, Signal::SIGKILL);
+        }
     }
 
     /// Sends SIGTERM to every application process (the router that ran them is gone).
@@ -345,5 +395,33 @@ impl Supervisor {
             let _ = nix::sys::wait::waitpid(pid, None);
             self.processes.remove(pid);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_application_backoff_doubles_while_processes_die_young() {
+        let (_receiver, sender) = port_pair().expect("a port");
+        let mut supervisor = Supervisor::new(nix::unistd::getpid(), sender);
+        assert_eq!(supervisor.backoff("blog"), Duration::ZERO);
+        let young = Duration::from_millis(10);
+        let delays: Vec<Duration> = (0..8)
+            .map(|_| {
+                supervisor.note_application_exit("blog", young);
+                supervisor.backoff("blog")
+            })
+            .collect();
+        let millis: Vec<u128> = delays.iter().map(Duration::as_millis).collect();
+        assert_eq!(millis, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+        assert_eq!(supervisor.backoff("other"), Duration::ZERO);
+        supervisor.note_application_exit("blog", Duration::from_secs(5));
+        assert_eq!(
+            supervisor.backoff("blog"),
+            Duration::ZERO,
+            "a process that lived"
+        );
     }
 }

@@ -730,16 +730,10 @@ fn a_unix_listeners_file_is_removed_when_unitd_exits() {
     }
 }
 
-/// Says on stderr that a test did not run, and why.
-#[allow(clippy::print_stderr)]
-fn skip(test: &str, reason: &str) {
-    eprintln!("{test}: skipped, {reason}");
-}
-
 #[test]
 fn main_binds_a_privileged_port_and_opens_a_root_only_log_for_a_router_running_as_nobody() {
     if !support::is_root() {
-        skip(
+        support::skip(
             "main_binds_a_privileged_port_and_opens_a_root_only_log_for_a_router_running_as_nobody",
             "it needs root to bind below 1024 and to run the router as nobody",
         );

@@ -11,8 +11,10 @@
 //! reported, not treated as errors. It fails only when nothing could be measured, when the
 //! tools are missing and cannot be installed, or when unitd does not build.
 //! Submodules: `tools` (wrk and nginx), `servers` (configs, start and stop), `wrk` (running
-//! and parsing it), `procfs` (process trees) and `report` (tables and targets).
+//! and parsing it), `procfs` (process trees) and `report` (tables and targets); `app` is
+//! the application suite (`cargo xtask bench app`), built on the same parts.
 
+pub(super) mod app;
 mod procfs;
 mod report;
 mod servers;
@@ -31,9 +33,10 @@ use crate::cmd::{cargo, run_step, target_dir};
 /// Seconds of the unmeasured run before each measured one.
 const WARM_UP_SECONDS: u64 = 1;
 
-/// Arguments of `cargo xtask bench http`.
+/// What every load suite is asked: how long and how often to measure, which unitd,
+/// and whether to keep the work directory.
 #[derive(Args)]
-pub(super) struct HttpArgs {
+pub(super) struct RunArgs {
     /// Seconds each measured wrk run lasts.
     #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     duration: u64,
@@ -45,16 +48,49 @@ pub(super) struct HttpArgs {
     /// One round of short runs (3 s each) for a quick look; overrides --duration and --rounds.
     #[arg(long)]
     quick: bool,
-    /// Which servers to run.
-    #[arg(long, value_enum, default_value_t = Servers::Both)]
-    server: Servers,
     /// Keep the temporary work directory (configs, logs) and print its path.
     #[arg(long)]
     keep: bool,
     /// Measure this unitd binary instead of building one (an older build, to compare
-    /// its ratios to nginx with the current build's).
+    /// its ratios with the current build's).
     #[arg(long, value_name = "PATH")]
     unitd: Option<std::path::PathBuf>,
+}
+
+impl RunArgs {
+    /// Seconds per measured run and the number of rounds.
+    fn seconds_and_rounds(&self) -> (u64, u32) {
+        if self.quick {
+            (3, 1)
+        } else {
+            (self.duration, self.rounds)
+        }
+    }
+
+    /// The unitd binary to measure: the one given, or a release build made now.
+    fn unitd_binary(&self) -> Result<std::path::PathBuf> {
+        let binary = self
+            .unitd
+            .clone()
+            .unwrap_or_else(|| target_dir().join("release").join("unitd"));
+        if self.unitd.is_none() {
+            run_step(&mut cargo(&["build", "--release", "-p", "unitd"]))?;
+        }
+        if !binary.is_file() {
+            bail!("{} is missing", binary.display());
+        }
+        Ok(binary)
+    }
+}
+
+/// Arguments of `cargo xtask bench http`.
+#[derive(Args)]
+pub(super) struct HttpArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Which servers to run.
+    #[arg(long, value_enum, default_value_t = Servers::Both)]
+    server: Servers,
 }
 
 /// The choice of servers.
@@ -130,29 +166,20 @@ type Slot = Option<Result<Server, String>>;
 
 /// Runs the benchmark and prints its report.
 pub(super) fn run(args: HttpArgs) -> Result<()> {
-    let (seconds, rounds) = if args.quick {
-        (3, 1)
-    } else {
-        (args.duration, args.rounds)
-    };
+    let (seconds, rounds) = args.run.seconds_and_rounds();
     let with_unitd = args.server.includes(Kind::Unitd);
     let with_nginx = args.server.includes(Kind::Nginx);
 
     let tools = tools::ensure(with_nginx)?;
-    let unitd_binary = args
-        .unitd
-        .clone()
-        .unwrap_or_else(|| target_dir().join("release").join("unitd"));
-    if with_unitd && args.unitd.is_none() {
-        run_step(&mut cargo(&["build", "--release", "-p", "unitd"]))?;
-    }
-    if with_unitd && !unitd_binary.is_file() {
-        bail!("{} is missing", unitd_binary.display());
-    }
+    let unitd_binary = if with_unitd {
+        args.run.unitd_binary()?
+    } else {
+        std::path::PathBuf::new()
+    };
     let ticks_per_second = procfs::clock_ticks_per_second();
 
     // Declared before the servers so it is dropped (removed) after they have stopped.
-    let work = WorkDir::create(args.keep)?;
+    let work = WorkDir::create(args.run.keep)?;
     println!("work directory: {}", work.path().display());
     let mut port_sets = Ports::free(2)?.into_iter();
     let (Some(unitd_ports), Some(nginx_ports)) = (port_sets.next(), port_sets.next()) else {
@@ -205,19 +232,19 @@ pub(super) fn run(args: HttpArgs) -> Result<()> {
         let unitd_first = round % 2 == 1;
         for result in &mut results {
             let mut runs = [
-                (&mut unitd, &mut result.unitd),
-                (&mut nginx, &mut result.nginx),
+                (&mut unitd, &unitd_ports, &mut result.unitd),
+                (&mut nginx, &nginx_ports, &mut result.nginx),
             ];
             if !unitd_first {
                 runs.reverse();
             }
-            for (slot, outcome) in runs {
+            for (slot, ports, outcome) in runs {
                 // Servers not taking part, and loads that already failed on one, are skipped.
                 let Some(Ok(measured_rounds)) = outcome else {
                     continue;
                 };
                 print!("round {round}/{rounds}: ");
-                match context.measure(slot, result.load) {
+                match context.measure(slot, ports, result.load) {
                     Ok(measurement) => measured_rounds.push(measurement),
                     Err(reason) => *outcome = Some(Err(reason)),
                 }
@@ -266,7 +293,7 @@ struct Context<'a> {
 impl Context<'_> {
     /// Warms the server up with `load`, then measures it; a server found dead is marked so
     /// for the loads after this one.
-    fn measure(&self, slot: &mut Slot, load: Load) -> Result<Measurement, String> {
+    fn measure(&self, slot: &mut Slot, ports: &Ports, load: Load) -> Result<Measurement, String> {
         let server = match slot {
             Some(Ok(server)) => server,
             Some(Err(reason)) => return Err(format!("not running: {}", first_line(reason))),
@@ -274,7 +301,7 @@ impl Context<'_> {
         };
         let name = server.kind().name();
         println!("measuring {} on {name}", load.title());
-        let outcome = self.measure_running(server, load);
+        let outcome = self.measure_running(server, load.port(ports), load);
         if let Some(status) = server.exited() {
             let reason = format!(
                 "{name} exited during {} ({status}){}",
@@ -289,8 +316,12 @@ impl Context<'_> {
     }
 
     /// The measurement proper on a running server.
-    fn measure_running(&self, server: &Server, load: Load) -> Result<Measurement, String> {
-        let port = load.port(&server.ports);
+    fn measure_running(
+        &self,
+        server: &Server,
+        port: u16,
+        load: Load,
+    ) -> Result<Measurement, String> {
         if server.dead_ports.contains(&port) {
             return Err(format!(
                 "listener 127.0.0.1:{port} never accepted connections"
@@ -298,11 +329,11 @@ impl Context<'_> {
         }
         let url = format!("http://127.0.0.1:{port}{}", load.path());
         // The warm-up's result does not matter: the measured run reports any trouble.
-        let _ = wrk::run(self.wrk, &url, WARM_UP_SECONDS, false);
+        let _ = wrk::run(self.wrk, &url, WARM_UP_SECONDS, false, wrk::CONNECTIONS);
 
         let before = procfs::usage(server.pid());
-        let output =
-            wrk::run(self.wrk, &url, self.seconds, true).map_err(|error| format!("{error:#}"))?;
+        let output = wrk::run(self.wrk, &url, self.seconds, true, wrk::CONNECTIONS)
+            .map_err(|error| format!("{error:#}"))?;
         let after = procfs::usage(server.pid());
 
         let report = wrk::parse(&output).map_err(|error| format!("{error:#}"))?;
@@ -339,19 +370,23 @@ mod tests {
     #[test]
     fn flags() {
         let cli = Cli::try_parse_from(["http"]).expect("defaults parse");
-        assert_eq!((cli.args.duration, cli.args.rounds), (5, 5));
-        assert!(!cli.args.quick && !cli.args.keep);
+        assert_eq!((cli.args.run.duration, cli.args.run.rounds), (5, 5));
+        assert!(!cli.args.run.quick && !cli.args.run.keep);
         assert!(cli.args.server == Servers::Both);
         let cli = Cli::try_parse_from(["http", "--quick", "--server", "nginx", "--keep"])
             .expect("flags parse");
-        assert!(cli.args.quick && cli.args.keep);
+        assert!(cli.args.run.quick && cli.args.run.keep);
+        assert_eq!(cli.args.run.seconds_and_rounds(), (3, 1));
         assert!(cli.args.server.includes(Kind::Nginx));
         assert!(!cli.args.server.includes(Kind::Unitd));
         assert!(Cli::try_parse_from(["http", "--duration", "0"]).is_err());
         assert!(Cli::try_parse_from(["http", "--rounds", "0"]).is_err());
         assert!(Cli::try_parse_from(["http", "--server", "apache"]).is_err());
         let cli = Cli::try_parse_from(["http", "--unitd", "/tmp/old-unitd"]).expect("a binary");
-        assert_eq!(cli.args.unitd.as_deref(), Some(Path::new("/tmp/old-unitd")));
+        assert_eq!(
+            cli.args.run.unitd.as_deref(),
+            Some(Path::new("/tmp/old-unitd"))
+        );
     }
 
     #[test]

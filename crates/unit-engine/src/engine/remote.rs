@@ -6,8 +6,14 @@
 //! whole inbox out under the lock and runs the closures after releasing it, so work never
 //! runs while the lock is held. The inbox is not a general channel: it carries only
 //! closures for one engine, and it is closed when that engine is dropped.
+//!
+//! Work posted by the engine's own thread during a turn wakes nothing: the turn drains
+//! the inbox before it ends, and a turn that leaves work in it does not block in the
+//! next poll. A handler that hands work to the next connection in line then costs no
+//! system call.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use mio::Waker;
@@ -49,7 +55,7 @@ impl<S> Remote<S> {
             inbox.works.push(work);
             inbox.works.len() == 1
         };
-        if was_empty {
+        if was_empty && !self.shared.in_turn_here() {
             self.shared.waker.wake().map_err(EngineError::Wake)?;
         }
         Ok(())
@@ -76,6 +82,16 @@ impl<S> fmt::Debug for Remote<S> {
 pub(crate) struct Shared<S> {
     inbox: Mutex<Inbox<S>>,
     waker: Waker,
+    /// The mark of the thread running a turn of the engine, or 0 between turns.
+    turn_thread: AtomicUsize,
+}
+
+/// A number that tells the calling thread from every other live thread (never 0).
+fn thread_mark() -> usize {
+    thread_local! {
+        static MARK: u8 = const { 0 };
+    }
+    MARK.with(|mark| std::ptr::from_ref(mark) as usize)
 }
 
 /// Work posted from other threads and not yet taken by the engine.
@@ -93,7 +109,29 @@ impl<S> Shared<S> {
                 closed: false,
             }),
             waker,
+            turn_thread: AtomicUsize::new(0),
         }
+    }
+
+    /// The calling thread runs a turn of the engine until [`Shared::leave_turn`].
+    pub(crate) fn enter_turn(&self) {
+        self.turn_thread.store(thread_mark(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn leave_turn(&self) {
+        self.turn_thread.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether the calling thread is in a turn of the engine (so the engine drains
+    /// what it posts without being woken). Only the turn's own thread ever stores its
+    /// mark, so a relaxed load cannot see it from another thread.
+    fn in_turn_here(&self) -> bool {
+        self.turn_thread.load(Ordering::Relaxed) == thread_mark()
+    }
+
+    /// Whether posted work waits in the inbox.
+    pub(crate) fn has_work(&self) -> bool {
+        !self.lock().works.is_empty()
     }
 
     /// Swaps the posted work into `spare`, which must be empty, leaving its allocation

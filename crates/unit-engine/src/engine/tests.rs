@@ -181,6 +181,42 @@ fn a_remote_post_wakes_a_blocked_turn() {
     poster.join().expect("poster thread");
 }
 
+/// Posts through `remote` work that posts again until `left` reaches zero.
+fn post_chain(remote: Remote<u32>, left: u32) {
+    let next = remote.clone();
+    remote
+        .post(move |count, _| {
+            *count += 1;
+            if left > 1 {
+                post_chain(next, left - 1);
+            }
+        })
+        .expect("post");
+}
+
+#[test]
+fn work_the_engine_thread_posts_to_itself_runs_without_waiting() {
+    let mut engine = Engine::<u32>::new().expect("engine");
+    let remote = engine.remote();
+    engine.add_timer(Duration::ZERO, 1);
+    let start = Instant::now();
+    let mut count = 0;
+    // A chain longer than one turn drains: the turns after it must not block either.
+    while count < 20 {
+        engine
+            .turn(&mut count, Some(PATIENCE), |_, _, event| {
+                assert!(matches!(event, Event::Timer { key: 1, .. }));
+                post_chain(remote.clone(), 20);
+            })
+            .expect("turn");
+        assert!(
+            start.elapsed() < PATIENCE,
+            "a turn blocked with work posted"
+        );
+    }
+    assert_eq!(count, 20);
+}
+
 #[test]
 fn a_remote_post_can_stop_a_blocked_run() {
     let mut engine = Engine::<Vec<u32>>::new().expect("engine");

@@ -5,7 +5,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::unistd::Pid;
 
-use super::{Reply, ToChild, ToMain, ToRouter};
+use super::{AppStart, AppStarted, Reply, ToChild, ToMain, ToRouter};
 use crate::error::PortError;
 use crate::message::{Message, MsgType, NewPort, ProcessType};
 use crate::port::port_pair;
@@ -60,6 +60,31 @@ fn to_main_round_trips() -> Result<(), PortError> {
         },
         ToMain::SocketClose("[::1]:80".into()),
         ToMain::AccessLog("/var/log/access.log".into()),
+        ToMain::StartProcess(AppStart {
+            name: "blog".into(),
+            generation: 3,
+            executable: "/srv/blog/server".into(),
+            arguments: vec!["--fd".into(), "3".into(), String::new()],
+            environment: vec![("A".into(), "1".into()), ("EMPTY".into(), String::new())],
+            working_directory: Some("/srv/blog".into()),
+            user: None,
+            group: Some("www".into()),
+            stdout: None,
+            stderr: Some("/var/log/blog.err".into()),
+        }),
+        ToMain::StartProcess(AppStart {
+            name: "bare".into(),
+            generation: 0,
+            executable: "app".into(),
+            arguments: Vec::new(),
+            environment: Vec::new(),
+            working_directory: None,
+            user: None,
+            group: None,
+            stdout: None,
+            stderr: None,
+        }),
+        ToMain::StopProcess(Pid::from_raw(321)),
     ];
     for case in cases {
         let expected = format!("{case:?}");
@@ -67,6 +92,17 @@ fn to_main_round_trips() -> Result<(), PortError> {
         let decoded = ToMain::from_message(&mut message)?.expect("a message to main");
         assert_eq!(format!("{decoded:?}"), expected);
     }
+    Ok(())
+}
+
+#[test]
+fn started_replies_round_trip() -> Result<(), PortError> {
+    let started = AppStarted {
+        pid: Pid::from_raw(987),
+        socket: "/tmp/unit-apps.1/3.sock".into(),
+    };
+    assert_eq!(AppStarted::decode(&started.encode())?, started);
+    assert!(AppStarted::decode(&started.encode()[..6]).is_err());
     Ok(())
 }
 
@@ -151,6 +187,20 @@ fn bad_payloads_are_refused() {
     );
     refused(Message::new(MsgType::RemovePid).with_payload("12"));
     refused(Message::new(MsgType::Status).with_payload("x"));
+    // A count of arguments far beyond what the payload holds.
+    refused(
+        Message::new(MsgType::StartProcess).with_payload(
+            [
+                &1u32.to_ne_bytes()[..],
+                b"a",
+                &0u64.to_ne_bytes(),
+                &1u32.to_ne_bytes(),
+                b"x",
+                &i32::MAX.to_ne_bytes(),
+            ]
+            .concat(),
+        ),
+    );
     // Messages that must carry one descriptor.
     refused(Message::new(MsgType::ChangeFile));
     refused(

@@ -3,7 +3,9 @@
 //! upstream sends it, and neither is buffered whole.
 //!
 //! The upstream connection comes from the worker's pool (or is opened) and goes back to
-//! it when the answer allows another request on it. A request that asked to upgrade
+//! it when the answer allows another request on it. An application process's connection
+//! comes from its lease instead and goes back to it, parked, for the process's next
+//! request, whichever worker that comes from. A request that asked to upgrade
 //! (`Upgrade`, WebSocket) and is answered `101` ends the exchange with the upstream
 //! connection handed over, for the client connection to become a tunnel.
 //!
@@ -18,7 +20,7 @@ use unit_http::{
     encode_chunk, encode_last_chunk, parse_response_head_into,
 };
 
-use super::pool::{Upstream, UpstreamPool, connect};
+use super::pool::{Parked, Upstream, UpstreamPool, connect};
 use crate::http::HttpRequest;
 use crate::routes::ProxyTarget;
 
@@ -83,6 +85,20 @@ struct Link {
     hung_up: bool,
 }
 
+impl Link {
+    /// A link over `upstream`: a reused connection is connected already, a new one is
+    /// connecting. Readiness is awaited either way.
+    fn new(upstream: Upstream, reused: bool) -> Link {
+        Link {
+            upstream,
+            reused,
+            connected: reused,
+            readable: false,
+            hung_up: false,
+        }
+    }
+}
+
 /// The request going out.
 #[derive(Debug)]
 struct Outgoing {
@@ -126,15 +142,32 @@ struct ClientSide {
     response_headers: Vec<(String, Option<String>)>,
 }
 
+/// Whom an exchange is with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// An upstream server (`proxy`, `upstreams`): its connections are kept alive in the
+    /// pool, and one that fails before answering is a 502.
+    Upstream,
+    /// An application process: its one connection is parked with the process between
+    /// requests rather than pooled here, and a process that fails before answering is
+    /// a 503.
+    Application,
+}
+
 /// One proxied exchange.
 #[derive(Debug)]
 pub(crate) struct Exchange {
+    peer: Peer,
     target: ProxyTarget,
     /// The client connection's token, which the upstream's events lead back to.
     owner: usize,
     link: Option<Link>,
     /// The link was opened fresh after a pooled one failed; no further retry.
     retried: bool,
+    /// An application process's open connection, to use before connecting anew.
+    parked: Option<Parked>,
+    /// The application connection the finished exchange leaves for the next request.
+    kept: Option<Parked>,
     outgoing: Outgoing,
     incoming: Incoming,
     client: ClientSide,
@@ -149,6 +182,7 @@ impl Exchange {
     /// action's changes to the answer (already expanded).
     pub(crate) fn new(
         request: &HttpRequest,
+        peer: Peer,
         target: ProxyTarget,
         body: RequestBody,
         response_headers: Vec<(String, Option<String>)>,
@@ -159,10 +193,13 @@ impl Exchange {
         let mut head = pool.buffer();
         write_request_head(request, &body, upgrade, &mut head);
         Exchange {
+            peer,
             target,
             owner,
             link: None,
             retried: false,
+            parked: None,
+            kept: None,
             outgoing: Outgoing {
                 bytes: head,
                 written: 0,
@@ -201,17 +238,18 @@ impl Exchange {
         date: &str,
     ) -> ExchangeStep {
         loop {
+            let unreachable = self.unreachable_status();
             if self.link.is_none() && !self.open(registry, pool) {
-                return ExchangeStep::Failed(502);
+                return ExchangeStep::Failed(unreachable);
             }
             let Some(link) = &mut self.link else {
-                return ExchangeStep::Failed(502);
+                return ExchangeStep::Failed(unreachable);
             };
             if !link.connected {
                 match link.upstream.stream.connected() {
                     Ok(true) => link.connected = true,
                     Ok(false) => return ExchangeStep::Blocked,
-                    Err(_) => return self.fail(registry, pool, 502),
+                    Err(_) => return self.fail(registry, pool, unreachable),
                 }
             }
             self.take_request_body(client_input);
@@ -270,6 +308,21 @@ impl Exchange {
         }
     }
 
+    /// Offers an application process's open connection for the request.
+    pub(crate) fn offer_connection(&mut self, connection: Parked) {
+        self.parked = Some(connection);
+    }
+
+    /// The application connection a finished exchange leaves reusable.
+    pub(crate) fn take_kept_connection(&mut self) -> Option<Parked> {
+        self.kept.take()
+    }
+
+    /// Whether the answer's head has gone to the client's output.
+    pub(crate) fn answer_started(&self) -> bool {
+        self.incoming.head_written
+    }
+
     /// Whether the client's request body is still being forwarded (so the client
     /// connection must be read while the exchange waits).
     pub(crate) fn wants_client_body(&self) -> bool {
@@ -302,21 +355,28 @@ impl Exchange {
         }
     }
 
+    /// What the client is answered when the peer cannot be reached or fails before it
+    /// answers.
+    fn unreachable_status(&self) -> u16 {
+        match self.peer {
+            Peer::Upstream => 502,
+            Peer::Application => 503,
+        }
+    }
+
     /// Takes a pooled connection to the target, or connects; false when neither works.
     fn open(&mut self, registry: &Registry, pool: &mut UpstreamPool) -> bool {
         if !self.retried
+            && self.peer == Peer::Upstream
             && let Some(upstream) = pool.take(&self.target, self.owner)
         {
             // Still registered from its first use; an idle connection that had anything
             // to say was dropped from the pool, so nothing waits unread.
-            self.link = Some(Link {
-                upstream,
-                reused: true,
-                connected: true,
-                readable: false,
-                hung_up: false,
-            });
+            self.link = Some(Link::new(upstream, true));
             return true;
+        }
+        if self.peer == Peer::Application {
+            return self.open_application(registry, pool);
         }
         let Ok(mut stream) = connect(&self.target) else {
             return false;
@@ -335,13 +395,27 @@ impl Exchange {
             pool.close(registry, Upstream { stream, token });
             return false;
         }
-        self.link = Some(Link {
-            upstream: Upstream { stream, token },
-            reused: false,
-            connected: false,
-            readable: false,
-            hung_up: false,
-        });
+        self.link = Some(Link::new(Upstream { stream, token }, false));
+        true
+    }
+
+    /// Takes the process's parked connection, or connects to its socket.
+    fn open_application(&mut self, registry: &Registry, pool: &mut UpstreamPool) -> bool {
+        // One that hung up or spoke while parked is not used: its events went unheeded.
+        // One that stays quiet reports whatever comes next as new readiness.
+        if let Some(parked) = self.parked.take().filter(Parked::is_quiet)
+            && let Some(upstream) = pool.claim_app(registry, parked, self.owner)
+        {
+            self.link = Some(Link::new(upstream, true));
+            return true;
+        }
+        let Ok(stream) = connect(&self.target) else {
+            return false;
+        };
+        let Ok(upstream) = pool.register_app(registry, stream, self.owner) else {
+            return false;
+        };
+        self.link = Some(Link::new(upstream, false));
         true
     }
 
@@ -361,7 +435,8 @@ impl Exchange {
             self.outgoing.written = 0;
             return None;
         }
-        Some(self.fail(registry, pool, 502))
+        let status = self.unreachable_status();
+        Some(self.fail(registry, pool, status))
     }
 
     fn fail(&mut self, registry: &Registry, pool: &mut UpstreamPool, status: u16) -> ExchangeStep {
@@ -378,10 +453,13 @@ impl Exchange {
         let Some(link) = self.link.take() else {
             return;
         };
-        if self.incoming.keep_alive && self.incoming.bytes.is_empty() {
-            pool.put(registry, self.target.clone(), link.upstream);
-        } else {
+        if !self.incoming.keep_alive || !self.incoming.bytes.is_empty() {
             pool.close(registry, link.upstream);
+            return;
+        }
+        match self.peer {
+            Peer::Upstream => pool.put(registry, self.target.clone(), link.upstream),
+            Peer::Application => self.kept = Some(pool.park_app(link.upstream)),
         }
     }
 

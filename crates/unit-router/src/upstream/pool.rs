@@ -6,12 +6,20 @@
 //! connection keeps its token and its registration for its whole life, so taking it from
 //! the pool costs no `epoll_ctl`.
 //!
+//! Application connections are not pooled here: each is [`Parked`] with its process
+//! between requests, still registered with the worker that used it last. Their tokens
+//! are [`APP_TOKENS_START`] plus the socket's descriptor, unique in the process while
+//! the socket is open, so the same worker takes one again without a system call and
+//! another worker moves it over with two.
+//!
 //! What it does not do: speak HTTP (an exchange does) or decide when a connection may be
 //! reused.
 
 use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::Arc;
 
-use mio::{Registry, Token};
+use mio::{Interest, Registry, Token};
 use unit_engine::{HashMap, Stream};
 use unit_http::ResponseHeadParsed;
 
@@ -23,6 +31,45 @@ const RECYCLED_BUFFER_LIMIT: usize = 64 * 1024;
 const SPARE_BUFFERS: usize = 32;
 /// Idle upstream connections kept per target in one worker.
 const POOL_PER_TARGET: usize = 64;
+
+/// Application connection tokens start here (above every upstream token).
+pub(crate) const APP_TOKENS_START: usize = unit_engine::Engine::<()>::RESERVED_TOKENS_START / 2;
+
+/// The token of an application connection: fixed by its descriptor.
+fn app_token(stream: &Stream) -> Token {
+    let fd = usize::try_from(stream.as_fd().as_raw_fd()).unwrap_or_default();
+    Token(APP_TOKENS_START + fd)
+}
+
+/// A worker, as the poll a parked application connection stays registered with.
+#[derive(Debug)]
+pub(crate) struct WorkerHome {
+    registry: Registry,
+}
+
+impl WorkerHome {
+    /// The home of the worker whose poll `registry` is (a handle of its own to it).
+    pub(crate) fn of(registry: &Registry) -> io::Result<Arc<WorkerHome>> {
+        Ok(Arc::new(WorkerHome {
+            registry: registry.try_clone()?,
+        }))
+    }
+}
+
+/// An application process's connection between two requests, registered with the
+/// worker that used it last.
+#[derive(Debug)]
+pub(crate) struct Parked {
+    stream: Stream,
+    home: Arc<WorkerHome>,
+}
+
+impl Parked {
+    /// Neither closed by the process nor holding bytes it sent unasked.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.stream.is_quiet()
+    }
+}
 
 /// Starts connecting to a proxy target.
 pub(crate) fn connect(target: &ProxyTarget) -> io::Result<Stream> {
@@ -59,11 +106,18 @@ pub(crate) struct UpstreamPool {
     next_token: usize,
     first_token: usize,
     last_token: usize,
+    /// This worker, for the application connections it parks.
+    home: Arc<WorkerHome>,
 }
 
 impl UpstreamPool {
-    /// A pool handing out odd tokens from `first_token | 1` up to `last_token`.
-    pub(crate) fn new(first_token: usize, last_token: usize) -> UpstreamPool {
+    /// A pool handing out odd tokens from `first_token | 1` up to `last_token` (below
+    /// [`APP_TOKENS_START`]), in the worker `home`.
+    pub(crate) fn new(
+        first_token: usize,
+        last_token: usize,
+        home: Arc<WorkerHome>,
+    ) -> UpstreamPool {
         UpstreamPool {
             idle: HashMap::default(),
             owners: HashMap::default(),
@@ -71,7 +125,8 @@ impl UpstreamPool {
             response_head: ResponseHeadParsed::default(),
             next_token: first_token | 1,
             first_token: first_token | 1,
-            last_token,
+            last_token: last_token.min(APP_TOKENS_START - 1),
+            home,
         }
     }
 
@@ -159,6 +214,59 @@ impl UpstreamPool {
         }
     }
 
+    /// A new application connection serving `owner`, registered here.
+    pub(crate) fn register_app(
+        &mut self,
+        registry: &Registry,
+        mut stream: Stream,
+        owner: usize,
+    ) -> io::Result<Upstream> {
+        let token = app_token(&stream);
+        registry.register(
+            stream.source(),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        self.owners.insert(token, Some(owner));
+        Ok(Upstream { stream, token })
+    }
+
+    /// A parked application connection, to serve `owner`: kept as it is when this worker
+    /// parked it, else moved over from the worker that did. `None` when it cannot be
+    /// registered (it is closed).
+    pub(crate) fn claim_app(
+        &mut self,
+        registry: &Registry,
+        parked: Parked,
+        owner: usize,
+    ) -> Option<Upstream> {
+        let Parked { mut stream, home } = parked;
+        let token = app_token(&stream);
+        if !Arc::ptr_eq(&home, &self.home) {
+            // Its events must stop going to the other worker before they come here.
+            let _ = home.registry.deregister(stream.source());
+            registry
+                .register(
+                    stream.source(),
+                    token,
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .ok()?;
+        }
+        self.owners.insert(token, Some(owner));
+        Some(Upstream { stream, token })
+    }
+
+    /// Parks an application connection after its exchange: it stays registered here
+    /// and serves nobody (its events are ignored) until it is claimed again.
+    pub(crate) fn park_app(&mut self, upstream: Upstream) -> Parked {
+        self.owners.remove(&upstream.token);
+        Parked {
+            stream: upstream.stream,
+            home: Arc::clone(&self.home),
+        }
+    }
+
     /// Closes a connection that will not be reused.
     pub(crate) fn close(&mut self, registry: &Registry, mut upstream: Upstream) {
         self.owners.remove(&upstream.token);
@@ -190,7 +298,8 @@ mod tests {
         let registry = poll.registry();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let target = ProxyTarget::Inet(listener.local_addr().expect("address"));
-        let mut pool = UpstreamPool::new(1000, 1010);
+        let home = WorkerHome::of(registry).expect("home");
+        let mut pool = UpstreamPool::new(1000, 1010, home);
 
         let first = pool.new_token(7);
         let second = pool.new_token(8);
@@ -234,7 +343,8 @@ mod tests {
         let registry = poll.registry();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let target = ProxyTarget::Inet(listener.local_addr().expect("address"));
-        let mut pool = UpstreamPool::new(1000, 1 << 20);
+        let home = WorkerHome::of(registry).expect("home");
+        let mut pool = UpstreamPool::new(1000, 1 << 20, home);
         let token = pool.new_token(1);
         let upstream = connected_upstream(&listener, registry, token);
         let (mut server_side, _) = listener.accept().expect("accept");

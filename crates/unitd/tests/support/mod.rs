@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::print_stderr)]
 
+pub(crate) mod apps;
 pub(crate) mod http;
 
 use std::fs;
@@ -218,6 +219,8 @@ impl TestUnit {
 impl Drop for TestUnit {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // Stopped first, so main starts no process after the list is taken.
+            let _ = kill(self.main_pid, Signal::SIGSTOP);
             let children = children_of(self.main_pid);
             let _ = kill(self.main_pid, Signal::SIGKILL);
             for (pid, _) in children {
@@ -478,4 +481,9 @@ pub(crate) fn start_with_fd3(
         .expect("starting bash");
     drop(inheritable);
     child
+}
+
+/// Says on stderr that a test did not run, and why.
+pub(crate) fn skip(test: &str, reason: &str) {
+    eprintln!("{test}: skipped, {reason}");
 }

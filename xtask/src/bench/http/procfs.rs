@@ -152,6 +152,40 @@ pub(super) fn is_alive(process: ProcessId) -> bool {
         .is_some_and(|stat| stat.start_time == process.start_time && stat.state != 'Z')
 }
 
+/// One process of a tree at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ProcessSample {
+    /// Which process.
+    pub(super) id: ProcessId,
+    /// Its user plus system time so far, in clock ticks.
+    pub(super) cpu_ticks: u64,
+    /// Its command line, arguments separated by spaces (a process title as set).
+    pub(super) cmdline: String,
+}
+
+/// Every process of the tree under `root` with its CPU time and command line, read now.
+pub(super) fn sample_tree(root: u32) -> Vec<ProcessSample> {
+    tree_stats(root)
+        .into_iter()
+        .map(|(pid, stat)| ProcessSample {
+            id: ProcessId {
+                pid,
+                start_time: stat.start_time,
+            },
+            cpu_ticks: stat.cpu_ticks,
+            cmdline: fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|bytes| parse_cmdline(&bytes))
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// A `/proc/<pid>/cmdline` as one line: NUL-separated arguments joined by spaces.
+pub(super) fn parse_cmdline(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    text.trim_end_matches('\0').replace('\0', " ")
+}
+
 /// Sums CPU time and resident memory over the tree under `root`.
 pub(super) fn usage(root: u32) -> Usage {
     let mut usage = Usage::default();
@@ -223,6 +257,16 @@ mod tests {
         let kernel_thread = "Name:\tkworker/0:1\nState:\tI (idle)\nUid:\t0\t0\t0\t0\n";
         assert_eq!(parse_vm_rss_kib(kernel_thread), None);
         assert_eq!(parse_effective_uid(kernel_thread), Some(0));
+    }
+
+    #[test]
+    fn command_lines_read_as_one_line() {
+        assert_eq!(
+            parse_cmdline(b"/bin/hello-app\0--flag\0value\0"),
+            "/bin/hello-app --flag value"
+        );
+        assert_eq!(parse_cmdline(b"unit: router"), "unit: router");
+        assert_eq!(parse_cmdline(b""), "");
     }
 
     #[test]

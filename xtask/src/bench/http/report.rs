@@ -80,7 +80,7 @@ fn paired_ratio(
 
 /// The median of `values` (the mean of the middle two for an even count); NaN, which
 /// meets no target, when there are none.
-fn median(mut values: Vec<f64>) -> f64 {
+pub(super) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let middle = values.len() / 2;
     match values.len() {

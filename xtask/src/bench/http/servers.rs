@@ -47,17 +47,7 @@ pub(super) struct Ports {
 impl Ports {
     /// `count` sets of four ports that were free a moment ago, no port in two sets.
     pub(super) fn free(count: usize) -> Result<Vec<Ports>> {
-        // Hold every listener until all are chosen so the kernel hands out distinct ports.
-        let listeners = (0..count * 4)
-            .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
-            .collect::<std::io::Result<Vec<_>>>()
-            .context("binding a free loopback port")?;
-        let ports = listeners
-            .iter()
-            .map(|listener| Ok(listener.local_addr()?.port()))
-            .collect::<std::io::Result<Vec<u16>>>()
-            .context("reading a bound port")?;
-        Ok(ports
+        Ok(free_ports(count * 4)?
             .chunks_exact(4)
             .map(|set| Ports {
                 ret: set[0],
@@ -69,9 +59,23 @@ impl Ports {
     }
 
     /// Every port, for readiness checks.
-    fn all(&self) -> [u16; 4] {
+    pub(super) fn all(&self) -> [u16; 4] {
         [self.ret, self.static_files, self.proxy, self.backend]
     }
+}
+
+/// `count` distinct loopback ports that were free a moment ago.
+pub(super) fn free_ports(count: usize) -> Result<Vec<u16>> {
+    // Hold every listener until all are chosen so the kernel hands out distinct ports.
+    let listeners = (0..count)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("binding a free loopback port")?;
+    listeners
+        .iter()
+        .map(|listener| Ok(listener.local_addr()?.port()))
+        .collect::<std::io::Result<Vec<u16>>>()
+        .context("reading a bound port")
 }
 
 /// The temporary directory of one run, removed on drop unless kept.
@@ -166,8 +170,8 @@ pub(super) struct Server {
     ready_by: Instant,
     /// The server's log files, shown when it misbehaves.
     logs: Vec<PathBuf>,
-    /// The ports of this server.
-    pub(super) ports: Ports,
+    /// The ports it listens on.
+    listeners: Vec<u16>,
     /// Ports that never accepted a connection while starting, with nothing to measure.
     pub(super) dead_ports: Vec<u16>,
 }
@@ -175,9 +179,20 @@ pub(super) struct Server {
 impl Server {
     /// Starts unitd with a configuration file in `work` and waits until it is ready.
     pub(super) fn start_unitd(unitd: &Path, work: &WorkDir, ports: Ports) -> Result<Server> {
+        let config = unit_config(&ports, &work.www());
+        Server::start_unitd_with(unitd, work, &config, ports.all().to_vec())
+    }
+
+    /// Starts unitd with `config` (listening on `listeners`) and waits until it is ready.
+    pub(super) fn start_unitd_with(
+        unitd: &Path,
+        work: &WorkDir,
+        config_text: &str,
+        listeners: Vec<u16>,
+    ) -> Result<Server> {
         let dir = work.path();
         let config = dir.join("conf.json");
-        write_file(&config, &unit_config(&ports, &work.www()))?;
+        write_file(&config, config_text)?;
         let unitd_dir = UnitdDir::new(dir.to_path_buf());
         let control = unitd_dir.control();
         let log = unitd_dir.log();
@@ -187,7 +202,7 @@ impl Server {
         let mut server = Server::spawn(
             Kind::Unitd,
             command,
-            ports,
+            listeners,
             &stderr,
             vec![log, stderr.clone()],
         )?;
@@ -218,7 +233,7 @@ impl Server {
         let mut server = Server::spawn(
             Kind::Nginx,
             command,
-            ports,
+            ports.all().to_vec(),
             &stderr,
             vec![error_log, stderr.clone()],
         )?;
@@ -243,7 +258,7 @@ impl Server {
     fn spawn(
         kind: Kind,
         mut command: Command,
-        ports: Ports,
+        listeners: Vec<u16>,
         stderr_file: &Path,
         logs: Vec<PathBuf>,
     ) -> Result<Server> {
@@ -262,7 +277,7 @@ impl Server {
             child: Some(child),
             ready_by: Instant::now() + START_DEADLINE,
             logs,
-            ports,
+            listeners,
             dead_ports: Vec::new(),
         })
     }
@@ -310,7 +325,7 @@ impl Server {
     /// Waits until every listener accepts TCP connections or the start deadline passes, and
     /// records the ones that never did.
     fn wait_for_listeners(&mut self) {
-        let mut pending: Vec<u16> = self.ports.all().to_vec();
+        let mut pending: Vec<u16> = self.listeners.clone();
         while !pending.is_empty() && Instant::now() < self.ready_by && self.exited().is_none() {
             pending.retain(|port| !accepts(*port));
             if !pending.is_empty() {
@@ -646,7 +661,7 @@ mod tests {
         let mut command = Command::new("sh");
         command.args(["-c", script]);
         let stderr = work.path().join("fake.stderr");
-        let ports = Ports::free(1).expect("ports")[0];
+        let ports = free_ports(4).expect("ports");
         Server::spawn(Kind::Unitd, command, ports, &stderr, vec![stderr.clone()])
             .expect("spawning sh")
     }

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-/// The load generator's shape: one thread, 32 connections.
+/// The load generator runs one thread.
 const THREADS: &str = "-t1";
-const CONNECTIONS: &str = "-c32";
+/// Connections of the server comparison's loads.
+pub(super) const CONNECTIONS: u32 = 32;
 
 /// How long past its nominal duration a wrk run may take before it is killed.
 const GRACE: Duration = Duration::from_secs(30);
@@ -60,10 +61,20 @@ impl Report {
 
 /// Runs wrk against `url` for `seconds`, with the latency distribution when `latency`, and
 /// returns its standard output; an error carries wrk's own complaint.
-pub(super) fn run(wrk: &Path, url: &str, seconds: u64, latency: bool) -> Result<String> {
+pub(super) fn run(
+    wrk: &Path,
+    url: &str,
+    seconds: u64,
+    latency: bool,
+    connections: u32,
+) -> Result<String> {
     let mut command = Command::new(wrk);
     command
-        .args([THREADS, CONNECTIONS, &format!("-d{seconds}s")])
+        .args([
+            THREADS,
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+        ])
         .args(latency.then_some("--latency"))
         .arg(url)
         .stdin(Stdio::null())

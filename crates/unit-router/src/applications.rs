@@ -1,0 +1,654 @@
+//! The router's side of applications: each application's processes, the requests
+//! waiting for one, and what to ask main to start or stop.
+//!
+//! An [`AppPool`] is shared by the router's main thread and its workers. A worker
+//! leases a process for one request ([`AppPool::acquire`]): a process serves one
+//! request at a time, so a process that handles one connection at a time is never held
+//! by a connection nobody uses, and N processes serve N clients at once. When every
+//! process is busy the request waits in a bounded queue, and the next process to come
+//! free (or to start) goes to the first in line, or to one close behind it that waits
+//! on the same worker thread, which takes the process at once without waking another
+//! thread; no request is passed over more than twice. A [`Lease`] gives its process
+//! back when it is dropped.
+//!
+//! Each process has at most one connection from the router, kept open between requests
+//! and parked here while the process is idle: whichever worker leases the process next
+//! takes it along, so no request pays for a new connection (and a thread of the
+//! application's own for it), and a process that serves one connection at a time never
+//! waits on a second one.
+//!
+//! The main thread decides the processes ([`AppPool::plan`]): at least `spare` (or the
+//! fixed number) run, more start on demand up to `max`, processes idle longer than
+//! `idle_timeout` beyond `spare` stop, a process that served `limits.requests`
+//! requests is replaced, and a restart moves the application to a new generation whose
+//! processes take the new requests while the old ones finish theirs. When a process
+//! dies before serving, or main cannot start one, the waiting requests fail at once
+//! rather than wait for a process that may never come.
+//!
+//! What it does not do: talk to main or to the processes (the router's main thread and
+//! the connections do), or time requests out (the workers do).
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::upstream::Parked;
+use nix::unistd::Pid;
+use unit_conf::{Application, ApplicationKind, Processes};
+use unit_port::AppStart;
+
+/// How many requests may wait for a process of one application; the next is answered
+/// 503 at once.
+pub(crate) const MAX_WAITING: usize = 256;
+/// How many requests one process serves at once.
+const PROCESS_CAPACITY: u32 = 1;
+/// How far behind the first in line a request of the releasing worker may be to get the
+/// process first...
+const SAME_WORKER_WINDOW: usize = 8;
+/// ...and how often the first in line may be passed over so.
+const MAX_PASSED_OVER: u8 = 2;
+
+/// Where a waiting request's process, or the news that none will come, is delivered.
+pub(crate) type Deliver = Box<dyn FnOnce(Result<Lease, Unavailable>) + Send>;
+
+/// No process can serve the request (answered 503).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unavailable;
+
+/// What asking for a process came to.
+#[derive(Debug)]
+pub(crate) enum Acquired {
+    /// A process serves the request now.
+    Now(Lease),
+    /// The request waits; the ticket cancels it.
+    Waiting(u64),
+    /// No process can serve it.
+    Unavailable,
+}
+
+/// What the router's main thread should do for a pool now.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// Processes to start (as main is asked, one request each).
+    pub(crate) starts: Vec<AppStart>,
+    /// Processes to stop.
+    pub(crate) stops: Vec<Pid>,
+}
+
+/// The figures `/status` shows for an application.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct AppStatus {
+    pub(crate) running: usize,
+    pub(crate) starting: usize,
+    pub(crate) idle: usize,
+    pub(crate) active: usize,
+}
+
+/// One application's processes and the requests waiting for them.
+pub(crate) struct AppPool {
+    /// The application as configured.
+    pub(crate) application: Application,
+    /// The longest an application may take with a request (`limits.timeout`).
+    pub(crate) request_timeout: Option<Duration>,
+    state: Mutex<PoolState>,
+    /// Asks the router's main thread to plan this pool (set when a request waits or a
+    /// process is given back).
+    wake: Box<dyn Fn() + Send + Sync>,
+    /// A wake-up is on its way.
+    wake_pending: AtomicBool,
+}
+
+impl std::fmt::Debug for AppPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppPool")
+            .field("name", &self.application.name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default)]
+struct PoolState {
+    generation: u64,
+    processes: Vec<AppProcess>,
+    /// Starts asked of main and not answered yet.
+    starting: usize,
+    waiting: VecDeque<Waiter>,
+    next_ticket: u64,
+    /// The application left the configuration: its processes stop once idle.
+    removed: bool,
+    /// The last start failed, or a process died before it served: requests that would
+    /// wait for a process fail instead, until one starts.
+    failing: bool,
+}
+
+struct Waiter {
+    ticket: u64,
+    /// The worker thread the request lives on.
+    worker: usize,
+    /// How often a request behind it got a process first.
+    passed_over: u8,
+    deliver: Deliver,
+}
+
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiter")
+            .field("ticket", &self.ticket)
+            .finish()
+    }
+}
+
+#[derive(Debug)]
+struct AppProcess {
+    pid: Pid,
+    socket: Arc<Path>,
+    generation: u64,
+    active: u32,
+    served: u64,
+    idle_since: Instant,
+    /// Takes no new request: it is of an old generation, reached its request limit, or
+    /// idled out; stopped once idle.
+    retiring: bool,
+    /// Main was asked to stop it.
+    stopping: bool,
+    /// The router's connection to it while it is idle.
+    connection: Option<Parked>,
+}
+
+impl AppProcess {
+    fn takes_requests(&self, generation: u64) -> bool {
+        !self.retiring && !self.stopping && self.generation == generation
+    }
+}
+
+/// A process leased for one request; given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    pool: Arc<AppPool>,
+    pid: Pid,
+    /// The worker thread of the request it serves.
+    worker: usize,
+    socket: Arc<Path>,
+    /// The request was served (counts toward `limits.requests`).
+    served: bool,
+    /// The process's connection: the parked one until the exchange takes it, then the
+    /// one the exchange gives back for the next request, if it stays usable.
+    connection: Option<Parked>,
+}
+
+impl Lease {
+    /// The unix socket the process serves on.
+    pub(crate) fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The process's open connection, if one was parked.
+    pub(crate) fn take_connection(&mut self) -> Option<Parked> {
+        self.connection.take()
+    }
+
+    /// The exchange is over and its connection can carry the next request.
+    pub(crate) fn keep_connection(&mut self, connection: Parked) {
+        self.connection = Some(connection);
+    }
+
+    /// The request was answered.
+    pub(crate) fn mark_served(&mut self) {
+        self.served = true;
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.pool
+            .release(self.pid, self.worker, self.served, self.connection.take());
+    }
+}
+
+// === impl AppPool ===
+
+impl AppPool {
+    /// A pool for `application` with no process yet; `wake` asks the router's main thread
+    /// to plan it.
+    pub(crate) fn new(application: Application, wake: Box<dyn Fn() + Send + Sync>) -> AppPool {
+        AppPool {
+            request_timeout: application.limits.timeout,
+            application,
+            state: Mutex::new(PoolState::default()),
+            wake,
+            wake_pending: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        // A thread that panicked holding the lock leaves consistent (if stale) counts.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wake(&self) {
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            (self.wake)();
+        }
+    }
+
+    /// Leases a process for a request on `worker`, or queues the request (`deliver`
+    /// gets the lease, or the news that none will come).
+    pub(crate) fn acquire(self: &Arc<Self>, worker: usize, deliver: Deliver) -> Acquired {
+        let mut state = self.lock();
+        if state.removed {
+            return Acquired::Unavailable;
+        }
+        let generation = state.generation;
+        if let Some(process) = state
+            .processes
+            .iter_mut()
+            .filter(|process| process.takes_requests(generation))
+            .find(|process| process.active < PROCESS_CAPACITY)
+        {
+            process.active += 1;
+            return Acquired::Now(Lease {
+                pool: Arc::clone(self),
+                pid: process.pid,
+                worker,
+                socket: Arc::clone(&process.socket),
+                served: false,
+                connection: process.connection.take(),
+            });
+        }
+        let nothing_coming = state.starting == 0
+            && !state
+                .processes
+                .iter()
+                .any(|process| process.takes_requests(generation));
+        // The planner is woken only when it could start a process for the request: with
+        // every process running and busy, the request just waits for one.
+        let plan = self.below_max(&state);
+        if state.waiting.len() >= MAX_WAITING || (state.failing && nothing_coming) {
+            drop(state);
+            if plan {
+                self.wake();
+            }
+            return Acquired::Unavailable;
+        }
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.waiting.push_back(Waiter {
+            ticket,
+            worker,
+            passed_over: 0,
+            deliver,
+        });
+        drop(state);
+        if plan {
+            self.wake();
+        }
+        Acquired::Waiting(ticket)
+    }
+
+    /// Whether fewer processes run or start than the application may have.
+    fn below_max(&self, state: &PoolState) -> bool {
+        let max = match self.application.processes {
+            Processes::Fixed(n) => n as usize,
+            Processes::Dynamic { max, .. } => max as usize,
+        };
+        let generation = state.generation;
+        let usable = state
+            .processes
+            .iter()
+            .filter(|process| process.takes_requests(generation))
+            .count();
+        usable + state.starting < max
+    }
+
+    /// A waiting request gave up (its client went, or its time ran out).
+    pub(crate) fn cancel(&self, ticket: u64) {
+        self.lock().waiting.retain(|waiter| waiter.ticket != ticket);
+    }
+
+    /// A lease ended: the process takes the next waiting request, or idles with its
+    /// connection parked.
+    fn release(
+        self: &Arc<Self>,
+        pid: Pid,
+        worker: usize,
+        served: bool,
+        connection: Option<Parked>,
+    ) {
+        let request_limit = self.application.limits.requests;
+        let mut state = self.lock();
+        let generation = state.generation;
+        if served {
+            state.failing = false;
+        }
+        let Some(process) = state
+            .processes
+            .iter_mut()
+            .find(|process| process.pid == pid)
+        else {
+            return;
+        };
+        process.active = process.active.saturating_sub(1);
+        if served {
+            process.served += 1;
+        }
+        if request_limit.is_some_and(|limit| process.served >= limit) {
+            process.retiring = true;
+        }
+        process.idle_since = Instant::now();
+        let usable = process.takes_requests(generation);
+        if usable {
+            process.connection = connection;
+        }
+        let handed = if usable {
+            self.hand_over(&mut state, pid, Some(worker))
+        } else {
+            None
+        };
+        drop(state);
+        if let Some((deliver, lease)) = handed {
+            deliver(Ok(lease));
+        } else if !usable {
+            // Only a process that takes no more requests needs planning (its stop);
+            // an idle one is looked at on the planner's next tick.
+            self.wake();
+        }
+    }
+
+    /// Leases process `pid` to the first waiting request, if any, or to one of
+    /// `preferred_worker` close behind it.
+    fn hand_over(
+        self: &Arc<Self>,
+        state: &mut PoolState,
+        pid: Pid,
+        preferred_worker: Option<usize>,
+    ) -> Option<(Deliver, Lease)> {
+        let first = state.waiting.front()?;
+        let (first_worker, first_passed_over) = (first.worker, first.passed_over);
+        let chosen = match preferred_worker {
+            Some(worker) if first_worker != worker && first_passed_over < MAX_PASSED_OVER => {
+                let behind = state
+                    .waiting
+                    .iter()
+                    .take(SAME_WORKER_WINDOW)
+                    .position(|waiter| waiter.worker == worker);
+                if let (Some(_), Some(first)) = (behind, state.waiting.front_mut()) {
+                    first.passed_over += 1;
+                }
+                behind.unwrap_or(0)
+            }
+            _ => 0,
+        };
+        let waiter = state.waiting.remove(chosen)?;
+        let process = state
+            .processes
+            .iter_mut()
+            .find(|process| process.pid == pid)?;
+        process.active += 1;
+        let lease = Lease {
+            pool: Arc::clone(self),
+            pid,
+            worker: waiter.worker,
+            socket: Arc::clone(&process.socket),
+            served: false,
+            connection: process.connection.take(),
+        };
+        Some((waiter.deliver, lease))
+    }
+
+    /// Main started a process asked for by [`AppPool::plan`] of `generation`.
+    pub(crate) fn started(self: &Arc<Self>, generation: u64, pid: Pid, socket: PathBuf) {
+        let mut state = self.lock();
+        state.starting = state.starting.saturating_sub(1);
+        let retiring = generation != state.generation || state.removed;
+        state.processes.push(AppProcess {
+            pid,
+            socket: Arc::from(socket.as_path()),
+            generation,
+            active: 0,
+            served: 0,
+            idle_since: Instant::now(),
+            retiring,
+            stopping: false,
+            connection: None,
+        });
+        let mut handed = Vec::new();
+        let current = state.generation;
+        if generation == current && !state.removed {
+            while let Some(slot) = self.hand_over(&mut state, pid, None) {
+                handed.push(slot);
+                let full = state
+                    .processes
+                    .iter()
+                    .find(|process| process.pid == pid)
+                    .is_none_or(|process| process.active >= PROCESS_CAPACITY);
+                if full {
+                    break;
+                }
+            }
+        }
+        drop(state);
+        for (deliver, lease) in handed {
+            deliver(Ok(lease));
+        }
+    }
+
+    /// Main could not start a process: while none can serve, waiting requests fail.
+    pub(crate) fn start_failed(&self) {
+        let mut state = self.lock();
+        state.starting = state.starting.saturating_sub(1);
+        state.failing = true;
+        let failed = Self::fail_waiting_if_stuck(&mut state);
+        drop(state);
+        for deliver in failed {
+            deliver(Err(Unavailable));
+        }
+    }
+
+    /// A process is gone. One that served nothing counts as a failed start. Whether the
+    /// process was one of this pool's.
+    pub(crate) fn process_exited(&self, pid: Pid) -> bool {
+        let mut state = self.lock();
+        let Some(index) = state
+            .processes
+            .iter()
+            .position(|process| process.pid == pid)
+        else {
+            return false;
+        };
+        let process = state.processes.remove(index);
+        if process.served == 0 && !process.stopping {
+            state.failing = true;
+        }
+        let failed = Self::fail_waiting_if_stuck(&mut state);
+        drop(state);
+        for deliver in failed {
+            deliver(Err(Unavailable));
+        }
+        true
+    }
+
+    /// The waiting requests, when the pool is failing and no process serves or starts.
+    fn fail_waiting_if_stuck(state: &mut PoolState) -> Vec<Deliver> {
+        let generation = state.generation;
+        let serving = state
+            .processes
+            .iter()
+            .any(|process| process.takes_requests(generation));
+        if state.failing && !serving && state.starting == 0 {
+            state
+                .waiting
+                .drain(..)
+                .map(|waiter| waiter.deliver)
+                .collect()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Moves the application to a new generation: new processes take the requests from
+    /// now on, and the old ones stop once they have finished theirs.
+    pub(crate) fn restart(&self) {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.failing = false;
+        for process in &mut state.processes {
+            process.retiring = true;
+        }
+    }
+
+    /// The application left the configuration: nothing new reaches it, waiting requests
+    /// fail, and its processes stop once idle.
+    pub(crate) fn remove(&self) {
+        let mut state = self.lock();
+        state.removed = true;
+        for process in &mut state.processes {
+            process.retiring = true;
+        }
+        let failed: Vec<Deliver> = state
+            .waiting
+            .drain(..)
+            .map(|waiter| waiter.deliver)
+            .collect();
+        drop(state);
+        for deliver in failed {
+            deliver(Err(Unavailable));
+        }
+    }
+
+    /// Whether every process of a removed application is gone.
+    pub(crate) fn is_finished(&self) -> bool {
+        let state = self.lock();
+        state.removed && state.processes.is_empty() && state.starting == 0
+    }
+
+    /// What to start and stop now.
+    pub(crate) fn plan(&self, now: Instant) -> Plan {
+        self.wake_pending.store(false, Ordering::Release);
+        let mut state = self.lock();
+        let mut plan = Plan::default();
+        let generation = state.generation;
+        let (min, max, idle_timeout) = match self.application.processes {
+            Processes::Fixed(n) => (n as usize, n as usize, None),
+            Processes::Dynamic {
+                max,
+                spare,
+                idle_timeout,
+            } => (spare as usize, max as usize, Some(idle_timeout)),
+        };
+        if !state.removed {
+            // Processes above `spare` that idled out go first, so they are not counted.
+            if let Some(idle_timeout) = idle_timeout {
+                let mut usable_idle: Vec<usize> = state
+                    .processes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, process)| {
+                        process.takes_requests(generation) && process.active == 0
+                    })
+                    .map(|(index, _)| index)
+                    .collect();
+                let usable = state
+                    .processes
+                    .iter()
+                    .filter(|process| process.takes_requests(generation))
+                    .count();
+                let mut surplus = usable.saturating_sub(min);
+                usable_idle.sort_by_key(|index| state.processes[*index].idle_since);
+                for index in usable_idle {
+                    if surplus == 0 {
+                        break;
+                    }
+                    let process = &mut state.processes[index];
+                    if now.saturating_duration_since(process.idle_since) >= idle_timeout {
+                        process.retiring = true;
+                        surplus -= 1;
+                    }
+                }
+            }
+            let usable = state
+                .processes
+                .iter()
+                .filter(|process| process.takes_requests(generation))
+                .count();
+            let live = usable + state.starting;
+            let free = state
+                .processes
+                .iter()
+                .filter(|process| process.takes_requests(generation))
+                .map(|process| PROCESS_CAPACITY.saturating_sub(process.active) as usize)
+                .sum::<usize>();
+            let unserved = state.waiting.len().saturating_sub(free + state.starting);
+            let mut target = min.max((live + unserved).min(max));
+            // While starts fail, one at a time (main backs off between them).
+            if state.failing {
+                target = if state.starting > 0 {
+                    live
+                } else {
+                    target.min(live + 1)
+                };
+            }
+            for _ in live..target {
+                plan.starts.push(self.start_request(generation));
+            }
+            state.starting += target.saturating_sub(live);
+        }
+        let removed = state.removed;
+        for process in &mut state.processes {
+            let idle = process.active == 0;
+            if idle && !process.stopping && (process.retiring || removed) {
+                process.stopping = true;
+                process.connection = None;
+                plan.stops.push(process.pid);
+            }
+        }
+        plan
+    }
+
+    /// What main is asked to start a process of `generation` with.
+    fn start_request(&self, generation: u64) -> AppStart {
+        let application = &self.application;
+        let (executable, arguments) = match &application.kind {
+            ApplicationKind::External {
+                executable,
+                arguments,
+            } => (executable.display().to_string(), arguments.clone()),
+        };
+        let path = |path: &Option<PathBuf>| path.as_ref().map(|path| path.display().to_string());
+        AppStart {
+            name: application.name.clone(),
+            generation,
+            executable,
+            arguments,
+            environment: application.environment.clone(),
+            working_directory: path(&application.working_directory),
+            user: application.user.clone(),
+            group: application.group.clone(),
+            stdout: path(&application.stdout),
+            stderr: path(&application.stderr),
+        }
+    }
+
+    /// The figures `/status` shows.
+    pub(crate) fn status(&self) -> AppStatus {
+        let state = self.lock();
+        let alive = state.processes.iter().filter(|process| !process.stopping);
+        let mut status = AppStatus {
+            starting: state.starting,
+            ..AppStatus::default()
+        };
+        for process in alive {
+            status.running += 1;
+            if process.active == 0 {
+                status.idle += 1;
+            }
+            status.active += process.active as usize;
+        }
+        status.active += state.waiting.len();
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,314 @@
+//! The pool's decisions: how many processes, who gets one, who waits, who fails.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::unistd::Pid;
+use serde_json::json;
+
+use super::{Acquired, AppPool, AppStatus, Lease, MAX_WAITING, Unavailable};
+
+/// A pool for an external application with these extra members, counting wake-ups.
+fn pool(members: serde_json::Value) -> (Arc<AppPool>, Arc<AtomicUsize>) {
+    let mut application = json!({"type": "external", "executable": "/bin/app"});
+    if let (Some(application), Some(members)) = (application.as_object_mut(), members.as_object()) {
+        application.extend(members.clone());
+    }
+    let conf = unit_conf::parse_config(&json!({"applications": {"app": application}}))
+        .expect("a valid configuration");
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&wakes);
+    let application = conf
+        .applications
+        .into_iter()
+        .next()
+        .expect("the application");
+    let pool = AppPool::new(
+        application,
+        Box::new(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }),
+    );
+    (Arc::new(pool), wakes)
+}
+
+/// Starts what the plan asks for, numbering the processes from `first_pid`.
+fn start_planned(pool: &Arc<AppPool>, first_pid: i32) -> Vec<Pid> {
+    let plan = pool.plan(Instant::now());
+    plan.starts
+        .iter()
+        .enumerate()
+        .map(|(index, start)| {
+            let pid = Pid::from_raw(first_pid + index as i32);
+            pool.started(
+                start.generation,
+                pid,
+                PathBuf::from(format!("/run/{pid}.sock")),
+            );
+            pid
+        })
+        .collect()
+}
+
+/// Where a queued request's outcome lands.
+type Outcome = Arc<Mutex<Option<Result<Lease, Unavailable>>>>;
+
+fn acquire(pool: &Arc<AppPool>) -> (Acquired, Outcome) {
+    acquire_on(pool, 0)
+}
+
+/// Asks for a process for a request on worker thread `worker`.
+fn acquire_on(pool: &Arc<AppPool>, worker: usize) -> (Acquired, Outcome) {
+    let outcome: Outcome = Arc::default();
+    let slot = Arc::clone(&outcome);
+    let acquired = pool.acquire(
+        worker,
+        Box::new(move |result| {
+            if let Ok(mut slot) = slot.lock() {
+                *slot = Some(result);
+            }
+        }),
+    );
+    (acquired, outcome)
+}
+
+fn leased(acquired: Acquired) -> Lease {
+    match acquired {
+        Acquired::Now(lease) => lease,
+        other => panic!("expected a process now, got {other:?}"),
+    }
+}
+
+fn taken(outcome: &Outcome) -> Option<Result<Lease, Unavailable>> {
+    outcome.lock().ok()?.take()
+}
+
+#[test]
+fn a_fixed_number_of_processes_serve_one_request_each() {
+    let (pool, _) = pool(json!({"processes": 2}));
+    assert_eq!(start_planned(&pool, 100).len(), 2);
+    assert!(pool.plan(Instant::now()).starts.is_empty(), "both run");
+    let first = leased(acquire(&pool).0);
+    let second = leased(acquire(&pool).0);
+    assert_ne!(first.socket(), second.socket());
+    // The third waits, and gets the first process given back.
+    let (third, outcome) = acquire(&pool);
+    assert!(matches!(third, Acquired::Waiting(_)));
+    assert_eq!(
+        pool.status(),
+        AppStatus {
+            running: 2,
+            starting: 0,
+            idle: 0,
+            active: 3
+        }
+    );
+    let socket = first.socket().to_path_buf();
+    drop(first);
+    let handed = taken(&outcome).expect("delivered").expect("a process");
+    assert_eq!(handed.socket(), socket);
+    assert!(
+        pool.plan(Instant::now()).starts.is_empty(),
+        "a fixed number never grows"
+    );
+    drop((second, handed));
+    assert_eq!(
+        pool.status(),
+        AppStatus {
+            running: 2,
+            starting: 0,
+            idle: 2,
+            active: 0
+        }
+    );
+}
+
+#[test]
+fn spare_processes_run_and_more_start_on_demand_up_to_max_then_idle_out() {
+    let (pool, wakes) = pool(json!({"processes": {"max": 3, "spare": 1, "idle_timeout": 1}}));
+    assert_eq!(start_planned(&pool, 200).len(), 1, "the spare one");
+    let a = leased(acquire(&pool).0);
+    let (b, b_outcome) = acquire(&pool);
+    let (c, c_outcome) = acquire(&pool);
+    let (d, d_outcome) = acquire(&pool);
+    assert!(matches!(
+        (&b, &c, &d),
+        (
+            Acquired::Waiting(_),
+            Acquired::Waiting(_),
+            Acquired::Waiting(_)
+        )
+    ));
+    assert!(wakes.load(Ordering::SeqCst) > 0, "the router is told");
+    // Demand starts two more (three in all, the max); the fourth request waits.
+    assert_eq!(start_planned(&pool, 201).len(), 2);
+    let b = taken(&b_outcome).expect("b").expect("a process");
+    let c = taken(&c_outcome).expect("c").expect("a process");
+    assert!(taken(&d_outcome).is_none());
+    assert_eq!(pool.status().running, 3);
+    drop((a, b, c));
+    let d = taken(&d_outcome).expect("d").expect("a process");
+    drop(d);
+    // Idle beyond `spare` for longer than idle_timeout: two stop, one stays.
+    assert!(
+        pool.plan(Instant::now()).stops.is_empty(),
+        "not idle long enough"
+    );
+    let later = Instant::now() + Duration::from_secs(2);
+    assert_eq!(pool.plan(later).stops.len(), 2);
+    assert!(pool.plan(later).stops.is_empty(), "asked once");
+    for pid in [200, 201, 202] {
+        pool.process_exited(Pid::from_raw(pid));
+    }
+}
+
+#[test]
+fn a_process_is_replaced_after_its_request_limit() {
+    let (pool, _) = pool(json!({"limits": {"requests": 2}}));
+    start_planned(&pool, 300);
+    for _ in 0..2 {
+        let mut lease = leased(acquire(&pool).0);
+        lease.mark_served();
+    }
+    // The next request waits for the replacement, which the plan starts.
+    let (next, outcome) = acquire(&pool);
+    assert!(matches!(next, Acquired::Waiting(_)));
+    let plan = pool.plan(Instant::now());
+    assert_eq!(plan.stops, [Pid::from_raw(300)]);
+    assert_eq!(plan.starts.len(), 1);
+    pool.started(
+        plan.starts[0].generation,
+        Pid::from_raw(301),
+        "/run/301.sock".into(),
+    );
+    let lease = taken(&outcome)
+        .expect("delivered")
+        .expect("the new process");
+    assert_eq!(lease.socket(), PathBuf::from("/run/301.sock"));
+}
+
+#[test]
+fn a_restart_moves_new_requests_to_new_processes_while_old_ones_finish() {
+    let (pool, _) = pool(json!({"processes": 1}));
+    start_planned(&pool, 400);
+    let old = leased(acquire(&pool).0);
+    pool.restart();
+    let plan = pool.plan(Instant::now());
+    assert_eq!(plan.starts.len(), 1, "the new generation's process");
+    assert!(plan.stops.is_empty(), "the old one is busy");
+    assert_eq!(plan.starts[0].generation, 1);
+    pool.started(1, Pid::from_raw(401), "/run/401.sock".into());
+    let new = leased(acquire(&pool).0);
+    assert_eq!(new.socket(), PathBuf::from("/run/401.sock"));
+    drop(old);
+    assert_eq!(pool.plan(Instant::now()).stops, [Pid::from_raw(400)]);
+    // A start answered for an old generation does not serve the new one.
+    pool.started(0, Pid::from_raw(402), "/run/402.sock".into());
+    assert_eq!(pool.plan(Instant::now()).stops, [Pid::from_raw(402)]);
+}
+
+#[test]
+fn the_queue_is_bounded() {
+    let (pool, _) = pool(json!({"processes": 1}));
+    start_planned(&pool, 500);
+    let _busy = leased(acquire(&pool).0);
+    let waiting: Vec<_> = (0..MAX_WAITING).map(|_| acquire(&pool)).collect();
+    assert!(
+        waiting
+            .iter()
+            .all(|(acquired, _)| matches!(acquired, Acquired::Waiting(_)))
+    );
+    assert!(matches!(acquire(&pool).0, Acquired::Unavailable));
+    // A cancelled request frees its place.
+    if let Acquired::Waiting(ticket) = waiting[0].0 {
+        pool.cancel(ticket);
+    }
+    assert!(matches!(acquire(&pool).0, Acquired::Waiting(_)));
+}
+
+#[test]
+fn waiting_requests_fail_when_processes_die_before_serving() {
+    let (pool, _) = pool(json!({"processes": 1}));
+    start_planned(&pool, 600);
+    let lease = leased(acquire(&pool).0);
+    let (_, outcome) = acquire(&pool);
+    drop(lease);
+    let handed = taken(&outcome).expect("delivered").expect("the process");
+    let (_, second) = acquire(&pool);
+    assert!(pool.process_exited(Pid::from_raw(600)));
+    assert!(
+        matches!(taken(&second), Some(Err(Unavailable))),
+        "no process will come"
+    );
+    drop(handed);
+    // Starting again: one at a time while starts fail, and a failed start fails those
+    // that wait.
+    assert_eq!(pool.plan(Instant::now()).starts.len(), 1);
+    let (_, third) = acquire(&pool);
+    assert!(
+        pool.plan(Instant::now()).starts.is_empty(),
+        "one start in flight"
+    );
+    pool.start_failed();
+    assert!(matches!(taken(&third), Some(Err(Unavailable))));
+    assert!(
+        matches!(acquire(&pool).0, Acquired::Unavailable),
+        "fails fast now"
+    );
+    assert!(
+        !pool.process_exited(Pid::from_raw(9999)),
+        "not one of this pool's"
+    );
+}
+
+#[test]
+fn a_removed_application_fails_waiting_requests_and_stops_its_processes() {
+    let (pool, _) = pool(json!({"processes": 2}));
+    start_planned(&pool, 700);
+    let busy = leased(acquire(&pool).0);
+    let _other = leased(acquire(&pool).0);
+    let (_, waiting) = acquire(&pool);
+    pool.remove();
+    assert!(matches!(taken(&waiting), Some(Err(Unavailable))));
+    assert!(matches!(acquire(&pool).0, Acquired::Unavailable));
+    drop(busy);
+    let plan = pool.plan(Instant::now());
+    assert!(plan.starts.is_empty());
+    assert_eq!(plan.stops, [Pid::from_raw(700)]);
+    assert!(!pool.is_finished());
+}
+
+#[test]
+fn a_freed_process_goes_to_its_own_worker_first_but_passes_nobody_over_more_than_twice() {
+    let (pool, wakes) = pool(json!({"processes": 1}));
+    assert_eq!(start_planned(&pool, 500).len(), 1);
+    let held = leased(acquire_on(&pool, 0).0);
+    let wakes_before = wakes.load(Ordering::SeqCst);
+    let (_, other_worker) = acquire_on(&pool, 1);
+    let same: Vec<Outcome> = (0..3).map(|_| acquire_on(&pool, 0).1).collect();
+    assert_eq!(
+        wakes.load(Ordering::SeqCst),
+        wakes_before,
+        "the one process runs: nothing to plan while requests wait"
+    );
+    // Worker 0 frees the process twice: each time it goes to worker 0's next request.
+    drop(held);
+    let second = taken(&same[0])
+        .expect("worker 0's first")
+        .expect("a process");
+    assert!(taken(&other_worker).is_none());
+    drop(second);
+    let third = taken(&same[1])
+        .expect("worker 0's second")
+        .expect("a process");
+    // The first in line was passed over twice: it comes next, whoever frees the process.
+    drop(third);
+    let first_in_line = taken(&other_worker)
+        .expect("the request passed over")
+        .expect("a process");
+    assert!(taken(&same[2]).is_none());
+    drop(first_in_line);
+    assert!(taken(&same[2]).expect("the last").is_ok());
+}
