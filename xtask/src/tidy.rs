@@ -18,16 +18,22 @@ use std::path::{Path, PathBuf};
 
 use crate::cmd::workspace_root;
 
+/// The `src` directory of every crate, xtask's included.
+fn source_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = crate_dirs(root)
+        .into_iter()
+        .map(|dir| dir.join("src"))
+        .collect();
+    dirs.push(root.join("xtask").join("src"));
+    dirs
+}
+
 // === Module docs ===
 
 #[test]
 fn every_source_file_has_module_docs() {
     let root = workspace_root();
-    let mut source_dirs: Vec<PathBuf> = crate_dirs(&root)
-        .into_iter()
-        .map(|dir| dir.join("src"))
-        .collect();
-    source_dirs.push(root.join("xtask").join("src"));
+    let source_dirs = source_dirs(&root);
 
     let mut offenders = Vec::new();
     for source_dir in source_dirs {
@@ -351,11 +357,7 @@ fn contains_machine_path(bytes: &[u8]) -> bool {
 #[test]
 fn modules_of_a_crate_import_no_circle() {
     let root = workspace_root();
-    let mut source_dirs: Vec<PathBuf> = crate_dirs(&root)
-        .into_iter()
-        .map(|dir| dir.join("src"))
-        .collect();
-    source_dirs.push(root.join("xtask").join("src"));
+    let source_dirs = source_dirs(&root);
     let mut cycles = Vec::new();
     for source_dir in source_dirs {
         let sources: Vec<(String, String)> = files_under(&source_dir)

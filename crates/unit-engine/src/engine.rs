@@ -241,7 +241,7 @@ impl<S> Engine<S> {
     /// as long as the turn's handlers ran, which spares a clock read per turn.
     fn poll_timeout(&self, max_wait: Option<Duration>) -> Option<Duration> {
         // Work this thread posted late in the last turn woke nothing: it runs now.
-        if !self.local_works.is_empty() || self.shared.has_work() {
+        if !self.local_works.is_empty() || self.shared.has_unwoken_work() {
             return Some(Duration::ZERO);
         }
         let until_timer = self

@@ -13,7 +13,7 @@
 //! system call.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use mio::Waker;
@@ -55,8 +55,12 @@ impl<S> Remote<S> {
             inbox.works.push(work);
             inbox.works.len() == 1
         };
-        if was_empty && !self.shared.in_turn_here() {
-            self.shared.waker.wake().map_err(EngineError::Wake)?;
+        if was_empty {
+            if self.shared.in_turn_here() {
+                self.shared.unwoken.store(true, Ordering::Relaxed);
+            } else {
+                self.shared.waker.wake().map_err(EngineError::Wake)?;
+            }
         }
         Ok(())
     }
@@ -84,6 +88,9 @@ pub(crate) struct Shared<S> {
     waker: Waker,
     /// The mark of the thread running a turn of the engine, or 0 between turns.
     turn_thread: AtomicUsize,
+    /// The engine's own thread posted work without waking it (set and read by that
+    /// thread alone).
+    unwoken: AtomicBool,
 }
 
 /// A number that tells the calling thread from every other live thread (never 0).
@@ -110,6 +117,7 @@ impl<S> Shared<S> {
             }),
             waker,
             turn_thread: AtomicUsize::new(0),
+            unwoken: AtomicBool::new(false),
         }
     }
 
@@ -129,9 +137,10 @@ impl<S> Shared<S> {
         self.turn_thread.load(Ordering::Relaxed) == thread_mark()
     }
 
-    /// Whether posted work waits in the inbox.
-    pub(crate) fn has_work(&self) -> bool {
-        !self.lock().works.is_empty()
+    /// Whether work this thread posted without a wake-up may still wait in the inbox;
+    /// the inbox is looked at only when some was.
+    pub(crate) fn has_unwoken_work(&self) -> bool {
+        self.unwoken.swap(false, Ordering::Relaxed) && !self.lock().works.is_empty()
     }
 
     /// Swaps the posted work into `spare`, which must be empty, leaving its allocation
