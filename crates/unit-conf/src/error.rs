@@ -1,5 +1,5 @@
-//! The errors of this crate's command line: a bad control socket address, a bad command
-//! line. (The configuration's errors are `ValidationError`, and the typed model's own
+//! The errors of this crate's command line (a bad control socket address, a bad command
+//! line) and of reading a module list. (The configuration's errors are `ValidationError`, and the typed model's own
 //! `BuildError` lives with the model.)
 //!
 //! The `Display` texts are the exact lines `unitd` prints, so the caller writes them to
@@ -51,4 +51,18 @@ pub enum CliError {
     /// The `--control` value is not a valid address.
     #[error(transparent)]
     InvalidAddress(#[from] AddressError),
+}
+
+/// Why a module list (the JSON main passes in `UNITD_MODULES`) cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ModulesError {
+    /// The text is not JSON.
+    #[error("the module list is not JSON")]
+    Json(#[from] serde_json::Error),
+    /// The JSON is not an array.
+    #[error("the module list is not an array")]
+    NotAnArray,
+    /// An entry lacks a string `type`, `version` or `file`.
+    #[error("module list entry {0} is not an object of strings \"type\", \"version\" and \"file\"")]
+    Entry(usize),
 }

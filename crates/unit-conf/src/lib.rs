@@ -9,7 +9,9 @@
 //!
 //! A configuration is walked once: [`parse_config`] validates it, answering Unit's exact
 //! messages, and builds the typed [`Conf`] that the router compiles from, with every
-//! default filled in. [`validate_config`] is the same without the result.
+//! default filled in. [`validate_config`] is the same without the result. Both resolve
+//! applications' types against the language [`Modules`] main discovered, which main
+//! hands to the controller and the router in [`MODULES_ENV`].
 //!
 //! What this crate deliberately does not do: it prints nothing, opens no socket or file,
 //! and resolves no user or group except for showing the default group in the help text.
@@ -22,21 +24,24 @@ mod cli;
 mod error;
 mod json;
 mod model;
+mod modules;
 mod pretty;
 mod settings;
 mod validate;
 
 pub use address::ControlAddress;
 pub use cli::{Action, CommandLine, help_text, parse_command_line, version_text};
-pub use error::{AddressError, CliError};
+pub use error::{AddressError, CliError, ModulesError};
 pub use json::{JsonError, parse_json};
 pub use model::{
     AccessLog, ActionKind, Application, ApplicationKind, Compression, Compressor, Condition, Conf,
     DEFAULT_ACCESS_LOG_FORMAT, DEFAULT_SHARE_INDEX, FieldPatterns, Forwarded, GlobalSettings,
-    HttpSettings, Limits, Listener, LogFormat, MatchCondition, MimeType, Processes, ResponseHeader,
-    Route, RouteAction, Routes, Scheme, ServerAddress, Share, StaticSettings, Step, Upstream,
-    UpstreamServer, WebSocketSettings, parse_config, validate_config,
+    HttpSettings, Limits, Listener, LogFormat, MatchCondition, MimeType, Processes, Protocol,
+    PythonApplication, PythonTarget, ResponseHeader, Route, RouteAction, Routes, Scheme,
+    ServerAddress, Share, StaticSettings, Step, Upstream, UpstreamServer, WebSocketSettings,
+    parse_config, validate_config,
 };
+pub use modules::{MODULE_TYPES, MODULES_ENV, Module, Modules, PYTHON_APP_ENV};
 pub use pretty::to_pretty_json;
 pub use settings::{PREFIX, Settings, VERSION, version_number};
 pub use validate::{

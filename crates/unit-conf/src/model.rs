@@ -14,9 +14,12 @@
 //! percent escapes as each condition requires), templates are parsed into
 //! [`TemplatePart`]s, and address patterns are parsed into [`AddressPattern`]s.
 //!
+//! An application's `type` is resolved against the [`Modules`] main discovered when the
+//! configuration is parsed, so a Python application carries the runner that runs it.
+//!
 //! What it deliberately does not model: members this build reports as missing features
-//! (`tls`, `js_module`, `telemetry`), application `isolation` and language-specific
-//! application members (each [`Application`] keeps its raw JSON for those).
+//! (`tls`, `js_module`, `telemetry`) and application `isolation` (each [`Application`]
+//! keeps its raw JSON, which is also what a language runner is given).
 
 mod build;
 
@@ -26,6 +29,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::modules::Modules;
 use crate::validate::{
     AddressPattern, ListenerAddress, TemplateError, TemplatePart, ValidationError, Variable,
     check_config,
@@ -63,13 +67,21 @@ const DEFAULT_SPARE_PROCESSES: u32 = 0;
 /// absent.
 const DEFAULT_PROCESS_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Validates a complete configuration (the root object) and builds its typed model.
+/// A Python application's `threads` when absent.
+const DEFAULT_PYTHON_THREADS: u32 = 1;
+
+/// A Python entry point's `factory` when absent.
+const DEFAULT_PYTHON_FACTORY: bool = false;
+
+/// Validates a complete configuration (the root object) and builds its typed model;
+/// applications' types are resolved against `modules`.
 ///
 /// `Err` carries the first problem as Unit words it, exactly as [`validate_config`]
 /// reports it.
-pub fn parse_config(conf: &Value) -> Result<Conf, ValidationError> {
-    check_config(conf)?;
-    build::build_conf(conf).map_err(|build_error| ValidationError::new(build_error.to_string()))
+pub fn parse_config(conf: &Value, modules: &Modules) -> Result<Conf, ValidationError> {
+    check_config(conf, modules)?;
+    build::build_conf(conf, modules)
+        .map_err(|build_error| ValidationError::new(build_error.to_string()))
 }
 
 /// Validates a complete configuration (the root object).
@@ -77,10 +89,11 @@ pub fn parse_config(conf: &Value) -> Result<Conf, ValidationError> {
 /// `Err` carries the first problem as Unit words it, e.g. `Unknown parameter "foo".`
 /// References between sections (a `pass` naming an application, a route or an upstream)
 /// are resolved against `conf` itself, so the order of the root members does not matter
-/// for them. This is [`parse_config`](crate::parse_config) without its result: what one
-/// accepts, the other builds.
-pub fn validate_config(conf: &Value) -> Result<(), ValidationError> {
-    parse_config(conf).map(drop)
+/// for them, and an application's `type` must be `external` or match one of `modules`.
+/// This is [`parse_config`](crate::parse_config) without its result: what one accepts,
+/// the other builds.
+pub fn validate_config(conf: &Value, modules: &Modules) -> Result<(), ValidationError> {
+    parse_config(conf, modules).map(drop)
 }
 
 /// Why the model cannot be built from a configuration the validator accepted. Each
@@ -364,7 +377,7 @@ pub struct UpstreamServer {
 pub struct Application {
     /// The member name, passed to as `applications/<name>`.
     pub name: String,
-    /// `type` as written, e.g. `external` or `go 1.21`.
+    /// `type` as written, e.g. `external`, `go 1.21` or `python 3.11`.
     pub application_type: String,
     /// The members of its type.
     pub kind: ApplicationKind,
@@ -384,8 +397,8 @@ pub struct Application {
     pub stdout: Option<PathBuf>,
     /// `stderr`.
     pub stderr: Option<PathBuf>,
-    /// The application's object as configured, for the members not modelled here
-    /// (`isolation`, and language-specific ones).
+    /// The application's object as configured: for the members not modelled here
+    /// (`isolation`), and what a language runner is given.
     pub raw: Value,
 }
 
@@ -399,6 +412,65 @@ pub enum ApplicationKind {
         /// `arguments`, passed after the executable.
         arguments: Vec<String>,
     },
+    /// `python`: run by the Python module its `type` resolved to.
+    Python(PythonApplication),
+}
+
+/// The members of a `python` application, and the module that runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonApplication {
+    /// The runner executable of the module `type` resolved to.
+    pub module_file: PathBuf,
+    /// That module's version, e.g. `3.11.2`.
+    pub version: String,
+    /// `home`: the virtual environment.
+    pub home: Option<PathBuf>,
+    /// `path`: directories added to the module search path, in order (a string becomes
+    /// one directory).
+    pub path: Vec<PathBuf>,
+    /// `module`; `None` when the application has `targets`.
+    pub module: Option<String>,
+    /// `callable`; `None` for the runner's default.
+    pub callable: Option<String>,
+    /// `factory`: whether `callable` is called to get the application; false when
+    /// absent.
+    pub factory: bool,
+    /// `prefix`: the script name requests are served under.
+    pub prefix: Option<String>,
+    /// `protocol`; `None` lets the runner tell from the callable.
+    pub protocol: Option<Protocol>,
+    /// `targets`, in configuration order; empty when the application has one entry
+    /// point (`module`).
+    pub targets: Vec<PythonTarget>,
+    /// `threads` per process; 1 when absent.
+    pub threads: u32,
+    /// `thread_stack_size` in bytes; `None` for the system default.
+    pub thread_stack_size: Option<u64>,
+}
+
+/// One member of a Python application's `targets`, passed to as
+/// `applications/<application>/<target>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonTarget {
+    /// The member name.
+    pub name: String,
+    /// `module`.
+    pub module: String,
+    /// `callable`; `None` for the runner's default.
+    pub callable: Option<String>,
+    /// `factory`; false when absent.
+    pub factory: bool,
+    /// `prefix`.
+    pub prefix: Option<String>,
+}
+
+/// A Python application's `protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `wsgi`.
+    Wsgi,
+    /// `asgi`.
+    Asgi,
 }
 
 /// An application's `processes`.

@@ -13,9 +13,9 @@
 //!
 //! What it deliberately does not do: it compiles regular expressions only to check them
 //! (with the engine the router matches with), it does not look for certificates, modules
-//! or files on disk, and it changes nothing. This build has no TLS, njs or OpenTelemetry
-//! support and runs only `external` applications, so those options are reported as
-//! missing features.
+//! or files on disk (the modules main discovered are given to it), and it changes
+//! nothing. This build has no TLS, njs or OpenTelemetry support, so those options are
+//! reported as missing features.
 
 mod actions;
 mod address;
@@ -31,12 +31,15 @@ mod variables;
 
 use serde_json::Value;
 
+use crate::modules::Modules;
+
 use self::schema::{Context, JsonType, Member, Types, validate_members};
 
 pub use self::address::{
     AddressPattern, AddressRange, ListenerAddress, parse_address_pattern, parse_listener_address,
 };
 pub(crate) use self::address::{parse_socket_address, parse_unix_address};
+pub(crate) use self::applications::is_external_type;
 pub use self::variables::{TemplateError, TemplatePart, Variable, parse_template};
 
 /// The first problem found in a configuration. `Display` gives [`detail`](Self::detail),
@@ -59,14 +62,14 @@ impl ValidationError {
 
 /// Runs the checks of [`validate_config`] and nothing else; the model is built only from
 /// a value that passed them.
-pub(crate) fn check_config(conf: &Value) -> Result<(), ValidationError> {
+pub(crate) fn check_config(conf: &Value, modules: &Modules) -> Result<(), ValidationError> {
     let Some(root) = conf.as_object() else {
         return Err(ValidationError::new(format!(
             "The configuration must be an object, but not {}.",
             JsonType::of(conf).name()
         )));
     };
-    let context = Context { root };
+    let context = Context { root, modules };
     validate_members(&context, root, ROOT_MEMBERS)
 }
 

@@ -2,7 +2,7 @@
 //! plan the controller carries out, and the answers' shapes.
 
 use serde_json::{Value, json};
-use unit_conf::{parse_json, validate_config};
+use unit_conf::{Modules, parse_json, validate_config};
 
 use crate::tree::{self, EditError};
 
@@ -75,8 +75,9 @@ pub(crate) fn is_config_read(request: &ApiRequest<'_>) -> bool {
     request.method == "GET" && matches!(resource(request.target), Resource::Config(_))
 }
 
-/// Decides what `request` needs, given the current configuration.
-pub(crate) fn plan(request: &ApiRequest<'_>, conf: &Value) -> Plan {
+/// Decides what `request` needs, given the current configuration and the language
+/// modules a changed one may use.
+pub(crate) fn plan(request: &ApiRequest<'_>, conf: &Value, modules: &Modules) -> Plan {
     match resource(request.target) {
         Resource::Root if request.method == "GET" => Plan::Status {
             segments: Vec::new(),
@@ -100,7 +101,7 @@ pub(crate) fn plan(request: &ApiRequest<'_>, conf: &Value) -> Plan {
                 Plan::Respond(not_found())
             }
         }
-        Resource::Config(segments) => plan_config(request, &segments, conf),
+        Resource::Config(segments) => plan_config(request, &segments, conf, modules),
         Resource::Nothing => Plan::Respond(not_found()),
     }
 }
@@ -136,7 +137,12 @@ pub(crate) fn status_answer(
     }
 }
 
-fn plan_config(request: &ApiRequest<'_>, segments: &[String], conf: &Value) -> Plan {
+fn plan_config(
+    request: &ApiRequest<'_>,
+    segments: &[String],
+    conf: &Value,
+    modules: &Modules,
+) -> Plan {
     let method = request.method;
     if !matches!(method, "PUT" | "POST" | "DELETE") {
         return Plan::Respond(method_not_allowed());
@@ -169,7 +175,7 @@ fn plan_config(request: &ApiRequest<'_>, segments: &[String], conf: &Value) -> P
         Err(EditError::NotFound) => return Plan::Respond(not_found()),
         Err(EditError::NotAllowed) => return Plan::Respond(method_not_allowed()),
     }
-    match validate_config(&candidate) {
+    match validate_config(&candidate, modules) {
         Ok(()) => Plan::Apply(candidate),
         Err(error) => Plan::Respond(ApiResponse::error_with_detail(
             400,
@@ -248,7 +254,7 @@ mod tests {
             if_match: None,
         };
         assert_eq!(
-            plan(&request, &conf()),
+            plan(&request, &conf(), &Modules::default()),
             expected,
             "{method} {target} {body}"
         );
@@ -403,7 +409,7 @@ mod tests {
             body: b"{\n  \"a\": }",
             if_match: None,
         };
-        let Plan::Respond(response) = plan(&request, &conf()) else {
+        let Plan::Respond(response) = plan(&request, &conf(), &Modules::default()) else {
             panic!("expected an answer");
         };
         assert_eq!(response.status, 400);
@@ -425,13 +431,20 @@ mod tests {
             body: b"{}",
             if_match: Some(if_match),
         };
-        let stale = plan(&request(b"\"0000000000000000\""), &conf());
+        let stale = plan(
+            &request(b"\"0000000000000000\""),
+            &conf(),
+            &Modules::default(),
+        );
         assert!(
             matches!(stale, Plan::Respond(ApiResponse { status: 412, .. })),
             "{stale:?}"
         );
         let tag: &'static [u8] = Box::leak(tag.into_bytes().into_boxed_slice());
-        assert!(matches!(plan(&request(tag), &conf()), Plan::Apply(_)));
+        assert!(matches!(
+            plan(&request(tag), &conf(), &Modules::default()),
+            Plan::Apply(_)
+        ));
     }
 
     #[test]

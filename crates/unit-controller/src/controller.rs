@@ -9,7 +9,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde_json::Value;
-use unit_conf::{parse_json, validate_config};
+use unit_conf::{Modules, parse_json, validate_config};
 use unit_engine::{Engine, Event, HashMap, Interest, Listener, TimerId, Token, WORKER_SIGNALS};
 use unit_log::alert;
 use unit_port::{
@@ -95,6 +95,8 @@ struct Controller {
     connections: HashMap<usize, Connection>,
     next_token: usize,
     timeouts: Timeouts,
+    /// The language modules main discovered, which applications may use.
+    modules: Modules,
 }
 
 /// Runs the controller until main says quit or goes away.
@@ -113,6 +115,7 @@ pub fn run(setup: ControllerSetup) -> Result<(), ControllerError> {
         connections: HashMap::default(),
         next_token: FIRST_CONNECTION,
         timeouts: Timeouts::from_env(),
+        modules: Modules::from_env(),
     };
     controller
         .port
@@ -178,7 +181,7 @@ impl Controller {
         match event {
             ChildEvent::Quit | ChildEvent::MainGone => engine.stop(),
             ChildEvent::FromMain(ToChild::StoredConf(conf)) => {
-                self.conf = Some(stored_conf(&conf));
+                self.conf = Some(stored_conf(&conf, &self.modules));
                 self.pump(engine);
             }
             ChildEvent::PeerAdded(peer) if peer.process_type == ProcessType::Router => {
@@ -391,7 +394,7 @@ impl Controller {
             if !self.connections.contains_key(&token) {
                 continue;
             }
-            let plan = api::plan(&request.api_request(), self.current_conf());
+            let plan = api::plan(&request.api_request(), self.current_conf(), &self.modules);
             match plan {
                 Plan::Respond(response) => self.respond(engine, token, response),
                 Plan::Apply(conf) => {
@@ -544,8 +547,9 @@ impl Controller {
 }
 
 /// The stored configuration main sent at start. One that no longer parses or validates
-/// is logged and replaced by the empty configuration (the file stays for the operator).
-fn stored_conf(text: &[u8]) -> Value {
+/// (against the modules discovered this time) is logged and replaced by the empty
+/// configuration (the file stays for the operator).
+fn stored_conf(text: &[u8], modules: &Modules) -> Value {
     let conf = match parse_json(text) {
         Ok(conf) => conf,
         Err(error) => {
@@ -553,7 +557,7 @@ fn stored_conf(text: &[u8]) -> Value {
             return empty_conf();
         }
     };
-    match validate_config(&conf) {
+    match validate_config(&conf, modules) {
         Ok(()) => conf,
         Err(error) => {
             alert!("the previous configuration is invalid: {error}");
@@ -597,6 +601,7 @@ mod tests {
             connections: HashMap::default(),
             next_token: FIRST_CONNECTION,
             timeouts: Timeouts::from_env(),
+            modules: Modules::default(),
         };
         (controller, engine, main_receiver)
     }

@@ -36,7 +36,8 @@ use std::time::{Duration, Instant};
 
 use crate::upstream::Parked;
 use nix::unistd::Pid;
-use unit_conf::{Application, ApplicationKind, Processes};
+use serde_json::json;
+use unit_conf::{Application, ApplicationKind, PYTHON_APP_ENV, Processes};
 use unit_port::AppStart;
 
 /// How many requests may wait for a process of one application; the next is answered
@@ -606,14 +607,22 @@ impl AppPool {
         plan
     }
 
-    /// What main is asked to start a process of `generation` with.
+    /// What main is asked to start a process of `generation` with: an external
+    /// application's own program, or a language module's runner, which is told which
+    /// application to run in its environment.
     fn start_request(&self, generation: u64) -> AppStart {
         let application = &self.application;
+        let mut environment = application.environment.clone();
         let (executable, arguments) = match &application.kind {
             ApplicationKind::External {
                 executable,
                 arguments,
             } => (executable.display().to_string(), arguments.clone()),
+            ApplicationKind::Python(python) => {
+                let described = json!({"name": application.name, "application": application.raw});
+                environment.push((PYTHON_APP_ENV.to_owned(), described.to_string()));
+                (python.module_file.display().to_string(), Vec::new())
+            }
         };
         let path = |path: &Option<PathBuf>| path.as_ref().map(|path| path.display().to_string());
         AppStart {
@@ -621,7 +630,7 @@ impl AppPool {
             generation,
             executable,
             arguments,
-            environment: application.environment.clone(),
+            environment,
             working_directory: path(&application.working_directory),
             user: application.user.clone(),
             group: application.group.clone(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
-use unit_conf::Application;
+use unit_conf::{Application, Modules};
 use unit_engine::{Engine, Event, HashMap, Remote, TimerId, Token, WORKER_SIGNALS};
 use unit_port::{
     AppStarted, ChildEvent, ChildPort, Reply, Requester, RpcStreams, ToChild, ToMain, ToRouter,
@@ -110,13 +110,15 @@ struct Router {
     /// Pools of applications that left the configuration, until their processes are
     /// gone.
     retired_apps: Vec<Arc<AppPool>>,
+    /// The language modules main discovered, which applications' types resolve to.
+    modules: Modules,
 }
 
 /// Runs the router until main says quit or goes away.
 pub fn run(setup: RouterSetup) -> Result<(), RouterError> {
     let mut engine: Engine<Router> = Engine::new()?;
     engine.watch_signals(&WORKER_SIGNALS)?;
-    let mut router = Router::new(setup.port, engine.remote());
+    let mut router = Router::new(setup.port, engine.remote(), Modules::from_env());
     router
         .port
         .register(engine.registry(), PORT, MAIN_LINK)
@@ -137,7 +139,7 @@ pub fn run(setup: RouterSetup) -> Result<(), RouterError> {
 }
 
 impl Router {
-    fn new(port: ChildPort, remote: Remote<Router>) -> Router {
+    fn new(port: ChildPort, remote: Remote<Router>, modules: Modules) -> Router {
         Router {
             port,
             conf: json!({}),
@@ -153,6 +155,7 @@ impl Router {
             main_rpc_timeout: MAIN_RPC_TIMEOUT,
             apps: Vec::new(),
             retired_apps: Vec::new(),
+            modules,
         }
     }
 
@@ -280,7 +283,7 @@ impl Router {
         };
         // The controller validated it already; parsing again gives the typed model, and
         // Unit's message should a configuration arrive that is not valid.
-        let parsed = match unit_conf::parse_config(&conf) {
+        let parsed = match unit_conf::parse_config(&conf, &self.modules) {
             Ok(parsed) => parsed,
             Err(validation_error) => {
                 unit_log::alert!("failed to apply new conf");
@@ -600,8 +603,8 @@ impl Router {
 
     // --- Status ---
 
-    /// The status document (UNIT-COMPAT 4): connection and request counters and one
-    /// entry per configured application.
+    /// The status document (UNIT-COMPAT 4): the discovered modules, connection and
+    /// request counters, and one entry per configured application.
     fn status(&self) -> Value {
         let total = |counter: fn(&Counters) -> &AtomicU64| -> u64 {
             self.counters
@@ -629,7 +632,7 @@ impl Router {
             })
             .collect();
         json!({
-            "modules": {},
+            "modules": self.modules.status(),
             "connections": {
                 "accepted": accepted,
                 "active": accepted.saturating_sub(closed).saturating_sub(idle),
@@ -675,7 +678,11 @@ mod tests {
         let engine: Engine<Router> = Engine::new().expect("an engine");
         let (own_port, _) = port_pair().expect("a port");
         let (main_receiver, main) = port_pair().expect("main's port");
-        let mut router = Router::new(ChildPort::new(own_port, main, getpid()), engine.remote());
+        let mut router = Router::new(
+            ChildPort::new(own_port, main, getpid()),
+            engine.remote(),
+            Modules::default(),
+        );
         router.main_rpc_timeout = Duration::from_millis(100);
         (router, engine, main_receiver)
     }

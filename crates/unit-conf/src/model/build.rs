@@ -18,22 +18,25 @@ use super::BuildError;
 use super::{
     AccessLog, ActionKind, Application, ApplicationKind, Compression, Compressor, Condition, Conf,
     DEFAULT_FOLLOW_SYMLINKS, DEFAULT_MAX_PROCESSES, DEFAULT_PROCESS_IDLE_TIMEOUT,
-    DEFAULT_RECURSIVE, DEFAULT_SERVER_WEIGHT, DEFAULT_SHARE_INDEX, DEFAULT_SPARE_PROCESSES,
-    DEFAULT_TRAVERSE_MOUNTS, FieldPatterns, Forwarded, GlobalSettings, HttpSettings, Limits,
-    Listener, LogFormat, MatchCondition, MimeType, Processes, ResponseHeader, Route, RouteAction,
+    DEFAULT_PYTHON_FACTORY, DEFAULT_PYTHON_THREADS, DEFAULT_RECURSIVE, DEFAULT_SERVER_WEIGHT,
+    DEFAULT_SHARE_INDEX, DEFAULT_SPARE_PROCESSES, DEFAULT_TRAVERSE_MOUNTS, FieldPatterns,
+    Forwarded, GlobalSettings, HttpSettings, Limits, Listener, LogFormat, MatchCondition, MimeType,
+    Processes, Protocol, PythonApplication, PythonTarget, ResponseHeader, Route, RouteAction,
     Routes, Scheme, ServerAddress, Share, StaticSettings, Step, Upstream, UpstreamServer,
     WebSocketSettings,
 };
+use crate::modules::{Module, Modules};
 use crate::validate::{
-    AddressPattern, ListenerAddress, TemplatePart, parse_address_pattern, parse_listener_address,
-    parse_socket_address, parse_template, parse_unix_address,
+    AddressPattern, ListenerAddress, TemplatePart, is_external_type, parse_address_pattern,
+    parse_listener_address, parse_socket_address, parse_template, parse_unix_address,
 };
 
 /// A JSON object.
 type Object = Map<String, Value>;
 
-/// Builds the model of a whole configuration.
-pub(super) fn build_conf(conf: &Value) -> Result<Conf, BuildError> {
+/// Builds the model of a whole configuration, resolving applications' types against
+/// `modules`.
+pub(super) fn build_conf(conf: &Value, modules: &Modules) -> Result<Conf, BuildError> {
     let root = expect_object("configuration", conf)?;
     Ok(Conf {
         listeners: optional_object(root, "listeners")?
@@ -46,7 +49,7 @@ pub(super) fn build_conf(conf: &Value) -> Result<Conf, BuildError> {
             .transpose()?
             .unwrap_or_default(),
         applications: optional_object(root, "applications")?
-            .map(build_applications)
+            .map(|applications| build_applications(applications, modules))
             .transpose()?
             .unwrap_or_default(),
         settings: optional_object(root, "settings")?
@@ -374,20 +377,25 @@ fn build_upstreams(upstreams: &Object) -> Result<Vec<Upstream>, BuildError> {
 
 // === Applications ===
 
-fn build_applications(applications: &Object) -> Result<Vec<Application>, BuildError> {
+fn build_applications(
+    applications: &Object,
+    modules: &Modules,
+) -> Result<Vec<Application>, BuildError> {
     applications
         .iter()
-        .map(|(name, raw)| build_application(name, raw))
+        .map(|(name, raw)| build_application(name, raw, modules))
         .collect()
 }
 
-fn build_application(name: &str, raw: &Value) -> Result<Application, BuildError> {
+fn build_application(
+    name: &str,
+    raw: &Value,
+    modules: &Modules,
+) -> Result<Application, BuildError> {
     let application = expect_object(name, raw)?;
     let application_type = optional_str(application, "type")?.ok_or(BuildError::Missing("type"))?;
-    let kind = if ["external", "go"]
-        .iter()
-        .any(|module| application_type.starts_with(module))
-    {
+    let unavailable = || BuildError::unexpected("type", "an available module");
+    let kind = if is_external_type(application_type) {
         ApplicationKind::External {
             executable: optional_path(application, "executable")?
                 .ok_or(BuildError::Missing("executable"))?,
@@ -397,7 +405,11 @@ fn build_application(name: &str, raw: &Value) -> Result<Application, BuildError>
             },
         }
     } else {
-        return Err(BuildError::unexpected("type", "an available module"));
+        let module = modules.resolve(application_type).ok_or_else(unavailable)?;
+        match module.module_type.as_str() {
+            "python" => ApplicationKind::Python(build_python(application, module)?),
+            _ => return Err(unavailable()),
+        }
     };
     let processes = match application.get("processes") {
         None => Processes::default(),
@@ -446,6 +458,58 @@ fn build_application(name: &str, raw: &Value) -> Result<Application, BuildError>
         stdout: optional_path(application, "stdout")?,
         stderr: optional_path(application, "stderr")?,
         raw: raw.clone(),
+    })
+}
+
+fn build_python(application: &Object, module: &Module) -> Result<PythonApplication, BuildError> {
+    let path = match application.get("path") {
+        None => Vec::new(),
+        Some(path) => strings("path", path)?
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+    };
+    let protocol = match optional_str(application, "protocol")? {
+        None => None,
+        Some("wsgi") => Some(Protocol::Wsgi),
+        Some("asgi") => Some(Protocol::Asgi),
+        Some(_) => {
+            return Err(BuildError::unexpected(
+                "protocol",
+                "either \"wsgi\" or \"asgi\"",
+            ));
+        }
+    };
+    let targets = match optional_object(application, "targets")? {
+        None => Vec::new(),
+        Some(targets) => targets
+            .iter()
+            .map(|(name, target)| {
+                let target = expect_object(name, target)?;
+                Ok(PythonTarget {
+                    name: name.clone(),
+                    module: optional_string(target, "module")?
+                        .ok_or(BuildError::Missing("module"))?,
+                    callable: optional_string(target, "callable")?,
+                    factory: flag(target, "factory", DEFAULT_PYTHON_FACTORY)?,
+                    prefix: optional_string(target, "prefix")?,
+                })
+            })
+            .collect::<Result<Vec<PythonTarget>, BuildError>>()?,
+    };
+    Ok(PythonApplication {
+        module_file: module.file.clone(),
+        version: module.version.clone(),
+        home: optional_path(application, "home")?,
+        path,
+        module: optional_string(application, "module")?,
+        callable: optional_string(application, "callable")?,
+        factory: flag(application, "factory", DEFAULT_PYTHON_FACTORY)?,
+        prefix: optional_string(application, "prefix")?,
+        protocol,
+        targets,
+        threads: unsigned(application, "threads", DEFAULT_PYTHON_THREADS)?,
+        thread_stack_size: optional_unsigned(application, "thread_stack_size")?,
     })
 }
 

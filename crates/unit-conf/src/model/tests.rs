@@ -11,14 +11,18 @@ use crate::validate::{parse_address_pattern, parse_template};
 /// Parses `config` as JSON and checks the model [`parse_config`] builds from it.
 fn check(config: &str, expected: Conf) {
     let conf: Value = serde_json::from_str(config).expect("test JSON parses");
-    assert_eq!(parse_config(&conf), Ok(expected), "config {config}");
+    assert_eq!(
+        parse_config(&conf, &Modules::default()),
+        Ok(expected),
+        "config {config}"
+    );
 }
 
 /// Parses `config` as JSON and checks that [`parse_config`] refuses it with `detail`.
 fn check_error(config: &str, detail: &str) {
     let conf: Value = serde_json::from_str(config).expect("test JSON parses");
     assert_eq!(
-        parse_config(&conf).map_err(|error| error.detail),
+        parse_config(&conf, &Modules::default()).map_err(|error| error.detail),
         Err(detail.to_owned()),
         "config {config}"
     );
@@ -668,6 +672,152 @@ fn applications() {
             },
         );
     }
+}
+
+/// Python 3.11.2 and 3.9.18, as main would have discovered them.
+fn python_modules() -> Modules {
+    let python = |version: &str| crate::Module {
+        module_type: "python".to_owned(),
+        version: version.to_owned(),
+        file: PathBuf::from(format!("/usr/lib/unit/modules/python{version}.unit")),
+    };
+    Modules::new(vec![python("3.9.18"), python("3.11.2")])
+}
+
+/// The model of `application` (a `python` one) with `modules` discovered.
+fn python_kind(modules: &Modules, raw: &Value) -> Result<PythonApplication, String> {
+    let conf = serde_json::json!({"applications": {"app": raw}});
+    let application = parse_config(&conf, modules)
+        .map_err(|error| error.detail)?
+        .applications
+        .into_iter()
+        .next()
+        .ok_or("no application")?;
+    match application.kind {
+        ApplicationKind::Python(python) => Ok(python),
+        other => Err(format!("not a python application: {other:?}")),
+    }
+}
+
+#[test]
+fn python_applications() {
+    let modules = python_modules();
+    let minimal = serde_json::json!({"type": "python 3.11", "path": "/srv/app", "module": "wsgi"});
+    let defaults = PythonApplication {
+        module_file: PathBuf::from("/usr/lib/unit/modules/python3.11.2.unit"),
+        version: "3.11.2".to_owned(),
+        home: None,
+        path: vec![PathBuf::from("/srv/app")],
+        module: Some("wsgi".to_owned()),
+        callable: None,
+        factory: false,
+        prefix: None,
+        protocol: None,
+        targets: Vec::new(),
+        threads: 1,
+        thread_stack_size: None,
+    };
+    assert_eq!(python_kind(&modules, &minimal), Ok(defaults.clone()));
+    // The application keeps its type as written and its object as configured.
+    let conf = serde_json::json!({"applications": {"app": minimal}});
+    let application = parse_config(&conf, &modules)
+        .ok()
+        .and_then(|conf| conf.applications.into_iter().next());
+    assert_eq!(
+        application.map(|application| (application.application_type, application.raw)),
+        Some(("python 3.11".to_owned(), minimal.clone()))
+    );
+
+    let older = serde_json::json!({"type": "python3.9", "module": "wsgi"});
+    assert_eq!(
+        python_kind(&modules, &older),
+        Ok(PythonApplication {
+            module_file: PathBuf::from("/usr/lib/unit/modules/python3.9.18.unit"),
+            version: "3.9.18".to_owned(),
+            path: Vec::new(),
+            ..defaults.clone()
+        })
+    );
+
+    let full = serde_json::json!({
+        "type": "python",
+        "home": "/srv/venv",
+        "path": ["/srv/a", "/srv/b"],
+        "module": "asgi",
+        "callable": "make_app",
+        "factory": true,
+        "prefix": "/app",
+        "protocol": "asgi",
+        "threads": 8,
+        "thread_stack_size": 1048576,
+    });
+    assert_eq!(
+        python_kind(&modules, &full),
+        Ok(PythonApplication {
+            home: Some(PathBuf::from("/srv/venv")),
+            path: vec![PathBuf::from("/srv/a"), PathBuf::from("/srv/b")],
+            module: Some("asgi".to_owned()),
+            callable: Some("make_app".to_owned()),
+            factory: true,
+            prefix: Some("/app".to_owned()),
+            protocol: Some(Protocol::Asgi),
+            threads: 8,
+            thread_stack_size: Some(1048576),
+            ..defaults.clone()
+        })
+    );
+
+    let targets = serde_json::json!({
+        "type": "python",
+        "protocol": "wsgi",
+        "targets": {
+            "foo": {"module": "foo.wsgi", "prefix": "/app"},
+            "bar": {"module": "bar.wsgi", "callable": "bar", "factory": true},
+        },
+    });
+    assert_eq!(
+        python_kind(&modules, &targets),
+        Ok(PythonApplication {
+            path: Vec::new(),
+            module: None,
+            protocol: Some(Protocol::Wsgi),
+            targets: vec![
+                PythonTarget {
+                    name: "foo".to_owned(),
+                    module: "foo.wsgi".to_owned(),
+                    callable: None,
+                    factory: false,
+                    prefix: Some("/app".to_owned()),
+                },
+                PythonTarget {
+                    name: "bar".to_owned(),
+                    module: "bar.wsgi".to_owned(),
+                    callable: Some("bar".to_owned()),
+                    factory: true,
+                    prefix: None,
+                },
+            ],
+            ..defaults.clone()
+        })
+    );
+
+    assert_eq!(
+        python_kind(
+            &modules,
+            &serde_json::json!({"type": "python 4", "module": "wsgi"})
+        ),
+        Err(
+            r#"The module to run "python 4" is not found among the available application modules."#
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        python_kind(&Modules::default(), &minimal),
+        Err(
+            r#"The module to run "python 3.11" is not found among the available application modules."#
+                .to_owned()
+        )
+    );
 }
 
 #[test]

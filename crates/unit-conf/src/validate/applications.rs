@@ -1,28 +1,36 @@
 //! The `applications` section (UNIT-COMPAT 3.6).
 //!
-//! This build has one application module, `external` (alias `go`), so every other type
-//! is reported as a module that is not available. The members common to all types and
-//! the two of `external` are checked; language-specific members are not known here and
-//! are unknown parameters.
+//! An application's `type` picks its members: `external` (alias `go`) is built in, and
+//! every other type must name one of the language modules main discovered (the highest
+//! matching version runs it); a type no module matches is reported as a module that is
+//! not available. Each type's own members are checked together with the members every
+//! type shares, as one table, in Unit's order and with Unit's messages.
 
+use nix::unistd::{SysconfVar, sysconf};
 use serde_json::Value;
 
 use super::ValidationError;
 use super::schema::{
     Context, Member, Types, expect_object, expect_str, object_elements, string_elements,
-    validate_members, validate_object,
+    validate_member_tables, validate_members, validate_object,
 };
 
 /// The largest process count.
 const MAX_PROCESSES: i64 = i32::MAX as i64;
 /// The largest number of seconds a timeout may have: its milliseconds fit an `i32`.
 pub(super) const MAX_SECONDS: i64 = i32::MAX as i64 / 1000;
+/// The largest `threads`.
+const MAX_THREADS: i64 = i32::MAX as i64;
+/// The most targets one application may have.
+const MAX_TARGETS: usize = 254;
+/// The smallest thread stack and the page size when the system cannot say (Linux's
+/// usual values).
+const FALLBACK_THREAD_STACK_MIN: i64 = 16384;
+const FALLBACK_PAGE_SIZE: i64 = 4096;
 
-/// The members of an `external` application, including the common ones.
-const EXTERNAL_MEMBERS: &[Member] = &[
+/// The members every application type has.
+const COMMON_MEMBERS: &[Member] = &[
     Member::new("type", Types::STRING),
-    Member::new("executable", Types::STRING).required(),
-    Member::new("arguments", Types::ARRAY).check(check_arguments),
     Member::new("processes", Types::INTEGER.or(Types::OBJECT))
         .range(1, MAX_PROCESSES)
         .check(check_processes),
@@ -34,6 +42,40 @@ const EXTERNAL_MEMBERS: &[Member] = &[
     Member::new("stdout", Types::STRING),
     Member::new("stderr", Types::STRING),
     Member::new("isolation", Types::OBJECT).check(check_isolation),
+];
+
+/// The members of an `external` application besides the common ones.
+const EXTERNAL_MEMBERS: &[Member] = &[
+    Member::new("executable", Types::STRING).required(),
+    Member::new("arguments", Types::ARRAY).check(check_arguments),
+];
+
+/// The members of a `python` application besides the common ones, whether or not it has
+/// `targets`.
+const PYTHON_COMMON_MEMBERS: &[Member] = &[
+    Member::new("home", Types::STRING),
+    Member::new("path", Types::STRING.or(Types::ARRAY)).check(check_python_path),
+    Member::new("protocol", Types::STRING).check(check_python_protocol),
+    Member::new("threads", Types::INTEGER).check(check_threads),
+    Member::new("thread_stack_size", Types::INTEGER).check(check_thread_stack_size),
+];
+
+/// The members of a `python` application with `targets`: what a target says may not be
+/// said for the whole application.
+const PYTHON_TARGETS_MEMBERS: &[Member] = &[
+    Member::new("module", Types::STRING).check(check_targets_exclusive),
+    Member::new("callable", Types::STRING).check(check_targets_exclusive),
+    Member::new("factory", Types::BOOLEAN).check(check_targets_exclusive),
+    Member::new("prefix", Types::STRING).check(check_targets_exclusive),
+    Member::new("targets", Types::OBJECT).check(check_python_targets),
+];
+
+/// The members of a `python` application without `targets`, and of one target.
+const PYTHON_ENTRY_MEMBERS: &[Member] = &[
+    Member::new("module", Types::STRING).required(),
+    Member::new("callable", Types::STRING),
+    Member::new("factory", Types::BOOLEAN),
+    Member::new("prefix", Types::STRING).check(check_python_prefix),
 ];
 
 /// The members of `processes` in its object form.
@@ -98,19 +140,41 @@ pub(super) fn check_applications(
             ));
         };
         let application_type = expect_str("type", application_type)?;
-        if !is_available_module(application_type) {
-            return Err(ValidationError::new(format!(
-                "The module to run \"{application_type}\" is not found among the available application modules."
-            )));
+        if is_external_type(application_type) {
+            validate_member_tables(context, application, &[EXTERNAL_MEMBERS, COMMON_MEMBERS])?;
+            continue;
         }
-        validate_members(context, application, EXTERNAL_MEMBERS)?;
+        let module_type = context
+            .modules
+            .resolve(application_type)
+            .map(|module| module.module_type.as_str());
+        match module_type {
+            Some("python") => {
+                let own_members = if application.contains_key("targets") {
+                    PYTHON_TARGETS_MEMBERS
+                } else {
+                    PYTHON_ENTRY_MEMBERS
+                };
+                validate_member_tables(
+                    context,
+                    application,
+                    &[own_members, PYTHON_COMMON_MEMBERS, COMMON_MEMBERS],
+                )?;
+            }
+            _ => {
+                return Err(ValidationError::new(format!(
+                    "The module to run \"{application_type}\" is not found among the available application modules."
+                )));
+            }
+        }
     }
     Ok(())
 }
 
-/// Whether `application_type` names the `external` module: `external` or `go`,
-/// optionally followed (with or without one space) by a version made of digits and dots.
-fn is_available_module(application_type: &str) -> bool {
+/// Whether `application_type` names the built-in `external` module: `external` or
+/// `go`, optionally followed (with or without one space) by a version made of digits
+/// and dots.
+pub(crate) fn is_external_type(application_type: &str) -> bool {
     let Some(version) = ["external", "go"]
         .iter()
         .find_map(|module| application_type.strip_prefix(module))
@@ -238,4 +302,144 @@ fn check_automount(
 
 fn check_cgroup(context: &Context<'_>, name: &str, value: &Value) -> Result<(), ValidationError> {
     validate_object(context, name, value, CGROUP_MEMBERS)
+}
+
+// === Python ===
+
+/// Checks `path` in its array form: only strings.
+fn check_python_path(
+    _context: &Context<'_>,
+    name: &str,
+    value: &Value,
+) -> Result<(), ValidationError> {
+    if let Some(paths) = value.as_array() {
+        string_elements(name, paths)?;
+    }
+    Ok(())
+}
+
+fn check_python_protocol(
+    _context: &Context<'_>,
+    _name: &str,
+    value: &Value,
+) -> Result<(), ValidationError> {
+    match value.as_str() {
+        Some("wsgi" | "asgi") => Ok(()),
+        _ => Err(ValidationError::new(
+            "The \"protocol\" can either be \"wsgi\" or \"asgi\".",
+        )),
+    }
+}
+
+/// Checks a `prefix`, which the application sees as its script name: it begins with
+/// `/`.
+fn check_python_prefix(
+    _context: &Context<'_>,
+    _name: &str,
+    value: &Value,
+) -> Result<(), ValidationError> {
+    if value.as_str().is_some_and(|prefix| prefix.starts_with('/')) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "The \"prefix\" must be a string beginning with \"/\".",
+        ))
+    }
+}
+
+/// Refuses a member that `targets` makes each target's own.
+fn check_targets_exclusive(
+    _context: &Context<'_>,
+    name: &str,
+    _value: &Value,
+) -> Result<(), ValidationError> {
+    Err(ValidationError::new(format!(
+        "The \"{name}\" option is mutually exclusive with the \"targets\" object."
+    )))
+}
+
+/// Checks `targets`: at most 254 named objects, each with the members of one entry
+/// point.
+fn check_python_targets(
+    context: &Context<'_>,
+    name: &str,
+    value: &Value,
+) -> Result<(), ValidationError> {
+    let targets = expect_object(name, value)?;
+    if targets.len() > MAX_TARGETS {
+        return Err(ValidationError::new(format!(
+            "The \"targets\" object must not contain more than {MAX_TARGETS} members."
+        )));
+    }
+    for (target_name, target) in targets {
+        if target_name.is_empty() {
+            return Err(ValidationError::new("The target name must not be empty."));
+        }
+        let Some(target) = target.as_object() else {
+            return Err(ValidationError::new(format!(
+                "The \"{target_name}\" target must be an object."
+            )));
+        };
+        validate_members(context, target, PYTHON_ENTRY_MEMBERS)?;
+    }
+    Ok(())
+}
+
+fn check_threads(
+    _context: &Context<'_>,
+    _name: &str,
+    value: &Value,
+) -> Result<(), ValidationError> {
+    let threads = saturating_integer(value);
+    if threads < 1 {
+        return Err(ValidationError::new(
+            "The \"threads\" number must be equal to or greater than 1.",
+        ));
+    }
+    if threads > MAX_THREADS {
+        return Err(ValidationError::new(format!(
+            "The \"threads\" number must not exceed {MAX_THREADS}."
+        )));
+    }
+    Ok(())
+}
+
+/// Checks `thread_stack_size`: at least the system's smallest thread stack, and a whole
+/// number of pages.
+fn check_thread_stack_size(
+    _context: &Context<'_>,
+    _name: &str,
+    value: &Value,
+) -> Result<(), ValidationError> {
+    let size = saturating_integer(value);
+    let min_size = system_value(SysconfVar::PTHREAD_STACK_MIN, FALLBACK_THREAD_STACK_MIN);
+    if size < min_size {
+        return Err(ValidationError::new(format!(
+            "The \"thread_stack_size\" number must be equal to or greater than {min_size}."
+        )));
+    }
+    let page_size = system_value(SysconfVar::PAGE_SIZE, FALLBACK_PAGE_SIZE);
+    if size % page_size != 0 {
+        return Err(ValidationError::new(format!(
+            "The \"thread_stack_size\" number must be a multiple of the system page size ({page_size})."
+        )));
+    }
+    Ok(())
+}
+
+/// An integer value as an `i64`; one beyond its range becomes the nearest end.
+fn saturating_integer(value: &Value) -> i64 {
+    match value.as_i64() {
+        Some(number) => number,
+        None if value.to_string().starts_with('-') => i64::MIN,
+        None => i64::MAX,
+    }
+}
+
+/// A positive `sysconf` value, or `fallback` when the system gives none.
+pub(super) fn system_value(variable: SysconfVar, fallback: i64) -> i64 {
+    match sysconf(variable) {
+        Ok(Some(value)) if value > 0 => i64::from(value),
+        _ => fallback,
+    }
 }

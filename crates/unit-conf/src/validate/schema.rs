@@ -12,12 +12,15 @@ use serde_json::{Map, Value};
 
 use super::ValidationError;
 use super::variables::{TemplateError, TemplatePart, parse_template};
+use crate::modules::Modules;
 
 /// What a member's check function sees: the whole configuration, for checks that resolve
-/// references between sections.
+/// references between sections, and the language modules applications may use.
 pub(super) struct Context<'a> {
     /// The root object of the configuration being validated.
     pub(super) root: &'a Map<String, Value>,
+    /// The modules main discovered.
+    pub(super) modules: &'a Modules,
 }
 
 impl<'a> Context<'a> {
@@ -219,13 +222,25 @@ pub(super) fn validate_members(
     object: &Map<String, Value>,
     members: &[Member],
 ) -> Result<(), ValidationError> {
-    for member in members.iter().filter(|member| member.required) {
+    validate_member_tables(context, object, &[members])
+}
+
+/// Checks `object` against several tables read as one, in order, as Unit chains the
+/// members of an application's type to those every type shares: the required members of
+/// every table first, then each member of the object against the first row naming it.
+pub(super) fn validate_member_tables(
+    context: &Context<'_>,
+    object: &Map<String, Value>,
+    tables: &[&[Member]],
+) -> Result<(), ValidationError> {
+    let rows = || tables.iter().flat_map(|table| table.iter());
+    for member in rows().filter(|member| member.required) {
         if !object.contains_key(member.name) {
             return Err(missing_parameter(member.name));
         }
     }
     for (name, value) in object {
-        let Some(member) = members.iter().find(|member| member.name == name) else {
+        let Some(member) = rows().find(|member| member.name == name) else {
             return Err(unknown_parameter(name));
         };
         check_type(name, member.types, value)?;

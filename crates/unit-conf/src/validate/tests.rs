@@ -1,16 +1,35 @@
 //! Table-driven tests of [`validate_config`]: each row is a configuration and the result
 //! Unit's controller would give it.
 
-use crate::validate_config;
+use std::path::PathBuf;
 
-/// Parses `config` as JSON and checks what [`validate_config`] says about it.
+use crate::{Module, Modules, validate_config};
+
+/// Parses `config` as JSON and checks what [`validate_config`] says about it when no
+/// language module was discovered.
 fn check(config: &str, expected: Result<(), &str>) {
+    check_with(&Modules::default(), config, expected);
+}
+
+/// Parses `config` as JSON and checks what [`validate_config`] says about it with
+/// `modules` discovered.
+fn check_with(modules: &Modules, config: &str, expected: Result<(), &str>) {
     let conf: serde_json::Value = serde_json::from_str(config).expect("test JSON parses");
     assert_eq!(
-        validate_config(&conf).map_err(|error| error.detail),
+        validate_config(&conf, modules).map_err(|error| error.detail),
         expected.map_err(str::to_owned),
         "config {config}"
     );
+}
+
+/// Python 3.11.2 and 3.9.18.
+fn python_modules() -> Modules {
+    let python = |version: &str| Module {
+        module_type: "python".to_owned(),
+        version: version.to_owned(),
+        file: PathBuf::from(format!("/usr/lib/unit/modules/python{version}.unit")),
+    };
+    Modules::new(vec![python("3.11.2"), python("3.9.18")])
 }
 
 /// A realistic configuration using every section.
@@ -438,7 +457,8 @@ fn routes_and_matching() {
     }
     let bad_regex: serde_json::Value =
         serde_json::from_str(&condition(r#""uri": "~/bl[ah""#)).expect("test JSON parses");
-    let refused = validate_config(&bad_regex).expect_err("an unclosed class is refused");
+    let refused =
+        validate_config(&bad_regex, &Modules::default()).expect_err("an unclosed class is refused");
     assert!(
         refused.detail.starts_with("Invalid regular expression: "),
         "{}",
@@ -874,6 +894,246 @@ fn applications() {
         &external(r#""isolation": {"automount": {"sysfs": true}}"#),
         Err(r#"Unknown parameter "sysfs"."#),
     );
+}
+
+#[test]
+fn python_applications() {
+    let modules = python_modules();
+    let check = |config: &str, expected: Result<(), &str>| check_with(&modules, config, expected);
+    let app = |members: &str| format!(r#"{{"applications": {{"a": {{{members}}}}}}}"#);
+    let python = |members: &str| {
+        app(&format!(
+            r#""type": "python 3.11", "path": "/srv/app", "module": "wsgi"{members}"#
+        ))
+    };
+    let not_found = |application_type: &str| {
+        format!(
+            r#"The module to run "{application_type}" is not found among the available application modules."#
+        )
+    };
+    for application_type in [
+        "python",
+        "python 3",
+        "python3",
+        "python3.9",
+        "python 3.11.2",
+    ] {
+        check(
+            &app(&format!(
+                r#""type": "{application_type}", "module": "wsgi""#
+            )),
+            Ok(()),
+        );
+    }
+    for application_type in ["python 4", "python 3.1", "python3.12", "php", "ruby 3"] {
+        check(
+            &app(&format!(
+                r#""type": "{application_type}", "module": "wsgi""#
+            )),
+            Err(&not_found(application_type)),
+        );
+    }
+    check(&app(r#""type": "python", "module": "wsgi""#), Ok(()));
+    check_with(
+        &Modules::default(),
+        &python(""),
+        Err(&not_found("python 3.11")),
+    );
+
+    // Every member, with the common ones.
+    check(
+        &python(
+            r#", "home": "/srv/venv", "callable": "app", "factory": true, "prefix": "/app",
+            "protocol": "asgi", "threads": 4, "thread_stack_size": 1048576,
+            "processes": {"max": 4, "spare": 1}, "limits": {"timeout": 10, "requests": 100},
+            "user": "www", "group": "www", "working_directory": "/srv/app",
+            "environment": {"DJANGO_SETTINGS_MODULE": "site.settings"},
+            "stdout": "/var/log/app.out", "stderr": "/var/log/app.err",
+            "isolation": {"namespaces": {"pid": true}}"#,
+        ),
+        Ok(()),
+    );
+    check(&python(r#", "path": ["/a", "/b"]"#), Ok(()));
+    check(
+        &app(r#""type": "python", "path": "/srv/app""#),
+        Err(r#"Required parameter "module" is missing."#),
+    );
+    check(
+        &python(r#", "executable": "/bin/a""#),
+        Err(r#"Unknown parameter "executable"."#),
+    );
+    check(
+        &python(r#", "home": 1"#),
+        Err(r#"The "home" value must be a string, but not an integer number."#),
+    );
+    check(
+        &python(r#", "path": {}"#),
+        Err(r#"The "path" value must be either a string or an array, but not an object."#),
+    );
+    check(
+        &python(r#", "path": ["/blah", []]"#),
+        Err(r#"The "path" array must contain only string values."#),
+    );
+    check(
+        &python(r#", "module": 1"#),
+        Err(r#"The "module" value must be a string, but not an integer number."#),
+    );
+    check(
+        &python(r#", "callable": false"#),
+        Err(r#"The "callable" value must be a string, but not a boolean."#),
+    );
+    check(
+        &python(r#", "factory": "yes""#),
+        Err(r#"The "factory" value must be a boolean, but not a string."#),
+    );
+    for prefix in [r#""app""#, r#""""#] {
+        check(
+            &python(&format!(r#", "prefix": {prefix}"#)),
+            Err(r#"The "prefix" must be a string beginning with "/"."#),
+        );
+    }
+    check(
+        &python(r#", "prefix": 1"#),
+        Err(r#"The "prefix" value must be a string, but not an integer number."#),
+    );
+    check(
+        &python(r#", "protocol": "http""#),
+        Err(r#"The "protocol" can either be "wsgi" or "asgi"."#),
+    );
+    check(&python(r#", "protocol": "wsgi""#), Ok(()));
+    for threads in ["0", "-1"] {
+        check(
+            &python(&format!(r#", "threads": {threads}"#)),
+            Err(r#"The "threads" number must be equal to or greater than 1."#),
+        );
+    }
+    check(
+        &python(r#", "threads": 2147483648"#),
+        Err(r#"The "threads" number must not exceed 2147483647."#),
+    );
+    check(
+        &python(r#", "threads": 1.5"#),
+        Err(r#"The "threads" value must be an integer number, but not a fractional number."#),
+    );
+    let min_stack =
+        super::applications::system_value(nix::unistd::SysconfVar::PTHREAD_STACK_MIN, 16384);
+    let page_size = super::applications::system_value(nix::unistd::SysconfVar::PAGE_SIZE, 4096);
+    check(
+        &python(&format!(r#", "thread_stack_size": {}"#, min_stack - 1)),
+        Err(&format!(
+            r#"The "thread_stack_size" number must be equal to or greater than {min_stack}."#
+        )),
+    );
+    check(
+        &python(&format!(
+            r#", "thread_stack_size": {}"#,
+            min_stack + page_size + 1
+        )),
+        Err(&format!(
+            r#"The "thread_stack_size" number must be a multiple of the system page size ({page_size})."#
+        )),
+    );
+    check(
+        &python(&format!(r#", "thread_stack_size": {}"#, min_stack * 4)),
+        Ok(()),
+    );
+    check(
+        &python(r#", "environment": {"var=": "val1"}"#),
+        Err(r#"The environment name must not contain '=' character."#),
+    );
+}
+
+#[test]
+fn python_targets() {
+    let modules = python_modules();
+    let check = |config: &str, expected: Result<(), &str>| check_with(&modules, config, expected);
+    let targets = |members: &str| {
+        format!(r#"{{"applications": {{"a": {{"type": "python", "path": "/srv", {members}}}}}}}"#)
+    };
+    check(
+        &targets(
+            r#""targets": {
+                "foo": {"module": "foo.wsgi", "prefix": "/app"},
+                "bar": {"module": "bar.wsgi", "callable": "bar", "factory": true, "prefix": "/api"}
+            }"#,
+        ),
+        Ok(()),
+    );
+    check(&targets(r#""targets": {}"#), Ok(()));
+    for (member, value) in [
+        ("module", r#""wsgi""#),
+        ("callable", r#""app""#),
+        ("factory", "true"),
+        ("prefix", r#""/app""#),
+    ] {
+        check(
+            &targets(&format!(
+                r#""{member}": {value}, "targets": {{"1": {{"module": "wsgi"}}}}"#
+            )),
+            Err(&format!(
+                r#"The "{member}" option is mutually exclusive with the "targets" object."#
+            )),
+        );
+    }
+    check(
+        &targets(r#""module": 1, "targets": {}"#),
+        Err(r#"The "module" value must be a string, but not an integer number."#),
+    );
+    check(
+        &targets(r#""targets": []"#),
+        Err(r#"The "targets" value must be an object, but not an array."#),
+    );
+    check(
+        &targets(r#""targets": {"": {"module": "wsgi"}}"#),
+        Err("The target name must not be empty."),
+    );
+    check(
+        &targets(r#""targets": {"1": "wsgi"}"#),
+        Err(r#"The "1" target must be an object."#),
+    );
+    check(
+        &targets(r#""targets": {"1": {"callable": "app"}}"#),
+        Err(r#"Required parameter "module" is missing."#),
+    );
+    check(
+        &targets(r#""targets": {"1": {"module": "wsgi", "path": "/x"}}"#),
+        Err(r#"Unknown parameter "path"."#),
+    );
+    check(
+        &targets(r#""targets": {"1": {"module": "wsgi", "prefix": "x"}}"#),
+        Err(r#"The "prefix" must be a string beginning with "/"."#),
+    );
+    let many: Vec<String> = (0..255)
+        .map(|index| format!(r#""{index}": {{"module": "wsgi"}}"#))
+        .collect();
+    check(
+        &targets(&format!(r#""targets": {{{}}}"#, many.join(", "))),
+        Err(r#"The "targets" object must not contain more than 254 members."#),
+    );
+    check(
+        &targets(&format!(r#""targets": {{{}}}"#, many[..254].join(", "))),
+        Ok(()),
+    );
+
+    // A `pass` may name a target the application has, and only such a target.
+    let with_pass = |pass: &str| {
+        format!(
+            r#"{{"listeners": {{"*:8080": {{"pass": "{pass}"}}}},
+            "applications": {{"a": {{"type": "python", "targets": {{"one": {{"module": "wsgi"}}}}}},
+                              "b": {{"type": "python", "module": "wsgi"}}}}}}"#
+        )
+    };
+    check(&with_pass("applications/a/one"), Ok(()));
+    check(&with_pass("applications/a"), Ok(()));
+    check(&with_pass("applications/b"), Ok(()));
+    for pass in ["applications/a/two", "applications/b/one"] {
+        check(
+            &with_pass(pass),
+            Err(&format!(
+                r#"Request "pass" points to invalid location "{pass}"."#
+            )),
+        );
+    }
 }
 
 #[test]

@@ -16,8 +16,11 @@ fn pool(members: serde_json::Value) -> (Arc<AppPool>, Arc<AtomicUsize>) {
     if let (Some(application), Some(members)) = (application.as_object_mut(), members.as_object()) {
         application.extend(members.clone());
     }
-    let conf = unit_conf::parse_config(&json!({"applications": {"app": application}}))
-        .expect("a valid configuration");
+    let conf = unit_conf::parse_config(
+        &json!({"applications": {"app": application}}),
+        &unit_conf::Modules::default(),
+    )
+    .expect("a valid configuration");
     let wakes = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&wakes);
     let application = conf
@@ -311,4 +314,46 @@ fn a_freed_process_goes_to_its_own_worker_first_but_passes_nobody_over_more_than
     assert!(taken(&same[2]).is_none());
     drop(first_in_line);
     assert!(taken(&same[2]).expect("the last").is_ok());
+}
+
+#[test]
+fn a_python_process_is_its_module_told_which_application_to_run() {
+    let raw = json!({
+        "type": "python 3.11",
+        "path": "/srv/blog",
+        "module": "wsgi",
+        "environment": {"DJANGO_SETTINGS_MODULE": "blog.settings"},
+    });
+    let conf = crate::conf::tests::parse_with(
+        &json!({"applications": {"blog": raw}}),
+        &crate::conf::tests::python_module(),
+    )
+    .expect("a valid configuration");
+    let application = conf
+        .applications
+        .into_iter()
+        .next()
+        .expect("the application");
+    let pool = AppPool::new(application, Box::new(|| {}));
+    let plan = pool.plan(Instant::now());
+    let [start] = plan.starts.as_slice() else {
+        panic!("one process to start, not {:?}", plan.starts);
+    };
+    assert_eq!(start.name, "blog");
+    assert_eq!(start.executable, "/usr/lib/unit/modules/python3.11.unit");
+    assert!(start.arguments.is_empty());
+    let [configured, (variable, described)] = start.environment.as_slice() else {
+        panic!("two variables, not {:?}", start.environment);
+    };
+    assert_eq!(
+        configured,
+        &(
+            "DJANGO_SETTINGS_MODULE".to_owned(),
+            "blog.settings".to_owned()
+        )
+    );
+    assert_eq!(variable, unit_conf::PYTHON_APP_ENV);
+    let described: serde_json::Value =
+        serde_json::from_str(described).expect("the description is JSON");
+    assert_eq!(described, json!({"name": "blog", "application": raw}));
 }

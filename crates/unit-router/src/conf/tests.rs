@@ -9,10 +9,27 @@ use super::{Compiled, CompiledListener};
 use crate::error::CompileError;
 use crate::routes::{PassTarget, parse_pass};
 
-/// Parses `conf` as the router does; the error is unit-conf's message, as the router
-/// would answer it.
+/// Parses `conf` as the router does when no language module was discovered; the error
+/// is unit-conf's message, as the router would answer it.
 pub(crate) fn parse(conf: &Value) -> Result<unit_conf::Conf, String> {
-    unit_conf::parse_config(conf).map_err(|validation_error| validation_error.detail)
+    parse_with(conf, &unit_conf::Modules::default())
+}
+
+/// Parses `conf` as the router does with `modules` discovered.
+pub(crate) fn parse_with(
+    conf: &Value,
+    modules: &unit_conf::Modules,
+) -> Result<unit_conf::Conf, String> {
+    unit_conf::parse_config(conf, modules).map_err(|validation_error| validation_error.detail)
+}
+
+/// One Python module, 3.11.2, as main would have discovered it.
+pub(crate) fn python_module() -> unit_conf::Modules {
+    unit_conf::Modules::new(vec![unit_conf::Module {
+        module_type: "python".to_owned(),
+        version: "3.11.2".to_owned(),
+        file: std::path::PathBuf::from("/usr/lib/unit/modules/python3.11.unit"),
+    }])
 }
 
 /// The model of `settings.http.static.mime_types` set to `overrides`.
@@ -167,4 +184,37 @@ fn access_log_and_mime_types() {
         let conf = json!({"settings": {"http": {"static": {"mime_types": overrides}}}});
         assert!(parse(&conf).is_err(), "mime_types {overrides}");
     }
+}
+
+#[test]
+fn a_pass_to_an_application_target_keeps_the_target() {
+    let conf = json!({
+        "listeners": {
+            "*:80": {"pass": "applications/blog/admin"},
+            "*:81": {"pass": "applications/blog"},
+        },
+        "applications": {
+            "blog": {
+                "type": "python 3",
+                "targets": {"admin": {"module": "admin.wsgi"}, "site": {"module": "site.wsgi"}},
+            },
+        },
+    });
+    let parsed = parse_with(&conf, &python_module()).expect("a valid configuration");
+    let compiled = Compiled::compile(&parsed).expect("it compiles");
+    let targets: Vec<Option<PassTarget>> = compiled.listeners.iter().map(static_pass).collect();
+    assert_eq!(
+        targets,
+        [
+            Some(PassTarget::Application {
+                name: "blog".to_owned(),
+                target: Some("admin".to_owned()),
+            }),
+            Some(PassTarget::Application {
+                name: "blog".to_owned(),
+                target: None,
+            }),
+        ]
+    );
+    assert_eq!(compiled.applications.len(), 1);
 }
