@@ -1,7 +1,9 @@
-//! The error type of the main process's start-up and storage.
+//! The error types of the main process: its start-up and storage, and the discovery of
+//! a language module.
 
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use unit_log::os_error_suffix;
 
@@ -87,6 +89,36 @@ pub enum RuntimeError {
     /// Registering with the event engine failed.
     #[error("registering with the event engine failed{}", os_error_suffix(.0))]
     Register(io::Error),
+}
+
+/// Why a file in the modules directory is not taken as a language module. The message
+/// follows the file's name in the log line.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ModuleInfoError {
+    /// It is not a regular file anyone may execute.
+    #[error("it is not an executable regular file")]
+    NotExecutable,
+    /// It could not be started.
+    #[error("running it failed{}", os_error_suffix(.0))]
+    Start(io::Error),
+    /// Its output could not be read.
+    #[error("reading its answer to --module-info failed{}", os_error_suffix(.0))]
+    Read(io::Error),
+    /// Waiting for it to exit failed.
+    #[error("waiting for it to exit failed{}", os_error_suffix(.0))]
+    Wait(io::Error),
+    /// It did not answer and exit in time, and was killed.
+    #[error("it did not answer --module-info within {} seconds", .0.as_secs())]
+    Timeout(Duration),
+    /// It exited with a status other than 0.
+    #[error("--module-info exited with code {0}")]
+    ExitCode(i32),
+    /// It was ended by a signal.
+    #[error("--module-info exited on signal {0}")]
+    Signal(i32),
+    /// The first line of its output is not `<type> <version>`.
+    #[error("it answered --module-info with \"{0}\", not \"<type> <version>\"")]
+    BadAnswer(String),
 }
 
 impl RuntimeError {

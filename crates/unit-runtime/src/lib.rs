@@ -4,7 +4,8 @@
 //! re-executes the binary as the main process under its `ps` title, in the foreground or
 //! as a daemon whose launcher exits only once the control socket answers.
 //! [`run_main`] is that main process: it checks privileges, creates the control socket,
-//! opens the log, writes the pid file, starts the controller and the router, introduces
+//! opens the log, writes the pid file, discovers the language modules, starts the
+//! controller and the router (telling them which modules there are), introduces
 //! them to each other over ports, restarts them when they die, stores the configuration,
 //! and on a quit signal stops them all and removes what it created.
 //!
@@ -15,6 +16,7 @@
 
 mod applications;
 mod control_socket;
+mod discovery;
 mod error;
 mod inherited;
 mod launcher;

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use unit_conf::{Action, parse_command_line};
+use unit_conf::{Action, MODULES_ENV, parse_command_line};
 use unit_engine::HashMap;
 use unit_engine::{Engine, Event, Interest, Token};
 use unit_log::{LogHandle, alert, notice};
@@ -100,6 +100,9 @@ struct MainProcess {
     supervisor: Supervisor,
     services: Services,
     applications: Applications,
+    /// The discovered language modules as the controller and the router are told of
+    /// them (`MODULES_ENV`).
+    modules_json: String,
     /// The socket file of each application process, removed when it is gone.
     app_sockets: HashMap<Pid, PathBuf>,
     /// Application starts waiting out a back-off, by number.
@@ -120,6 +123,7 @@ impl MainProcess {
             supervisor: started.supervisor,
             services: started.services,
             applications: started.applications,
+            modules_json: started.modules.to_json(),
             app_sockets: HashMap::default(),
             delayed_starts: HashMap::default(),
             next_delayed_start: 0,
@@ -243,9 +247,9 @@ impl MainProcess {
 
     // --- Children ---
 
-    /// What starts a unitd role: its title, role and credentials.
+    /// What starts a unitd role: its title, role, credentials and the modules.
     fn role_spec(&self, kind: &ChildKind) -> StartSpec {
-        let mut env = Vec::new();
+        let mut env = vec![(MODULES_ENV.to_owned(), self.modules_json.clone())];
         if let Some(credentials) = &self.credentials {
             env.push((CREDENTIALS_ENV.to_owned(), credentials.to_env()));
         }

@@ -1,7 +1,7 @@
 //! Start-up of the main process, in Unit's observable order (UNIT-COMPAT 1.4): inherited
 //! sockets, privileges and the user to run children as, the state directory, the
-//! control socket, the `started` line, the log over stderr, the pid file, and the
-//! configuration to start with.
+//! control socket, the `started` line, the log over stderr, the pid file, the
+//! configuration to start with, and the language modules.
 //!
 //! A failure at any step is one line naming the path or value, and the guard types
 //! remove what was created. The original stderr is kept until start-up ends, so a
@@ -13,13 +13,14 @@ use std::os::fd::AsFd;
 
 use nix::sys::stat::{Mode, umask};
 use nix::unistd::{geteuid, getpid, setsid};
-use unit_conf::{Settings, VERSION};
+use unit_conf::{Modules, Settings, VERSION};
 use unit_log::{LogHandle, alert};
 use unit_port::{PortReceiver, port_pair};
 use unit_process::{Credentials, take_inherited_fds};
 
 use crate::applications::Applications;
 use crate::control_socket::ControlSocket;
+use crate::discovery::discover_modules;
 use crate::error::RuntimeError;
 use crate::inherited::{InheritSource, take_inherited_sockets};
 use crate::launcher::{NOTIFY_FD_NAME, READY_NOTE};
@@ -92,6 +93,8 @@ pub(crate) struct Started {
     pub(crate) services: Services,
     /// Where application processes get their sockets, and what they start with.
     pub(crate) applications: Applications,
+    /// The language modules found in `--modulesdir`.
+    pub(crate) modules: Modules,
     /// Removed at exit, after the children are gone.
     pub(crate) pid_file: PidFile,
 }
@@ -149,6 +152,7 @@ impl Started {
         let (own_port, own_sender) = port_pair()?;
         let supervisor = Supervisor::new(own_pid, own_sender);
         let applications = Applications::create(&settings, credentials.as_ref(), own_pid)?;
+        let modules = discover_modules(&settings.modulesdir, credentials.as_ref());
 
         Ok(Started {
             credentials,
@@ -162,6 +166,7 @@ impl Started {
                 initial_conf,
             ),
             applications,
+            modules,
             pid_file,
         })
     }

@@ -437,6 +437,10 @@ fn saturating_integer(value: &Value) -> i64 {
 }
 
 /// A positive `sysconf` value, or `fallback` when the system gives none.
+#[allow(
+    clippy::useless_conversion,
+    reason = "sysconf gives a c_long, which is narrower than i64 on 32-bit targets"
+)]
 pub(super) fn system_value(variable: SysconfVar, fallback: i64) -> i64 {
     match sysconf(variable) {
         Ok(Some(value)) if value > 0 => i64::from(value),
