@@ -31,10 +31,24 @@ pub(crate) fn target_dir() -> PathBuf {
 ///
 /// Uses the cargo that started xtask (the `CARGO` environment variable) so the same
 /// toolchain builds everything.
+///
+/// `PYO3_PYTHON` is set to the Python the runner builds against, so every cargo
+/// command of a task builds it the same way; a `--workspace` command leaves the runner
+/// out when there is no such Python.
 pub(crate) fn cargo(args: &[&str]) -> Command {
     let program = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut command = Command::new(program);
-    command.args(args).current_dir(workspace_root());
+    command.current_dir(workspace_root());
+    let python = crate::python::interpreter();
+    if let Some(python) = python {
+        command.env(crate::python::PYO3_PYTHON, python);
+    }
+    for arg in args {
+        command.arg(arg);
+        if *arg == "--workspace" && python.is_none() {
+            command.args(["--exclude", crate::python::RUNNER_PACKAGE]);
+        }
+    }
     command
 }
 

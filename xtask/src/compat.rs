@@ -11,7 +11,7 @@
 //! ports from 8080 up, so two runs must never overlap.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -65,9 +65,32 @@ pub(crate) fn run(args: CompatArgs) -> Result<()> {
     }
     run_step(&mut cargo(&["build", "--release", "-p", "unitd"]))?;
     let unitd = target_dir().join("release").join("unitd");
+    // Tiers py and tls run the Python runner as the suite's language module.
+    let modules = if args.tiers.iter().any(|tier| tier == "py" || tier == "tls") {
+        match crate::runner::build_runner("release")? {
+            Some(runner) => {
+                let modules = target_dir().join("compat-modules");
+                crate::runner::install_module(&runner, &modules)?;
+                Some(modules)
+            }
+            None => {
+                println!("note: no Python with a shared library: the runner is not built");
+                None
+            }
+        }
+    } else {
+        None
+    };
 
     let tiers = args.tiers.join(" ");
-    let mut results = run_driver(&driver, &unitd, &tiers, &args.files, args.keep)?;
+    let driver_run = Driver {
+        driver: &driver,
+        unitd: &unitd,
+        tiers: &tiers,
+        modules: modules.as_deref(),
+        keep: args.keep,
+    };
+    let mut results = driver_run.run(&args.files)?;
     let failed_files: Vec<String> = dedup(
         results
             .iter()
@@ -77,7 +100,7 @@ pub(crate) fn run(args: CompatArgs) -> Result<()> {
     let mut recovered = Vec::new();
     if !failed_files.is_empty() {
         println!("--- retrying once: {}", failed_files.join(" "));
-        for retried in run_driver(&driver, &unitd, &tiers, &failed_files, args.keep)? {
+        for retried in driver_run.run(&failed_files)? {
             if let Some(first) = results
                 .iter_mut()
                 .find(|result| result.file == retried.file && result.tier == retried.tier)
@@ -131,49 +154,62 @@ fn is_root() -> bool {
     })
 }
 
-/// Runs the driver once, echoing what it prints, and returns its per-file results.
-fn run_driver(
-    driver: &PathBuf,
-    unitd: &PathBuf,
-    tiers: &str,
-    files: &[String],
+/// How the driver is run.
+struct Driver<'a> {
+    driver: &'a Path,
+    unitd: &'a Path,
+    tiers: &'a str,
+    /// The modules directory for tiers py and tls (`UNIT_MODULES`).
+    modules: Option<&'a Path>,
     keep: bool,
-) -> Result<Vec<FileResult>> {
-    let mut command = Command::new("bash");
-    command
-        .arg(driver)
-        .args(files)
-        .env("UNITD", unitd)
-        .env("TIERS", tiers)
-        .env("UNIT_TESTS_VENV", target_dir().join("compat-venv"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
-    if keep {
-        command.env("KEEP", "1");
-    }
-    println!(
-        "$ TIERS=\"{tiers}\" bash {} {}",
-        driver.display(),
-        files.join(" ")
-    );
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("starting {}", driver.display()))?;
-    let stdout = child
-        .stdout
-        .take()
-        .context("the driver's output was not captured")?;
-    let mut results = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.context("reading the driver's output")?;
-        println!("{line}");
-        if let Some(result) = parse_result(&line) {
-            results.push(result);
+}
+
+impl Driver<'_> {
+    /// Runs the driver once on `files` (all when empty), echoing what it prints, and
+    /// returns its per-file results.
+    fn run(&self, files: &[String]) -> Result<Vec<FileResult>> {
+        let how = self;
+        let (driver, tiers) = (how.driver, how.tiers);
+        let mut command = Command::new("bash");
+        command
+            .arg(driver)
+            .args(files)
+            .env("UNITD", how.unitd)
+            .env("TIERS", tiers)
+            .env("UNIT_TESTS_VENV", target_dir().join("compat-venv"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        match how.modules {
+            Some(modules) => command.env("UNIT_MODULES", modules),
+            None => command.env("UNIT_MODULES", "none"),
+        };
+        if how.keep {
+            command.env("KEEP", "1");
         }
+        println!(
+            "$ TIERS=\"{tiers}\" bash {} {}",
+            driver.display(),
+            files.join(" ")
+        );
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {}", driver.display()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .context("the driver's output was not captured")?;
+        let mut results = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.context("reading the driver's output")?;
+            println!("{line}");
+            if let Some(result) = parse_result(&line) {
+                results.push(result);
+            }
+        }
+        // The exit status only says whether something failed, which the lines say too.
+        child.wait().context("waiting for the driver")?;
+        Ok(results)
     }
-    // The exit status only says whether something failed, which the lines say too.
-    child.wait().context("waiting for the driver")?;
-    Ok(results)
 }
 
 /// Parses a per-file line of the driver:

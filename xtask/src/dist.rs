@@ -1,4 +1,5 @@
-//! `cargo xtask dist`: a stripped release `unitd` and its packaging files in `target/dist/`.
+//! `cargo xtask dist`: a stripped release `unitd`, its packaging files and the Python
+//! runner (`modules/python3.unit`, when the machine can build it) in `target/dist/`.
 //!
 //! Everything that must exist (the `strip` tool and the files under `pkg/`) is checked
 //! before the release build starts, so a missing piece is reported at once and by name.
@@ -56,9 +57,24 @@ pub(crate) fn run() -> Result<()> {
     for name in PKG_FILES {
         copy(&pkg_dir.join(name), &dist_dir.join(name))?;
     }
+    // The Python runner, as the module unitd finds in its `--modulesdir`.
+    let mut listed: Vec<String> = std::iter::once("unitd")
+        .chain(PKG_FILES.iter().copied())
+        .map(str::to_owned)
+        .collect();
+    match crate::runner::build_runner("release")? {
+        Some(runner) => {
+            let module = crate::runner::install_module(&runner, &dist_dir.join("modules"))?;
+            run_step(Command::new("strip").arg(&module))?;
+            listed.push(format!("modules/{}", crate::runner::MODULE_FILE));
+        }
+        None => {
+            println!("note: no Python with a shared library: the Python runner is not included")
+        }
+    }
 
     println!("{}:", dist_dir.display());
-    for name in std::iter::once(&"unitd").chain(PKG_FILES) {
+    for name in &listed {
         let path = dist_dir.join(name);
         let metadata =
             fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;

@@ -17,7 +17,9 @@ mod ci;
 mod cmd;
 mod compat;
 mod dist;
+mod python;
 mod run;
+mod runner;
 #[cfg(test)]
 mod tidy;
 

@@ -6,6 +6,9 @@
 //! The task replaces itself with unitd (`exec`), so Ctrl-C and other signals reach the
 //! daemon directly; nothing is cleaned up afterwards because unitd removes its own files.
 //!
+//! The Python runner is built too (when the machine has a Python with its shared
+//! library) and installed in the instance's modules directory.
+//!
 //! With `--example`, the instance lives in `run/example/` instead and starts with
 //! `examples/config.json`: the Rust example is built there first, and the configuration's
 //! relative paths resolve against the workspace root, unitd's working directory.
@@ -45,13 +48,28 @@ pub(crate) fn run(run_args: RunArgs) -> Result<()> {
     let control_socket = run_dir.control();
     let log_file = run_dir.log();
     let mut command = run_dir.command(&unitd)?;
+    // The Python runner goes into the instance's modules directory, where unitd
+    // finds it at start.
+    match crate::runner::build_runner("debug")? {
+        Some(runner) => {
+            crate::runner::install_module(&runner, &run_dir.root().join("modules"))?;
+        }
+        None if run_args.example => bail!(
+            "the examples include Python applications, and no Python with a shared library \
+             was found to build the runner with (set PYO3_PYTHON to one)"
+        ),
+        None => {
+            println!("note: no Python with a shared library: Python applications are unavailable")
+        }
+    }
     if run_args.example {
         prepare_example(&run_dir)?;
         command
             .arg("--config")
             .arg(root.join("examples").join("config.json"));
         println!(
-            "examples:    curl http://127.0.0.1:8300/ (Rust), http://127.0.0.1:8301/ (Python)"
+            "examples:    curl http://127.0.0.1:8300/ (Rust), http://127.0.0.1:8301/ (Python on \
+             descriptor 3), http://127.0.0.1:8302/ (WSGI), http://127.0.0.1:8303/ (ASGI)"
         );
     }
     command.args(&run_args.unitd_args).current_dir(&root);

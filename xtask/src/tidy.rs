@@ -121,6 +121,8 @@ fn allowed_dependencies(crate_name: &str) -> Option<AllowedDependencies> {
             "unit-conf",
             "unit-log",
         ]),
+        // A language runner frames HTTP and logs as unitd does, and nothing more.
+        "unit-python" => Only(&["unit-http", "unit-log"]),
         "unitd" => Any,
         _ => return None,
     };

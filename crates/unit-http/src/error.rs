@@ -12,6 +12,9 @@ use thiserror::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Error)]
 #[non_exhaustive]
 pub enum HttpError {
+    /// An application request frame is truncated, oversized or has an unknown kind.
+    #[error("malformed application request frame")]
+    BadAppFrame,
     /// The head did not end within `HeadLimits::max_head_bytes`.
     #[error("message head is too large")]
     HeadTooLarge,

@@ -7,6 +7,7 @@
 //! - request and response head parsing on top of `httparse`, with the framing
 //!   checks that defend against request smuggling (RFC 9112 section 6);
 //! - an incremental chunked-body decoder and chunk encoders;
+//! - the binary request frame the router sends to a language runner;
 //! - response head writing with standard reason phrases;
 //! - HTTP dates (IMF-fixdate) and a once-per-second date cache;
 //! - request-target helpers: splitting, percent-decoding, path normalization,
@@ -17,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+mod app_request;
 mod chunked;
 mod date;
 mod error;
@@ -28,6 +30,10 @@ mod response;
 mod target;
 mod upstream;
 
+pub use app_request::{
+    AppBody, AppRequest, AppRequestHead, FLAG_TLS, FLAG_UPGRADE, MAX_FRAME, WebSocketLimits,
+    decode_app_request,
+};
 pub use chunked::{ChunkedDecoder, encode_chunk, encode_last_chunk};
 pub use date::{DateCache, http_date, parse_http_date};
 pub use error::HttpError;

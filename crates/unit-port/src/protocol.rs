@@ -94,6 +94,9 @@ pub struct AppStart {
     pub stdout: Option<String>,
     /// See `stdout`.
     pub stderr: Option<String>,
+    /// The program reports when it is ready to serve, and how many requests it serves
+    /// at once, on a pipe (a language runner); main answers only then.
+    pub reports_ready: bool,
 }
 
 /// The ready reply to [`ToMain::StartProcess`]: the process and where it listens.
@@ -103,6 +106,8 @@ pub struct AppStarted {
     pub pid: Pid,
     /// The unix socket it serves HTTP on.
     pub socket: String,
+    /// How many requests it serves at once, as it reported; 0 when it does not report.
+    pub capacity: u32,
 }
 
 impl AppStarted {
@@ -111,6 +116,7 @@ impl AppStarted {
         Fields::new()
             .i32(self.pid.as_raw())
             .text(&self.socket)
+            .u64(u64::from(self.capacity))
             .finish()
     }
 
@@ -119,8 +125,14 @@ impl AppStarted {
         let mut fields = Reader::new(payload);
         let pid = Pid::from_raw(fields.i32()?);
         let socket = fields.text()?;
+        let capacity = u32::try_from(fields.u64()?)
+            .map_err(|_| PortError::Malformed("a process capacity out of range"))?;
         fields.end()?;
-        Ok(AppStarted { pid, socket })
+        Ok(AppStarted {
+            pid,
+            socket,
+            capacity,
+        })
     }
 }
 
@@ -284,7 +296,7 @@ impl AppStart {
         ] {
             fields = optional(fields, text);
         }
-        fields.finish()
+        fields.i32(i32::from(self.reports_ready)).finish()
     }
 
     fn read(fields: &mut Reader<'_>) -> Result<AppStart, PortError> {
@@ -319,6 +331,11 @@ impl AppStart {
             group: optional()?,
             stdout: optional()?,
             stderr: optional()?,
+            reports_ready: match fields.i32()? {
+                0 => false,
+                1 => true,
+                _ => return Err(PortError::Malformed("a flag is neither 0 nor 1")),
+            },
         })
     }
 }

@@ -25,7 +25,7 @@ pub use sys::adopt_inherited_fd;
 
 pub use credentials::Credentials;
 pub use error::ProcessError;
-pub use program::run_program;
+pub use program::{READY_FD_ENV, run_program};
 pub use reap::{ExitStatus, reap_exited};
 pub use registry::{ChildKind, Process, ProcessRegistry, ProcessState, RestartPolicy};
 pub use spawn::{

@@ -4,7 +4,8 @@
 //! the environment and the application's listen socket handed over. [`run_program`]
 //! points standard output and error at the configured files, drops to the program's
 //! user and group, enters its working directory, puts the listen socket at descriptor 3
-//! (`LISTEN_FDS=1`, `LISTEN_PID`, `LISTEN_FDNAMES=unit`, the systemd convention) and
+//! (`LISTEN_FDS=1`, `LISTEN_PID`, `LISTEN_FDNAMES=unit`, the systemd convention), a
+//! readiness pipe at descriptor 4 (`UNITD_READY_FD=4`) when main gave it one, and
 //! executes the program with the environment it was given, nothing of unitd's own.
 //! The program gets SIGKILL if main dies, so a main killed outright leaves no
 //! application process behind.
@@ -14,6 +15,7 @@
 
 use std::ffi::CString;
 use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -23,11 +25,15 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::{chdir, dup2_stderr, dup2_stdout, execve, getpid, getppid};
 
 use crate::error::ProcessError;
-use crate::spawn::{LISTEN_FD_NAME, PROGRAM_ENV, ProgramSpec, take_inherited_fds};
+use crate::spawn::{LISTEN_FD_NAME, PROGRAM_ENV, ProgramSpec, READY_FD_NAME, take_inherited_fds};
 use crate::sys::{place_fd, reset_signal_dispositions};
 
 /// The descriptor a program finds its listen socket at.
 const LISTEN_FD: i32 = 3;
+/// The descriptor a program reports readiness on, when it was given a pipe for that.
+const READY_FD: i32 = 4;
+/// The variable that tells a program its readiness pipe.
+pub const READY_FD_ENV: &str = "UNITD_READY_FD";
 
 /// In the `exec` role: becomes the program main asked for. Returns only when that
 /// fails, with the reason.
@@ -43,7 +49,8 @@ fn prepare_and_exec() -> Result<std::convert::Infallible, ProcessError> {
     let spec = ProgramSpec::from_json(&text).ok_or(ProcessError::BadProgramSpec)?;
     let main = getppid();
     let mut fds = take_inherited_fds()?;
-    let listen_socket = fds.remove(LISTEN_FD_NAME);
+    let mut listen_socket = fds.remove(LISTEN_FD_NAME);
+    let mut ready_pipe = fds.remove(READY_FD_NAME);
     // Output files are opened before privileges are dropped, as main opens its log.
     if let Some(path) = &spec.stdout {
         dup2_stdout(open_output(path)?).map_err(|errno| ProcessError::Redirect {
@@ -80,18 +87,43 @@ fn prepare_and_exec() -> Result<std::convert::Infallible, ProcessError> {
         .map_err(ProcessError::SignalMask)?;
     reset_signal_dispositions().map_err(ProcessError::SignalMask)?;
     let mut environment = spec.environment.clone();
+    environment.retain(|(name, _)| name != READY_FD_ENV);
+    // Neither may sit at the other's number when they are put in place.
+    if listen_socket
+        .as_ref()
+        .is_some_and(|fd| fd.as_raw_fd() == READY_FD)
+    {
+        listen_socket = listen_socket
+            .map(|fd| fd.try_clone())
+            .transpose()
+            .map_err(dup_error)?;
+    }
+    if ready_pipe
+        .as_ref()
+        .is_some_and(|fd| fd.as_raw_fd() == LISTEN_FD)
+    {
+        ready_pipe = ready_pipe
+            .map(|fd| fd.try_clone())
+            .transpose()
+            .map_err(dup_error)?;
+    }
     if let Some(listen_socket) = listen_socket {
         place_fd(listen_socket, LISTEN_FD).map_err(ProcessError::Dup)?;
-        environment.retain(|(name, _)| !name.starts_with("LISTEN_"));
-        environment.push(("LISTEN_FDS".into(), "1".into()));
-        environment.push(("LISTEN_PID".into(), getpid().to_string()));
-        environment.push(("LISTEN_FDNAMES".into(), "unit".into()));
+        push_listen_environment(&mut environment);
+    }
+    if let Some(ready_pipe) = ready_pipe {
+        place_fd(ready_pipe, READY_FD).map_err(ProcessError::Dup)?;
+        environment.push((READY_FD_ENV.into(), READY_FD.to_string()));
     }
     let c_string = |text: String| {
         CString::new(text).map_err(|_| ProcessError::InvalidName(spec.executable.clone()))
     };
     let executable = c_string(spec.executable.clone())?;
-    let argv = std::iter::once(spec.executable.clone())
+    let argv0 = spec
+        .argv0
+        .clone()
+        .unwrap_or_else(|| spec.executable.clone());
+    let argv = std::iter::once(argv0)
         .chain(spec.arguments.iter().cloned())
         .map(c_string)
         .collect::<Result<Vec<_>, _>>()?;
@@ -103,6 +135,22 @@ fn prepare_and_exec() -> Result<std::convert::Infallible, ProcessError> {
         executable: spec.executable.clone(),
         errno,
     })
+}
+
+/// The systemd variables that announce the listen socket at descriptor 3.
+fn push_listen_environment(environment: &mut Vec<(String, String)>) {
+    environment.retain(|(name, _)| !name.starts_with("LISTEN_"));
+    environment.push(("LISTEN_FDS".into(), "1".into()));
+    environment.push(("LISTEN_PID".into(), getpid().to_string()));
+    environment.push(("LISTEN_FDNAMES".into(), "unit".into()));
+}
+
+fn dup_error(error: std::io::Error) -> ProcessError {
+    ProcessError::Dup(
+        error
+            .raw_os_error()
+            .map_or(Errno::UnknownErrno, Errno::from_raw),
+    )
 }
 
 /// Opens an output file for appending, created readable by its owner and group.

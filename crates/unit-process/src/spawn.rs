@@ -29,6 +29,8 @@ pub const EXEC_ROLE: &str = "exec";
 pub(crate) const PROGRAM_ENV: &str = "UNITD_PROGRAM";
 /// The name the trampoline finds a program's listen socket under.
 pub(crate) const LISTEN_FD_NAME: &str = "listen";
+/// The name a program's readiness pipe is handed over under.
+pub(crate) const READY_FD_NAME: &str = "ready";
 /// The binary to execute: this very program, whatever its path.
 const SELF_EXE: &str = "/proc/self/exe";
 
@@ -59,7 +61,9 @@ pub enum Launch {
 pub struct ProgramSpec {
     /// The file to execute (a path, or a name looked up in the `PATH` it is given).
     pub executable: String,
-    /// Its arguments after `argv[0]` (which is the executable).
+    /// Its `argv[0]`; the executable when `None`.
+    pub argv0: Option<String>,
+    /// Its arguments after `argv[0]`.
     pub arguments: Vec<String>,
     /// Its whole environment: nothing of unitd's own leaks into it.
     pub environment: Vec<(String, String)>,
@@ -95,6 +99,12 @@ impl<'a> InheritedFds<'a> {
     /// `LISTEN_FDS=1`.
     pub fn with_listen_socket(self, fd: BorrowedFd<'a>) -> InheritedFds<'a> {
         self.with(LISTEN_FD_NAME, fd)
+    }
+
+    /// Hands a program the write end of a pipe to report readiness on: descriptor 4
+    /// once it runs, announced with `UNITD_READY_FD=4`.
+    pub fn with_ready_pipe(self, fd: BorrowedFd<'a>) -> InheritedFds<'a> {
+        self.with(READY_FD_NAME, fd)
     }
 }
 
@@ -174,6 +184,7 @@ impl ProgramSpec {
         let path = |path: &Option<PathBuf>| path.as_ref().map(|path| path.display().to_string());
         serde_json::json!({
             "executable": self.executable,
+            "argv0": self.argv0,
             "arguments": self.arguments,
             "environment": pairs(&self.environment),
             "working_directory": path(&self.working_directory),
@@ -211,6 +222,7 @@ impl ProgramSpec {
         };
         Some(ProgramSpec {
             executable: string("executable")?,
+            argv0: string("argv0"),
             arguments: strings(value.get("arguments")?)?,
             environment,
             working_directory: path("working_directory"),
@@ -231,6 +243,7 @@ mod tests {
     fn program_specs_round_trip() {
         let full = ProgramSpec {
             executable: "/srv/app/bin/server".into(),
+            argv0: Some("unit: \"app\" application".into()),
             arguments: vec!["--port".into(), "fd://3".into(), "a b".into()],
             environment: vec![
                 ("PATH".into(), "/usr/bin".into()),
@@ -248,6 +261,7 @@ mod tests {
         assert_eq!(ProgramSpec::from_json(&full.to_json()), Some(full));
         let bare = ProgramSpec {
             executable: "app".into(),
+            argv0: None,
             arguments: Vec::new(),
             environment: Vec::new(),
             working_directory: None,

@@ -55,12 +55,15 @@ impl LogFormat {
             }
         }
         let mut line = match &self.kind {
-            FormatKind::Text(template) => template.expand(request, vars),
+            FormatKind::Text(template) => template.expand_logged(request, vars),
             FormatKind::Json(members) => {
                 let object: serde_json::Map<String, Value> = members
                     .iter()
                     .map(|(name, template)| {
-                        (name.clone(), Value::String(template.expand(request, vars)))
+                        (
+                            name.clone(),
+                            Value::String(template.expand_logged(request, vars)),
+                        )
                     })
                     .collect();
                 Value::Object(object).to_string()

@@ -43,8 +43,6 @@ use unit_port::AppStart;
 /// How many requests may wait for a process of one application; the next is answered
 /// 503 at once.
 pub(crate) const MAX_WAITING: usize = 256;
-/// How many requests one process serves at once.
-const PROCESS_CAPACITY: u32 = 1;
 /// How far behind the first in line a request of the releasing worker may be to get the
 /// process first...
 const SAME_WORKER_WINDOW: usize = 8;
@@ -93,6 +91,11 @@ pub(crate) struct AppPool {
     pub(crate) application: Application,
     /// The longest an application may take with a request (`limits.timeout`).
     pub(crate) request_timeout: Option<Duration>,
+    /// How many requests one process serves at once unless it reports otherwise: one
+    /// for an external program, `threads` for a language runner.
+    capacity: u32,
+    /// Its processes read the language runners' request frame rather than HTTP.
+    speaks_frames: bool,
     state: Mutex<PoolState>,
     /// Asks the router's main thread to plan this pool (set when a request waits or a
     /// process is given back).
@@ -146,6 +149,9 @@ struct AppProcess {
     pid: Pid,
     socket: Arc<Path>,
     generation: u64,
+    /// How many requests it serves at once: what it reported when it started, or the
+    /// pool's `capacity`.
+    capacity: u32,
     active: u32,
     served: u64,
     idle_since: Instant,
@@ -185,6 +191,11 @@ impl Lease {
         &self.socket
     }
 
+    /// Whether the process reads the language runners' request frame.
+    pub(crate) fn speaks_frames(&self) -> bool {
+        self.pool.speaks_frames
+    }
+
     /// The process's open connection, if one was parked.
     pub(crate) fn take_connection(&mut self) -> Option<Parked> {
         self.connection.take()
@@ -214,8 +225,14 @@ impl AppPool {
     /// A pool for `application` with no process yet; `wake` asks the router's main thread
     /// to plan it.
     pub(crate) fn new(application: Application, wake: Box<dyn Fn() + Send + Sync>) -> AppPool {
+        let (capacity, speaks_frames) = match &application.kind {
+            ApplicationKind::External { .. } => (1, false),
+            ApplicationKind::Python(python) => (python.threads.max(1), true),
+        };
         AppPool {
             request_timeout: application.limits.timeout,
+            capacity,
+            speaks_frames,
             application,
             state: Mutex::new(PoolState::default()),
             wake,
@@ -246,7 +263,7 @@ impl AppPool {
             .processes
             .iter_mut()
             .filter(|process| process.takes_requests(generation))
-            .find(|process| process.active < PROCESS_CAPACITY)
+            .find(|process| process.active < process.capacity)
         {
             process.active += 1;
             return Acquired::Now(Lease {
@@ -399,14 +416,26 @@ impl AppPool {
     }
 
     /// Main started a process asked for by [`AppPool::plan`] of `generation`.
-    pub(crate) fn started(self: &Arc<Self>, generation: u64, pid: Pid, socket: PathBuf) {
+    pub(crate) fn started(
+        self: &Arc<Self>,
+        generation: u64,
+        pid: Pid,
+        socket: PathBuf,
+        reported_capacity: u32,
+    ) {
         let mut state = self.lock();
         state.starting = state.starting.saturating_sub(1);
         let retiring = generation != state.generation || state.removed;
+        let capacity = if reported_capacity > 0 {
+            reported_capacity
+        } else {
+            self.capacity
+        };
         state.processes.push(AppProcess {
             pid,
             socket: Arc::from(socket.as_path()),
             generation,
+            capacity,
             active: 0,
             served: 0,
             idle_since: Instant::now(),
@@ -423,7 +452,7 @@ impl AppPool {
                     .processes
                     .iter()
                     .find(|process| process.pid == pid)
-                    .is_none_or(|process| process.active >= PROCESS_CAPACITY);
+                    .is_none_or(|process| process.active >= process.capacity);
                 if full {
                     break;
                 }
@@ -530,16 +559,24 @@ impl AppPool {
         let mut state = self.lock();
         let mut plan = Plan::default();
         let generation = state.generation;
-        let (min, max, idle_timeout) = match self.application.processes {
-            Processes::Fixed(n) => (n as usize, n as usize, None),
+        // `spare` is how many idle processes are kept ready (as in Unit): a request that
+        // takes one of them starts another, up to `max`.
+        let (min, spare, max, idle_timeout) = match self.application.processes {
+            Processes::Fixed(n) => (n as usize, 0, n as usize, None),
             Processes::Dynamic {
                 max,
                 spare,
                 idle_timeout,
-            } => (spare as usize, max as usize, Some(idle_timeout)),
+            } => (
+                spare as usize,
+                spare as usize,
+                max as usize,
+                Some(idle_timeout),
+            ),
         };
         if !state.removed {
-            // Processes above `spare` that idled out go first, so they are not counted.
+            // Idle processes beyond `spare` that idled out go first, so they are not
+            // counted.
             if let Some(idle_timeout) = idle_timeout {
                 let mut usable_idle: Vec<usize> = state
                     .processes
@@ -550,12 +587,7 @@ impl AppPool {
                     })
                     .map(|(index, _)| index)
                     .collect();
-                let usable = state
-                    .processes
-                    .iter()
-                    .filter(|process| process.takes_requests(generation))
-                    .count();
-                let mut surplus = usable.saturating_sub(min);
+                let mut surplus = usable_idle.len().saturating_sub(spare);
                 usable_idle.sort_by_key(|index| state.processes[*index].idle_since);
                 for index in usable_idle {
                     if surplus == 0 {
@@ -573,15 +605,20 @@ impl AppPool {
                 .iter()
                 .filter(|process| process.takes_requests(generation))
                 .count();
+            let busy = state
+                .processes
+                .iter()
+                .filter(|process| process.takes_requests(generation) && process.active > 0)
+                .count();
             let live = usable + state.starting;
             let free = state
                 .processes
                 .iter()
                 .filter(|process| process.takes_requests(generation))
-                .map(|process| PROCESS_CAPACITY.saturating_sub(process.active) as usize)
+                .map(|process| process.capacity.saturating_sub(process.active) as usize)
                 .sum::<usize>();
             let unserved = state.waiting.len().saturating_sub(free + state.starting);
-            let mut target = min.max((live + unserved).min(max));
+            let mut target = min.max((live + unserved).max(busy + spare).min(max));
             // While starts fail, one at a time (main backs off between them).
             if state.failing {
                 target = if state.starting > 0 {
@@ -636,6 +673,7 @@ impl AppPool {
             group: application.group.clone(),
             stdout: path(&application.stdout),
             stderr: path(&application.stderr),
+            reports_ready: self.speaks_frames,
         }
     }
 

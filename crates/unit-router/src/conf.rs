@@ -44,8 +44,17 @@ pub(crate) struct HttpSettings {
     pub(crate) large_header_buffers: usize,
     pub(crate) discard_unsafe_fields: bool,
     pub(crate) log_route: bool,
+    /// Applications take a chunked body once it is whole (otherwise 411).
+    pub(crate) chunked_transform: bool,
+    /// What a language runner enforces on an upgraded connection.
+    pub(crate) websocket: unit_http::WebSocketLimits,
     /// The `Server` header value.
     pub(crate) server: Arc<str>,
+}
+
+/// A duration in whole milliseconds, saturating.
+fn millis(duration: Duration) -> u32 {
+    u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
 }
 
 impl HttpSettings {
@@ -60,6 +69,12 @@ impl HttpSettings {
             large_header_buffers: http.large_header_buffers,
             discard_unsafe_fields: http.discard_unsafe_fields,
             log_route: http.log_route,
+            chunked_transform: http.chunked_transform,
+            websocket: unit_http::WebSocketLimits {
+                max_frame_size: http.websocket.max_frame_size as u64,
+                read_timeout_ms: millis(http.websocket.read_timeout),
+                keepalive_interval_ms: millis(http.websocket.keepalive_interval),
+            },
             server: if http.server_version {
                 Arc::from(format!("Unit/{VERSION}"))
             } else {

@@ -29,7 +29,7 @@ use crate::routes::ProxyTarget;
 use crate::template::ResponseVars;
 use crate::transport::{FileSend, Transport};
 use crate::tunnel::{Tunnel, TunnelStep};
-use crate::upstream::{Exchange, ExchangeStep, Peer, RequestBody, UpstreamPool};
+use crate::upstream::{Exchange, ExchangeStep, HeadFormat, Peer, RequestBody, UpstreamPool};
 
 /// Stop reading ahead once this much unhandled input is buffered.
 const MAX_BUFFERED_INPUT: usize = 1024 * 1024;
@@ -67,6 +67,16 @@ pub(crate) enum Drive {
 enum BodyState {
     Length(u64),
     Chunked(ChunkedDecoder, u64),
+}
+
+/// An application's request waiting for the rest of its chunked body.
+#[derive(Debug)]
+struct Collecting {
+    pool: Arc<AppPool>,
+    target: String,
+    response_headers: Vec<(String, Option<String>)>,
+    /// The body decoded so far.
+    body: Vec<u8>,
 }
 
 /// What the access log needs once an answer is written.
@@ -126,6 +136,10 @@ pub(crate) type GrantSink = Arc<dyn Fn(usize, u64, Result<Lease, Unavailable>) +
 #[derive(Debug)]
 struct AppRequest {
     pool: Arc<AppPool>,
+    /// The application target the `pass` named; empty for none.
+    target: String,
+    /// The WebSocket limits of the configuration it arrived on.
+    websocket: unit_http::WebSocketLimits,
     /// The process serving it, once it has one.
     lease: Option<Lease>,
     /// Its place in the pool's queue while it waits.
@@ -166,6 +180,9 @@ pub(crate) struct Connection {
     tunnel: Option<Tunnel>,
     /// The request in progress is an application's.
     app: Option<AppRequest>,
+    /// An application's request whose chunked body is read whole before it is passed
+    /// on (`chunked_transform`, as in Unit).
+    collecting: Option<Collecting>,
     /// How many requests have been passed to applications, to tell their deliveries
     /// apart.
     app_seq: u64,
@@ -215,6 +232,7 @@ impl Connection {
             exchange: None,
             tunnel: None,
             app: None,
+            collecting: None,
             app_seq: 0,
             body: None,
             head_started: None,
@@ -534,6 +552,7 @@ impl Connection {
     fn pass_to_application(
         &mut self,
         pool: Arc<AppPool>,
+        target: String,
         body: RequestBody,
         response_headers: Vec<(String, Option<String>)>,
         context: &mut DriveContext<'_>,
@@ -548,6 +567,8 @@ impl Connection {
         );
         let mut app = AppRequest {
             pool,
+            target,
+            websocket: self.conf.http.websocket,
             lease: None,
             ticket: None,
             seq,
@@ -573,9 +594,18 @@ impl Connection {
             return false;
         };
         let body = app.body.take().unwrap_or(RequestBody::Done);
+        let format = if lease.speaks_frames() {
+            HeadFormat::AppFrame {
+                app_target: &app.target,
+                websocket: app.websocket,
+            }
+        } else {
+            HeadFormat::Http
+        };
         let mut exchange = Exchange::new(
             &finished.request,
             Peer::Application,
+            format,
             ProxyTarget::Unix(lease.socket().to_path_buf()),
             body,
             std::mem::take(&mut app.response_headers),
@@ -584,6 +614,9 @@ impl Connection {
         );
         if let Some(connection) = lease.take_connection() {
             exchange.offer_connection(connection);
+        }
+        if self.close_after {
+            exchange.close_after_answer();
         }
         self.exchange = Some(exchange);
         true
@@ -627,7 +660,7 @@ impl Connection {
     /// no bytes of a request yet is idle, a new one too (as in Unit, `idle_timeout`
     /// applies until the first byte).
     fn waiting_for(&mut self, now: Instant) -> Wait {
-        if self.pending.is_some() {
+        if self.pending.is_some() || self.collecting.is_some() {
             Wait::Body
         } else if self.input.is_empty() {
             Wait::Idle
@@ -680,8 +713,60 @@ impl Connection {
         Ok(outcome.read)
     }
 
+    /// Reads the chunked body of an application's request; once it is whole, the
+    /// request goes on with a `Content-Length` and the decoded body in place of the
+    /// chunks. True if it made progress.
+    fn collect_body(&mut self, context: &mut DriveContext<'_>) -> bool {
+        let max_body = self.conf.http.max_body_size;
+        let (Some(collecting), Some(BodyState::Chunked(decoder, _))) =
+            (&mut self.collecting, &mut self.body)
+        else {
+            return false;
+        };
+        let decoded = decoder.decode(&self.input, &mut collecting.body);
+        let consumed = match decoded {
+            Ok(consumed) => consumed,
+            Err(error) => {
+                self.collecting = None;
+                self.refuse_status(error.status(), context.date);
+                return true;
+            }
+        };
+        self.input.drain(..consumed);
+        if collecting.body.len() as u64 > max_body {
+            self.collecting = None;
+            self.refuse_status(413, context.date);
+            return true;
+        }
+        if !decoder.is_done() {
+            return consumed > 0;
+        }
+        let Some(collecting) = self.collecting.take() else {
+            return false;
+        };
+        self.body = None;
+        let length = collecting.body.len() as u64;
+        if let Some(finished) = self.finished.as_mut() {
+            let headers = &mut finished.request.headers;
+            headers.retain(|(name, _)| !name.eq_ignore_ascii_case("transfer-encoding"));
+            headers.push(("Content-Length".to_owned(), length.to_string().into_bytes()));
+        }
+        self.input.splice(..0, collecting.body);
+        self.pass_to_application(
+            collecting.pool,
+            collecting.target,
+            RequestBody::Length(length),
+            collecting.response_headers,
+            context,
+        );
+        true
+    }
+
     /// Starts or completes one request from the buffer; true if it made progress.
     fn try_request(&mut self, context: &mut DriveContext<'_>) -> bool {
+        if self.collecting.is_some() {
+            return self.collect_body(context);
+        }
         if self.pending.is_none() {
             if self.input.is_empty() {
                 return false;
@@ -736,6 +821,16 @@ impl Connection {
                     return true;
                 }
             };
+            if let Some(status) = request.refused_websocket_handshake() {
+                let mut response = error_page(status);
+                if status == 426 {
+                    response
+                        .headers
+                        .push(("Sec-WebSocket-Version".into(), "13".into()));
+                }
+                self.refuse(response, context.date);
+                return true;
+            }
             let conf = &*self.conf;
             let outcome = match conf.listener(&self.listener) {
                 Some(listener) => handler::handle(conf, listener, &mut request, context.services),
@@ -767,26 +862,40 @@ impl Connection {
                     response_headers,
                 } => {
                     let body = self.forwarded_body();
-                    let exchange = Exchange::new(
+                    let mut exchange = Exchange::new(
                         &request,
                         Peer::Upstream,
+                        HeadFormat::Http,
                         target,
                         body,
                         response_headers,
                         context.token,
                         context.pool,
                     );
+                    if self.close_after {
+                        exchange.close_after_answer();
+                    }
                     self.exchange = Some(exchange);
                     self.finished = Some(Finished::awaiting(request, self.started));
                     return true;
                 }
                 Outcome::Application {
                     pool,
+                    target,
                     response_headers,
                 } => {
-                    let body = self.forwarded_body();
                     self.finished = Some(Finished::awaiting(request, self.started));
-                    self.pass_to_application(pool, body, response_headers, context);
+                    if matches!(self.body, Some(BodyState::Chunked(..))) {
+                        self.collecting = Some(Collecting {
+                            pool,
+                            target,
+                            response_headers,
+                            body: Vec::new(),
+                        });
+                        return self.collect_body(context);
+                    }
+                    let body = self.forwarded_body();
+                    self.pass_to_application(pool, target, body, response_headers, context);
                     return true;
                 }
             }
@@ -854,6 +963,7 @@ impl Connection {
     fn refuse(&mut self, response: HttpResponse, date: &str) {
         self.linger_on_close = true;
         self.pending = None;
+        self.collecting = None;
         self.finished = None;
         self.body = None;
         self.input.clear();

@@ -44,6 +44,8 @@ pub(crate) enum Outcome {
     /// Pass it to a process of this application, changing the answer's headers so.
     Application {
         pool: Arc<AppPool>,
+        /// The application target of `applications/<name>/<target>`; empty for none.
+        target: String,
         response_headers: Vec<(String, Option<String>)>,
     },
 }
@@ -95,10 +97,16 @@ pub(crate) fn handle(
                     response_headers: Vec::new(),
                 };
             }
-            Some(PassTarget::Application { name, .. }) => {
+            Some(PassTarget::Application { name, target }) => {
+                // As Unit: an application gets a chunked body only once it is whole
+                // (`chunked_transform`), and no chunked body otherwise.
+                if !conf.http.chunked_transform && request.header("transfer-encoding").is_some() {
+                    return Outcome::Respond(error_page(411));
+                }
                 return match conf.applications.get(name.as_str()) {
                     Some(pool) => Outcome::Application {
                         pool: Arc::clone(pool),
+                        target: target.clone().unwrap_or_default(),
                         response_headers: pass_headers,
                     },
                     None => Outcome::Respond(error_page(404)),

@@ -15,6 +15,20 @@ pub(crate) enum ConnAddr {
     Unix,
 }
 
+/// An address as text, as `inet_ntop` prints it (and so Unit): an IPv6 address whose
+/// first 96 bits are zero and whose next 16 are not is printed with its last 32 bits in
+/// dotted form (`::11.22.33.44`), where the standard library prints hexadecimal.
+pub(crate) fn ip_text(ip: std::net::IpAddr) -> String {
+    if let std::net::IpAddr::V6(v6) = ip {
+        let segments = v6.segments();
+        if segments[..6].iter().all(|segment| *segment == 0) && segments[6] != 0 {
+            let [.., a, b, c, d] = v6.octets();
+            return format!("::{a}.{b}.{c}.{d}");
+        }
+    }
+    ip.to_string()
+}
+
 /// A parsed request, as routing and actions see it.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpRequest {
@@ -115,6 +129,31 @@ impl HttpRequest {
                     .split(|&byte| byte == b',')
                     .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
             })
+    }
+
+    /// The status Unit refuses a WebSocket handshake with (`Upgrade: websocket` and
+    /// `upgrade` among the `Connection` tokens): 400 unless it is a GET over HTTP/1.1
+    /// with a 24-character `Sec-WebSocket-Key`, then 426 unless
+    /// `Sec-WebSocket-Version` is 13. `None` for anything else.
+    pub(crate) fn refused_websocket_handshake(&self) -> Option<u16> {
+        let websocket = self
+            .header("upgrade")
+            .is_some_and(|upgrade| upgrade.eq_ignore_ascii_case(b"websocket"));
+        if !websocket || !self.wants_upgrade() {
+            return None;
+        }
+        let key_ok = self
+            .header("sec-websocket-key")
+            .is_some_and(|key| key.len() == 24);
+        if self.method != "GET" || self.version_minor != 1 || !key_ok {
+            tracing::info!("h1p upgrade: bad method, protocol version or websocket key");
+            return Some(400);
+        }
+        if self.header("sec-websocket-version") != Some(&b"13"[..]) {
+            tracing::info!("h1p upgrade: bad or absent websocket version");
+            return Some(426);
+        }
+        None
     }
 
     /// Every header with this name, in order.
@@ -221,5 +260,21 @@ impl HttpResponse {
             headers: Vec::new(),
             body: Body::Empty,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ip_text;
+
+    #[test]
+    fn addresses_print_as_inet_ntop_prints_them() {
+        let text = |address: &str| ip_text(address.parse().expect("an address"));
+        assert_eq!(text("127.0.0.1"), "127.0.0.1");
+        assert_eq!(text("::11.22.33.44"), "::11.22.33.44");
+        assert_eq!(text("::ffff:1.2.3.4"), "::ffff:1.2.3.4");
+        assert_eq!(text("::1"), "::1");
+        assert_eq!(text("::"), "::");
+        assert_eq!(text("2001:db8::1"), "2001:db8::1");
     }
 }

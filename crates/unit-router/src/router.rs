@@ -37,7 +37,7 @@ const START_PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
 /// is above every RPC stream's.
 const APP_TICK: u64 = 1 << 40;
 /// How often the application pools are looked at without an event.
-const APP_TICK_INTERVAL: Duration = Duration::from_secs(1);
+const APP_TICK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What the router is handed at start.
 #[derive(Debug)]
@@ -56,6 +56,13 @@ struct Applying {
     failed: Option<String>,
     new_sockets: HashMap<String, Arc<OwnedFd>>,
     access_log: Option<Arc<AccessLog>>,
+    /// The pools the configuration will have, and those it leaves.
+    apps: Vec<Arc<AppPool>>,
+    retired: Vec<Arc<AppPool>>,
+    /// The pools it adds, whose first processes (`processes` or `spare`) start before
+    /// it applies, as in Unit: an application that cannot start fails the
+    /// configuration.
+    new_apps: Vec<Arc<AppPool>>,
 }
 
 /// An applied configuration on its way into the workers: its requester is answered
@@ -315,12 +322,35 @@ impl Router {
             let message = ToMain::AccessLog(path.clone());
             calls.push((message, MainCall::AccessLog(path, format)));
         }
+        let (apps, retired) = self.next_apps(&compiled.applications);
+        let new_apps: Vec<Arc<AppPool>> = apps
+            .iter()
+            .filter(|pool| !self.apps.iter().any(|old| Arc::ptr_eq(old, pool)))
+            .cloned()
+            .collect();
+        let now = std::time::Instant::now();
+        for pool in &new_apps {
+            for start in pool.plan(now).starts {
+                let generation = start.generation;
+                calls.push((
+                    ToMain::StartProcess(start),
+                    MainCall::StartProcess(Arc::clone(pool), generation),
+                ));
+            }
+        }
         let mut waiting = 0;
         let mut failed = None;
         for (message, call) in calls {
+            let start_of = match &call {
+                MainCall::StartProcess(pool, _) => Some(Arc::clone(pool)),
+                _ => None,
+            };
             if self.call_main(engine, message, call) {
                 waiting += 1;
             } else {
+                if let Some(pool) = start_of {
+                    pool.start_failed();
+                }
                 failed = Some("main is not reachable".to_owned());
             }
         }
@@ -332,6 +362,9 @@ impl Router {
             failed,
             new_sockets: HashMap::default(),
             access_log: None,
+            apps,
+            retired,
+            new_apps,
         };
         self.applying = Some(applying);
         self.maybe_finish_apply();
@@ -370,11 +403,30 @@ impl Router {
                 Reply::Ready { payload, .. } => AppStarted::decode(&payload).ok(),
                 Reply::Error(_) => None,
             };
+            let ok = started.is_some();
             match started {
-                Some(started) => {
-                    pool.started(generation, started.pid, PathBuf::from(started.socket))
-                }
+                Some(started) => pool.started(
+                    generation,
+                    started.pid,
+                    PathBuf::from(started.socket),
+                    started.capacity,
+                ),
                 None => pool.start_failed(),
+            }
+            if let Some(applying) = &mut self.applying
+                && applying.new_apps.iter().any(|new| Arc::ptr_eq(new, &pool))
+            {
+                applying.waiting = applying.waiting.saturating_sub(1);
+                if !ok {
+                    applying.failed.get_or_insert_with(|| {
+                        format!(
+                            "the \"{}\" application could not start",
+                            pool.application.name
+                        )
+                    });
+                }
+                self.maybe_finish_apply();
+                return;
             }
             self.plan_applications(engine);
             return;
@@ -395,7 +447,6 @@ impl Router {
                         Some(Arc::new(AccessLog::new(path, format, File::from(fd))));
                 }
             }
-            (MainCall::StartProcess(..), _) => {}
             (_, Reply::Error(reason)) => {
                 applying.failed.get_or_insert(reason);
             }
@@ -423,6 +474,12 @@ impl Router {
             for address in applying.new_sockets.keys() {
                 self.tell_main(ToMain::SocketClose(address.clone()));
             }
+            // The processes the refused configuration started stop with its pools.
+            for pool in applying.new_apps {
+                pool.remove();
+                self.retired_apps.push(pool);
+            }
+            self.wake_plan();
             unit_log::alert!("failed to apply new conf");
             return self.reply_to(applying.requester, error_reply(&reason));
         }
@@ -434,7 +491,7 @@ impl Router {
             .iter()
             .map(|listener| listener.address.clone())
             .collect();
-        let (apps, retired) = self.next_apps(&applying.compiled.applications);
+        let (apps, retired) = (applying.apps, applying.retired);
         let by_name: HashMap<String, Arc<AppPool>> = apps
             .iter()
             .map(|pool| (pool.application.name.clone(), Arc::clone(pool)))
@@ -445,6 +502,11 @@ impl Router {
         {
             Ok(active) => Arc::new(active),
             Err(compile_error) => {
+                for pool in applying.new_apps {
+                    pool.remove();
+                    self.retired_apps.push(pool);
+                }
+                self.wake_plan();
                 return self.reply_to(applying.requester, error_reply(&compile_error.to_string()));
             }
         };

@@ -75,6 +75,16 @@ impl Template {
     /// Expands the template for `request`; a variable without a value (a missing header,
     /// argument or cookie) expands to nothing.
     pub(crate) fn expand(&self, request: &HttpRequest, extra: &ResponseVars<'_>) -> String {
+        self.expand_as(request, extra, false)
+    }
+
+    /// Expands the template for the access log, where a variable without a value is
+    /// written `-`, as Unit writes it.
+    pub(crate) fn expand_logged(&self, request: &HttpRequest, extra: &ResponseVars<'_>) -> String {
+        self.expand_as(request, extra, true)
+    }
+
+    fn expand_as(&self, request: &HttpRequest, extra: &ResponseVars<'_>, logging: bool) -> String {
         if let Some(text) = &self.static_text {
             return text.clone();
         }
@@ -83,7 +93,9 @@ impl Template {
             match part {
                 TemplatePart::Literal(text) => expanded.push_str(text),
                 TemplatePart::Variable(variable) => {
-                    push_variable(&mut expanded, variable, request, extra);
+                    if !push_variable(&mut expanded, variable, request, extra) && logging {
+                        expanded.push('-');
+                    }
                 }
             }
         }
@@ -110,13 +122,14 @@ pub(crate) struct ResponseVars<'a> {
     pub(crate) response_headers: &'a [Field],
 }
 
-/// Appends the value of one variable.
+/// Appends the value of one variable; false when it has none (an absent header,
+/// argument or cookie).
 fn push_variable(
     expanded: &mut String,
     variable: &Variable,
     request: &HttpRequest,
     extra: &ResponseVars<'_>,
-) {
+) -> bool {
     match variable {
         Variable::Uri => expanded.push_str(&request.uri),
         Variable::RequestUri => expanded.push_str(&request.target),
@@ -124,7 +137,9 @@ fn push_variable(
         Variable::Method => expanded.push_str(&request.method),
         Variable::Status => expanded.push_str(&format!("{:03}", extra.status)),
         Variable::RemoteAddr => match &request.remote {
-            ConnAddr::Inet(socket_addr) => expanded.push_str(&socket_addr.ip().to_string()),
+            ConnAddr::Inet(socket_addr) => {
+                expanded.push_str(&crate::http::ip_text(socket_addr.ip()))
+            }
             ConnAddr::Unix => expanded.push_str("unix:"),
         },
         Variable::RequestLine => expanded.push_str(&request.request_line),
@@ -142,36 +157,41 @@ fn push_variable(
         Variable::Dollar => expanded.push('$'),
         Variable::Header(name) => {
             let header_name = field_name(name);
-            if let Some(value) = request.header(&header_name) {
-                expanded.push_str(&String::from_utf8_lossy(value));
-            }
+            let Some(value) = request.header(&header_name) else {
+                return false;
+            };
+            expanded.push_str(&String::from_utf8_lossy(value));
         }
         Variable::Arg(name) => {
             // When an argument repeats, the last one counts.
-            if let Some((_, value)) = parse_query(&request.query)
+            let Some((_, value)) = parse_query(&request.query)
                 .into_iter()
                 .rev()
                 .find(|(arg_name, _)| arg_name == name)
-            {
-                expanded.push_str(&value);
-            }
+            else {
+                return false;
+            };
+            expanded.push_str(&value);
         }
         Variable::Cookie(name) => {
-            if let Some(value) = cookie(request, name) {
-                expanded.push_str(&value);
-            }
+            let Some(value) = cookie(request, name) else {
+                return false;
+            };
+            expanded.push_str(&value);
         }
         Variable::ResponseHeader(name) => {
             let header_name = field_name(name);
-            if let Some((_, value)) = extra
+            let Some((_, value)) = extra
                 .response_headers
                 .iter()
                 .find(|(response_name, _)| response_name.eq_ignore_ascii_case(&header_name))
-            {
-                expanded.push_str(value);
-            }
+            else {
+                return false;
+            };
+            expanded.push_str(value);
         }
     }
+    true
 }
 
 /// The header field name a `$header_` or `$response_header_` suffix stands for: `_` is

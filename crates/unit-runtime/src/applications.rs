@@ -37,6 +37,8 @@ const APP_BACKLOG: i32 = 511;
 #[derive(Debug)]
 pub(crate) struct Applications {
     dir: PathBuf,
+    /// The router's user and group, who own `dir` when main runs as root.
+    dir_owner: Option<(Uid, nix::unistd::Gid)>,
     /// The sockets made so far; each name is the next number.
     next_socket: u64,
     /// unitd's `--user` and `--group`, the default of every application.
@@ -67,22 +69,33 @@ impl Applications {
     ) -> Result<Applications, RuntimeError> {
         let dir = settings.tmpdir.join(format!("unit-apps.{main_pid}"));
         let _ = fs::remove_dir_all(&dir);
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|error| RuntimeError::path("mkdir", &dir, error))?;
-        if let Some(credentials) = router_credentials {
-            chown(&dir, Some(credentials.uid), Some(credentials.gid))
-                .map_err(|errno| RuntimeError::path("chown", &dir, errno.into()))?;
-        }
-        Ok(Applications {
+        let applications = Applications {
             dir,
+            dir_owner: router_credentials.map(|credentials| (credentials.uid, credentials.gid)),
             next_socket: 0,
             default_user: settings.user.clone(),
             default_group: settings.group.clone(),
             privileged: geteuid().is_root(),
             no_daemon: settings.no_daemon,
-        })
+        };
+        applications.make_dir()?;
+        Ok(applications)
+    }
+
+    /// Makes the socket directory if it is not there (a cleaner may have removed what
+    /// it found in the temporary directory while unitd ran).
+    fn make_dir(&self) -> Result<(), RuntimeError> {
+        let dir = &self.dir;
+        match fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(error) => return Err(RuntimeError::path("mkdir", dir, error)),
+        }
+        if let Some((uid, gid)) = self.dir_owner {
+            chown(dir, Some(uid), Some(gid))
+                .map_err(|errno| RuntimeError::path("chown", dir, errno.into()))?;
+        }
+        Ok(())
     }
 
     /// Resolves what `start` asks for and makes the process's socket; the errors are
@@ -108,8 +121,12 @@ impl Applications {
                 path.as_ref().map(PathBuf::from)
             }
         };
+        let title = format!("unit: \"{}\" application", start.name);
         let program = ProgramSpec {
             executable: start.executable.clone(),
+            // A language runner is titled as Unit titles an application process; any
+            // other program keeps its own name.
+            argv0: start.reports_ready.then(|| title.clone()),
             arguments: start.arguments.clone(),
             environment,
             working_directory: start.working_directory.as_ref().map(PathBuf::from),
@@ -118,7 +135,7 @@ impl Applications {
             stderr: output(&start.stderr),
         };
         let spec = StartSpec {
-            title: format!("unit: \"{}\" application", start.name),
+            title,
             launch: Launch::Program(program),
             env: Vec::new(),
             env_remove: Vec::new(),
@@ -132,6 +149,7 @@ impl Applications {
 
     /// A listening unix socket for one process, readable and writable by its owner.
     fn make_socket(&mut self) -> Result<(OwnedFd, PathBuf), RuntimeError> {
+        self.make_dir()?;
         let path = self.dir.join(format!("{}.sock", self.next_socket));
         self.next_socket += 1;
         let failed = |error: io::Error| RuntimeError::socket("bind", path.display(), error);
@@ -211,6 +229,7 @@ mod tests {
             group: None,
             stdout: Some("/dev/null".into()),
             stderr: None,
+            reports_ready: false,
         }
     }
 

@@ -89,6 +89,9 @@ pub enum RuntimeError {
     /// Registering with the event engine failed.
     #[error("registering with the event engine failed{}", os_error_suffix(.0))]
     Register(io::Error),
+    /// The pipe a language runner reports its readiness on could not be made.
+    #[error("pipe2() for a readiness pipe failed ({0})")]
+    ReadyPipe(nix::errno::Errno),
 }
 
 /// Why a file in the modules directory is not taken as a language module. The message

@@ -23,6 +23,7 @@ mod launcher;
 mod listen;
 mod main_process;
 mod pid_file;
+mod readiness;
 mod services;
 mod startup;
 mod state;

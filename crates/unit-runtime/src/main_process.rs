@@ -9,6 +9,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
+use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use unit_conf::{Action, MODULES_ENV, parse_command_line};
@@ -28,6 +29,7 @@ use crate::inherited::{LISTEN_FDS_ENV, LISTEN_PID_ENV, NGINX_ENV};
 use crate::launcher::ARGV_ENV;
 use crate::listen::open_access_log;
 use crate::pid_file::PidFile;
+use crate::readiness::{PendingReady, READY_TIMEOUT, Readiness};
 use crate::services::{Handled, Services};
 use crate::startup::{Started, StartupReporter};
 use crate::supervisor::{
@@ -48,6 +50,12 @@ const DELAYED_START_BASE: u64 = 1 << 32;
 /// Timers at and above this kill an application process told to stop that is still
 /// there (`key - KILL_BASE` is its pid).
 const KILL_BASE: u64 = 1 << 48;
+/// Timers at and above this (and below `DELAYED_START_BASE`) end the wait for a
+/// runner's readiness (`key - READY_DEADLINE_BASE` numbers the wait).
+const READY_DEADLINE_BASE: u64 = 1 << 24;
+/// Tokens at and above this watch a runner's readiness pipe (`token - READY_TOKEN_BASE`
+/// numbers the wait).
+const READY_TOKEN_BASE: usize = 1 << 20;
 /// Signals main handles.
 const SIGNALS: [Signal; 8] = [
     Signal::SIGTERM,
@@ -108,6 +116,9 @@ struct MainProcess {
     /// Application starts waiting out a back-off, by number.
     delayed_starts: HashMap<u64, DelayedStart>,
     next_delayed_start: u64,
+    /// Runner processes started and not ready yet, by number.
+    pending_ready: HashMap<usize, PendingReady>,
+    next_pending_ready: usize,
     reporter: Option<StartupReporter>,
     /// Declared last so it is removed after the children are gone.
     _pid_file: PidFile,
@@ -127,6 +138,8 @@ impl MainProcess {
             app_sockets: HashMap::default(),
             delayed_starts: HashMap::default(),
             next_delayed_start: 0,
+            pending_ready: HashMap::default(),
+            next_pending_ready: 0,
             reporter: None,
             _pid_file: started.pid_file,
         }
@@ -155,6 +168,9 @@ impl MainProcess {
             Event::Io {
                 token: MAIN_PORT, ..
             } => self.receive_messages(engine),
+            Event::Io { token, .. } if token.0 >= READY_TOKEN_BASE => {
+                self.read_readiness(engine, token.0 - READY_TOKEN_BASE)
+            }
             Event::Io { .. } => {}
             Event::Signal(signal) => self.on_signal(engine, signal),
             Event::Timer {
@@ -178,8 +194,11 @@ impl MainProcess {
             }
             Event::Timer { key, .. } if key >= DELAYED_START_BASE => {
                 if let Some(delayed) = self.delayed_starts.remove(&(key - DELAYED_START_BASE)) {
-                    self.start_application(delayed);
+                    self.start_application(engine, delayed);
                 }
+            }
+            Event::Timer { key, .. } if key >= READY_DEADLINE_BASE => {
+                self.readiness_timed_out(engine, (key - READY_DEADLINE_BASE) as usize)
             }
             Event::Timer { .. } => {}
         }
@@ -380,7 +399,7 @@ impl MainProcess {
                 let delay = self.supervisor.backoff(&start.name);
                 let delayed = DelayedStart { start, reply_to };
                 if delay.is_zero() {
-                    self.start_application(delayed);
+                    self.start_application(engine, delayed);
                 } else {
                     notice!(
                         "\"{}\" application processes keep exiting as they start; the next starts in {} ms",
@@ -393,11 +412,7 @@ impl MainProcess {
                     engine.add_timer(delay, DELAYED_START_BASE + number);
                 }
             }
-            Ok(Handled::Stop(pid)) => {
-                if self.supervisor.stop_application(pid) {
-                    engine.add_timer(QUIT_GRACE, KILL_BASE + pid.as_raw() as u64);
-                }
-            }
+            Ok(Handled::Stop(pid)) => self.stop_application_process(engine, pid),
             Ok(Handled::Done) => {}
             Err(error) => tracing::warn!(
                 "dropping {:?} from {} {sender}: {error}",
@@ -407,10 +422,10 @@ impl MainProcess {
         }
     }
 
-    /// Starts an application process and answers the router with it, or with why not.
-    fn start_application(&mut self, delayed: DelayedStart) {
+    /// Starts an application process and answers the router with it, or with why not;
+    /// a runner is answered for once it reports that it is ready.
+    fn start_application(&mut self, engine: &mut Engine<MainProcess>, delayed: DelayedStart) {
         let DelayedStart { start, reply_to } = delayed;
-        let (router, reply_port, stream) = reply_to;
         if self.supervisor.is_quitting() {
             return;
         }
@@ -419,28 +434,149 @@ impl MainProcess {
             generation: start.generation,
         };
         let started = self.applications.prepare(&start).and_then(|prepared| {
-            let pid =
-                self.supervisor
-                    .start_program(kind, prepared.spec, prepared.socket.as_fd())?;
-            Ok((pid, prepared.socket_path))
+            let ready_pipe = if start.reports_ready {
+                Some(nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(RuntimeError::ReadyPipe)?)
+            } else {
+                None
+            };
+            let pid = self.supervisor.start_program(
+                kind,
+                prepared.spec,
+                prepared.socket.as_fd(),
+                ready_pipe.as_ref().map(|(_, write)| write.as_fd()),
+            )?;
+            // The write end is the process's alone now: its end of file is the process's.
+            Ok((pid, prepared.socket_path, ready_pipe.map(|(read, _)| read)))
         });
-        let reply = match started {
-            Ok((pid, socket_path)) => {
+        match started {
+            Ok((pid, socket_path, None)) => {
                 tracing::info!("\"{}\" application started (process {pid})", start.name);
-                let reply = AppStarted {
+                self.app_sockets.insert(pid, socket_path.clone());
+                self.answer_start(reply_to, pid, socket_path, 0);
+            }
+            Ok((pid, socket_path, Some(pipe))) => {
+                self.app_sockets.insert(pid, socket_path.clone());
+                let number = self.next_pending_ready;
+                self.next_pending_ready += 1;
+                let token = Token(READY_TOKEN_BASE + number);
+                match PendingReady::register(
+                    engine.registry(),
+                    token,
+                    pipe,
                     pid,
-                    socket: socket_path.display().to_string(),
-                };
-                self.app_sockets.insert(pid, socket_path);
-                Reply::ready_with_payload(reply.encode())
+                    start.name.clone(),
+                    socket_path,
+                    reply_to,
+                ) {
+                    Ok(pending) => {
+                        self.pending_ready.insert(number, pending);
+                        engine.add_timer(READY_TIMEOUT, READY_DEADLINE_BASE + number as u64);
+                    }
+                    Err(error) => {
+                        alert!(
+                            "failed to watch \"{}\" application process {pid}: {error}",
+                            start.name
+                        );
+                        self.stop_application_process(engine, pid);
+                        self.answer_start_failed(reply_to, &error.to_string());
+                    }
+                }
             }
             Err(error) => {
                 alert!("failed to start \"{}\" application: {error}", start.name);
-                Reply::Error(error.to_string())
+                self.supervisor.note_failed_start(&start.name);
+                self.answer_start_failed(reply_to, &error.to_string());
             }
+        }
+    }
+
+    /// A runner's pipe has something to read.
+    fn read_readiness(&mut self, engine: &mut Engine<MainProcess>, number: usize) {
+        let Some(pending) = self.pending_ready.get_mut(&number) else {
+            return;
         };
+        let outcome = pending.read();
+        if outcome == Readiness::Waiting {
+            return;
+        }
+        let Some(pending) = self.pending_ready.remove(&number) else {
+            return;
+        };
+        pending.deregister(engine.registry());
+        match outcome {
+            Readiness::Waiting => {}
+            Readiness::Ready(capacity) => {
+                tracing::info!(
+                    "\"{}\" application started (process {}, {capacity} at once)",
+                    pending.name,
+                    pending.pid
+                );
+                self.answer_start(pending.reply_to, pending.pid, pending.socket_path, capacity);
+            }
+            Readiness::Failed(reason) => {
+                // The process logged why (an import error, a failed startup).
+                tracing::warn!(
+                    "\"{}\" application process {} failed to start: {reason}",
+                    pending.name,
+                    pending.pid
+                );
+                self.stop_application_process(engine, pending.pid);
+                self.supervisor.note_failed_start(&pending.name);
+                self.answer_start_failed(pending.reply_to, &reason);
+            }
+        }
+    }
+
+    /// A runner did not report in time: it is stopped and the start fails.
+    fn readiness_timed_out(&mut self, engine: &mut Engine<MainProcess>, number: usize) {
+        let Some(pending) = self.pending_ready.remove(&number) else {
+            return;
+        };
+        pending.deregister(engine.registry());
+        alert!(
+            "\"{}\" application process {} was not ready within {} s",
+            pending.name,
+            pending.pid,
+            READY_TIMEOUT.as_secs()
+        );
+        self.stop_application_process(engine, pending.pid);
+        self.supervisor.note_failed_start(&pending.name);
+        self.answer_start_failed(pending.reply_to, "the process was not ready in time");
+    }
+
+    /// SIGTERM to an application process, and SIGKILL if it is still there after the
+    /// grace period.
+    fn stop_application_process(&mut self, engine: &mut Engine<MainProcess>, pid: Pid) {
+        if self.supervisor.stop_application(pid) {
+            engine.add_timer(QUIT_GRACE, KILL_BASE + pid.as_raw() as u64);
+        }
+    }
+
+    fn answer_start(
+        &mut self,
+        reply_to: (Pid, PortId, u32),
+        pid: Pid,
+        socket_path: PathBuf,
+        capacity: u32,
+    ) {
+        let reply = AppStarted {
+            pid,
+            socket: socket_path.display().to_string(),
+            capacity,
+        };
+        let (router, reply_port, stream) = reply_to;
+        let reply = Reply::ready_with_payload(reply.encode());
         self.supervisor
             .send_to_port(router, reply_port, reply.into_message(stream));
+    }
+
+    fn answer_start_failed(&mut self, reply_to: (Pid, PortId, u32), reason: &str) {
+        let (router, reply_port, stream) = reply_to;
+        self.supervisor.send_to_port(
+            router,
+            reply_port,
+            Reply::Error(reason.to_owned()).into_message(stream),
+        );
     }
 
     fn begin_quit(&mut self, engine: &mut Engine<MainProcess>) {

@@ -191,11 +191,13 @@ impl Supervisor {
         kind: ChildKind,
         spec: StartSpec,
         listen_socket: BorrowedFd<'_>,
+        ready_pipe: Option<BorrowedFd<'_>>,
     ) -> Result<Pid, RuntimeError> {
-        let pid = spawn(
-            &spec,
-            &InheritedFds::new().with_listen_socket(listen_socket),
-        )?;
+        let mut inherited = InheritedFds::new().with_listen_socket(listen_socket);
+        if let Some(ready_pipe) = ready_pipe {
+            inherited = inherited.with_ready_pipe(ready_pipe);
+        }
+        let pid = spawn(&spec, &inherited)?;
         self.insert(pid, kind, spec, Vec::new());
         Ok(pid)
     }
@@ -324,6 +326,12 @@ impl Supervisor {
         } else {
             Duration::ZERO
         };
+    }
+
+    /// A start of application `name` failed before its process could serve: the next
+    /// waits as after a process that died at once.
+    pub(crate) fn note_failed_start(&mut self, name: &str) {
+        self.note_application_exit(name, Duration::ZERO);
     }
 
     /// Stops one application process: SIGTERM now; the caller kills it if it is still

@@ -19,6 +19,7 @@ use nix::unistd::Pid;
 use serde_json::{Value, json};
 use support::apps::{python_example, rust_example};
 use support::http::{connect, free_port, get, read_reply};
+use support::websocket::{client_frame, server_frame};
 use support::{TestUnit, is_root, process_alive, wait_until};
 
 /// A unitd with one listener passing to application `app` configured so.
@@ -425,10 +426,19 @@ fn a_broken_executable_is_a_503_and_a_log_line() {
         "chdir(\"/nonexistent/dir\") failed",
     );
     if is_root() {
-        fails_with(
-            json!({"type": "external", "executable": "/bin/true", "user": "no-such-user-x"}),
-            "user \"no-such-user-x\" not found",
+        // A process that cannot even be started fails the configuration that adds it,
+        // as in Unit: the running one stays.
+        let before = unit.get("/config").body;
+        let app = json!({"type": "external", "executable": "/bin/true", "user": "no-such-user-x"});
+        let response = unit.put("/config/applications/app", &app.to_string());
+        assert_eq!(response.status, 500, "{}", response.body);
+        assert!(
+            response.body.contains("could not start"),
+            "{}",
+            response.body
         );
+        assert!(unit.wait_for_log("user \"no-such-user-x\" not found", 1));
+        assert_eq!(unit.get("/config").body, before);
     }
     // Main and the router are still there and serve.
     assert_eq!(unit.get("/config").status, 200);
@@ -495,54 +505,6 @@ fn start_python_app(name: &str, processes: u32) -> (TestUnit, u16) {
     (unit, port)
 }
 
-/// A final client frame: masked, as RFC 6455 requires of clients.
-fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut frame = vec![0x80 | opcode];
-    match payload.len() {
-        length @ 0..=125 => frame.push(0x80 | length as u8),
-        length @ 126..=65535 => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(length as u16).to_be_bytes());
-        }
-        length => {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(length as u64).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(&mask);
-    frame.extend(
-        payload
-            .iter()
-            .enumerate()
-            .map(|(i, byte)| byte ^ mask[i % 4]),
-    );
-    frame
-}
-
-/// The opcode and payload of the next (unmasked, server) frame.
-fn server_frame(stream: &mut impl Read) -> (u8, Vec<u8>) {
-    let mut head = [0u8; 2];
-    stream.read_exact(&mut head).expect("a frame head");
-    assert_eq!(head[1] & 0x80, 0, "a server does not mask");
-    let length = match head[1] & 0x7f {
-        126 => {
-            let mut length = [0u8; 2];
-            stream.read_exact(&mut length).expect("a length");
-            u16::from_be_bytes(length) as usize
-        }
-        127 => {
-            let mut length = [0u8; 8];
-            stream.read_exact(&mut length).expect("a length");
-            usize::try_from(u64::from_be_bytes(length)).expect("a sane length")
-        }
-        length => length as usize,
-    };
-    let mut payload = vec![0u8; length];
-    stream.read_exact(&mut payload).expect("a payload");
-    (head[0] & 0x0f, payload)
-}
-
 #[test]
 fn a_websocket_echo_runs_through_an_application() {
     let (_unit, port) = start_python_app("app-websocket", 1);
@@ -567,7 +529,7 @@ fn a_websocket_echo_runs_through_an_application() {
         (0x9, &b"are you there"[..]),
     ] {
         client
-            .write_all(&client_frame(opcode, payload))
+            .write_all(&client_frame(true, opcode, payload))
             .expect("send a frame");
         let (answer_opcode, answer) = server_frame(&mut client);
         let expected = if opcode == 0x9 { 0xA } else { opcode };
@@ -575,7 +537,7 @@ fn a_websocket_echo_runs_through_an_application() {
         assert_eq!(answer, payload);
     }
     client
-        .write_all(&client_frame(0x8, &1000u16.to_be_bytes()))
+        .write_all(&client_frame(true, 0x8, &1000u16.to_be_bytes()))
         .expect("send the close");
     assert_eq!(
         server_frame(&mut client),

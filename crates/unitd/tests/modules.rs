@@ -28,7 +28,8 @@ fn write_runner(paths: &Paths, told_path: &Path) -> PathBuf {
         "#!/bin/sh\n\
          if [ \"$1\" = --module-info ]; then echo 'python 3.11.2'; exit 0; fi\n\
          printf '%s' \"$UNITD_PYTHON_APP\" > '{}'\n\
-         exec sleep 600\n",
+         echo \"ready 1\" >&\"$UNITD_READY_FD\"\n\
+         exec sleep 600 4>&-\n",
         told_path.display()
     );
     fs::write(&runner, script).expect("writing the runner");

@@ -87,7 +87,8 @@ fn an_upgrade_through_a_proxy_becomes_a_tunnel() {
     let mut client = connect(port);
     client
         .write_all(
-            b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\r\nearly",
+            b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\nearly",
         )
         .expect("send the upgrade");
     let reply = read_reply(&mut client, true).expect("the 101 head");
@@ -135,4 +136,48 @@ fn a_request_without_upgrade_is_an_ordinary_exchange() {
         .expect("send");
     let reply = read_reply(&mut client, false).expect("an answer");
     assert_eq!(reply.status, 426);
+}
+
+#[test]
+fn a_websocket_handshake_unit_refuses_is_answered_and_closed_by_the_router() {
+    let (upstream, heads) = upgrading_upstream();
+    let port = free_port();
+    let _unit = start_with(
+        "bad-handshake",
+        &json!({
+            "listeners": {format!("127.0.0.1:{port}"): {"pass": "routes"}},
+            "routes": [{"action": {"proxy": format!("http://127.0.0.1:{upstream}")}}],
+        }),
+    );
+    let handshake = |request_line: &str, extra: &str| {
+        let mut client = connect(port);
+        let request = format!(
+            "{request_line}\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{extra}\r\n"
+        );
+        client.write_all(request.as_bytes()).expect("send");
+        // The answer is followed by the close: read to the end.
+        read_reply(&mut client, false).expect("an answer")
+    };
+    let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let version = "Sec-WebSocket-Version: 13\r\n";
+    let wrong_method = handshake(
+        "POST /chat HTTP/1.1",
+        &format!("{key}{version}Content-Length: 0\r\n"),
+    );
+    assert_eq!(wrong_method.status, 400);
+    assert_eq!(
+        handshake("GET /chat HTTP/1.0", &format!("{key}{version}")).status,
+        400
+    );
+    assert_eq!(handshake("GET /chat HTTP/1.1", version).status, 400);
+    let no_version = handshake("GET /chat HTTP/1.1", key);
+    assert_eq!(no_version.status, 426);
+    assert_eq!(
+        no_version.header("Sec-WebSocket-Version").as_deref(),
+        Some("13")
+    );
+    assert!(
+        heads.try_recv().is_err(),
+        "a refused handshake reached the upstream"
+    );
 }

@@ -71,6 +71,7 @@ fn to_main_round_trips() -> Result<(), PortError> {
             group: Some("www".into()),
             stdout: None,
             stderr: Some("/var/log/blog.err".into()),
+            reports_ready: true,
         }),
         ToMain::StartProcess(AppStart {
             name: "bare".into(),
@@ -83,6 +84,7 @@ fn to_main_round_trips() -> Result<(), PortError> {
             group: None,
             stdout: None,
             stderr: None,
+            reports_ready: false,
         }),
         ToMain::StopProcess(Pid::from_raw(321)),
     ];
@@ -100,6 +102,7 @@ fn started_replies_round_trip() -> Result<(), PortError> {
     let started = AppStarted {
         pid: Pid::from_raw(987),
         socket: "/tmp/unit-apps.1/3.sock".into(),
+        capacity: 4,
     };
     assert_eq!(AppStarted::decode(&started.encode())?, started);
     assert!(AppStarted::decode(&started.encode()[..6]).is_err());

@@ -49,6 +49,7 @@ fn start_planned(pool: &Arc<AppPool>, first_pid: i32) -> Vec<Pid> {
                 start.generation,
                 pid,
                 PathBuf::from(format!("/run/{pid}.sock")),
+                0,
             );
             pid
         })
@@ -185,6 +186,7 @@ fn a_process_is_replaced_after_its_request_limit() {
         plan.starts[0].generation,
         Pid::from_raw(301),
         "/run/301.sock".into(),
+        0,
     );
     let lease = taken(&outcome)
         .expect("delivered")
@@ -202,13 +204,13 @@ fn a_restart_moves_new_requests_to_new_processes_while_old_ones_finish() {
     assert_eq!(plan.starts.len(), 1, "the new generation's process");
     assert!(plan.stops.is_empty(), "the old one is busy");
     assert_eq!(plan.starts[0].generation, 1);
-    pool.started(1, Pid::from_raw(401), "/run/401.sock".into());
+    pool.started(1, Pid::from_raw(401), "/run/401.sock".into(), 0);
     let new = leased(acquire(&pool).0);
     assert_eq!(new.socket(), PathBuf::from("/run/401.sock"));
     drop(old);
     assert_eq!(pool.plan(Instant::now()).stops, [Pid::from_raw(400)]);
     // A start answered for an old generation does not serve the new one.
-    pool.started(0, Pid::from_raw(402), "/run/402.sock".into());
+    pool.started(0, Pid::from_raw(402), "/run/402.sock".into(), 0);
     assert_eq!(pool.plan(Instant::now()).stops, [Pid::from_raw(402)]);
 }
 
@@ -356,4 +358,20 @@ fn a_python_process_is_its_module_told_which_application_to_run() {
     let described: serde_json::Value =
         serde_json::from_str(described).expect("the description is JSON");
     assert_eq!(described, json!({"name": "blog", "application": raw}));
+}
+
+#[test]
+fn a_process_serves_as_many_requests_at_once_as_it_reported() {
+    let (pool, _) = pool(json!({"processes": 1}));
+    let plan = pool.plan(Instant::now());
+    assert_eq!(plan.starts.len(), 1);
+    pool.started(
+        plan.starts[0].generation,
+        Pid::from_raw(500),
+        "/run/500.sock".into(),
+        3,
+    );
+    let leases: Vec<Lease> = (0..3).map(|_| leased(acquire(&pool).0)).collect();
+    assert!(matches!(acquire(&pool).0, Acquired::Waiting(_)));
+    drop(leases);
 }

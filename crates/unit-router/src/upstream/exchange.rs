@@ -16,12 +16,13 @@ use std::io;
 
 use mio::{Interest, Registry};
 use unit_http::{
-    BodyRelay, ChunkedDecoder, ClientFraming, HeadLimits, HeadWriter, ResponseHeadParsed,
-    encode_chunk, encode_last_chunk, parse_response_head_into,
+    AppBody, AppRequestHead, BodyRelay, ChunkedDecoder, ClientFraming, FLAG_TLS, FLAG_UPGRADE,
+    HeadLimits, HeadWriter, ResponseHeadParsed, WebSocketLimits, encode_chunk, encode_last_chunk,
+    parse_response_head_into,
 };
 
 use super::pool::{Parked, Upstream, UpstreamPool, connect};
-use crate::http::HttpRequest;
+use crate::http::{ConnAddr, HttpRequest};
 use crate::routes::ProxyTarget;
 
 /// Buffer at most this much in either direction before waiting for the reader.
@@ -142,6 +143,23 @@ struct ClientSide {
     response_headers: Vec<(String, Option<String>)>,
 }
 
+/// How the request head goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeadFormat<'a> {
+    /// An HTTP/1.1 request head, hop-by-hop fields replaced (upstreams, external
+    /// applications).
+    Http,
+    /// The binary frame of a language runner (`unit_http::AppRequestHead`): every
+    /// field as the client sent it, with the connection's addresses and the
+    /// application target.
+    AppFrame {
+        /// The target of `applications/<name>/<target>`; empty for none.
+        app_target: &'a str,
+        /// What the runner enforces should the request upgrade to a WebSocket.
+        websocket: WebSocketLimits,
+    },
+}
+
 /// Whom an exchange is with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Peer {
@@ -180,9 +198,11 @@ pub(crate) struct Exchange {
 impl Exchange {
     /// Prepares an exchange of `request` with `target`; `response_headers` are the
     /// action's changes to the answer (already expanded).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         request: &HttpRequest,
         peer: Peer,
+        format: HeadFormat<'_>,
         target: ProxyTarget,
         body: RequestBody,
         response_headers: Vec<(String, Option<String>)>,
@@ -191,7 +211,13 @@ impl Exchange {
     ) -> Exchange {
         let upgrade = request.wants_upgrade();
         let mut head = pool.buffer();
-        write_request_head(request, &body, upgrade, &mut head);
+        match format {
+            HeadFormat::Http => write_request_head(request, &body, upgrade, &mut head),
+            HeadFormat::AppFrame {
+                app_target,
+                websocket,
+            } => write_app_frame(request, &body, upgrade, app_target, websocket, &mut head),
+        }
         Exchange {
             peer,
             target,
@@ -316,6 +342,11 @@ impl Exchange {
     /// The application connection a finished exchange leaves reusable.
     pub(crate) fn take_kept_connection(&mut self) -> Option<Parked> {
         self.kept.take()
+    }
+
+    /// The client connection closes after this answer: its head says so.
+    pub(crate) fn close_after_answer(&mut self) {
+        self.client.close = true;
     }
 
     /// Whether the answer's head has gone to the client's output.
@@ -691,10 +722,20 @@ impl Exchange {
         }
         match framing {
             ClientFraming::None | ClientFraming::Close => {}
-            ClientFraming::Length(length) => out.decimal_field("Content-Length", length),
+            // Spelled as the upstream spelled it (ASGI applications send lowercase).
+            ClientFraming::Length(length) => {
+                let name = head
+                    .headers
+                    .iter()
+                    .map(|(name, _)| name.as_str())
+                    .find(|name| name.eq_ignore_ascii_case("content-length"))
+                    .unwrap_or("Content-Length");
+                out.decimal_field(name, length)
+            }
             ClientFraming::Chunked => out.field("Transfer-Encoding", b"chunked"),
         }
-        if self.client.close && !switching {
+        // HTTP/1.0 closes unless told otherwise, so only HTTP/1.1 is told.
+        if self.client.close && !switching && self.client.version_minor == 1 {
             out.field("Connection", b"close");
         }
         out.finish();
@@ -752,6 +793,60 @@ fn write_request_head(
         RequestBody::Done => {}
     }
     head.extend_from_slice(b"\r\n");
+}
+
+/// Appends the frame a language runner reads the request from.
+fn write_app_frame(
+    request: &HttpRequest,
+    body: &RequestBody,
+    upgrade: bool,
+    app_target: &str,
+    websocket: WebSocketLimits,
+    head: &mut Vec<u8>,
+) {
+    let address = |address: &ConnAddr| match address {
+        ConnAddr::Inet(address) => (crate::http::ip_text(address.ip()), address.port()),
+        ConnAddr::Unix => (String::new(), 0),
+    };
+    let (remote_addr, remote_port) = address(&request.remote);
+    let (local_addr, local_port) = address(&request.local);
+    let mut flags = 0;
+    if request.https {
+        flags |= FLAG_TLS;
+    }
+    if upgrade {
+        flags |= FLAG_UPGRADE;
+    }
+    let frame = AppRequestHead {
+        method: &request.method,
+        target: &request.target,
+        path: &request.uri,
+        query: &request.query,
+        version_minor: request.version_minor,
+        flags,
+        body: match body {
+            RequestBody::Done => AppBody::None,
+            RequestBody::Length(length) => AppBody::Length(*length),
+            RequestBody::Chunked(_) => AppBody::Chunked,
+        },
+        remote_addr: &remote_addr,
+        remote_port,
+        local_addr: &local_addr,
+        local_port,
+        // As Unit: the host the request names, or `localhost` without one.
+        server_name: if request.host.is_empty() {
+            "localhost"
+        } else {
+            &request.host
+        },
+        app_target,
+        websocket,
+    };
+    let fields = request
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_slice()));
+    frame.encode(fields, head);
 }
 
 /// Appends one `name: value` request field (as the client sent it; httparse checked it).

@@ -5,6 +5,8 @@
 
 pub(crate) mod apps;
 pub(crate) mod http;
+pub(crate) mod python;
+pub(crate) mod websocket;
 
 use std::fs;
 use std::io::{Read, Write};

@@ -1,0 +1,959 @@
+"""The runner's Python side: protocol detection, wsgi.file_wrapper, and the ASGI server.
+
+The router sends each request as a binary frame (see unit-http's app_request) followed
+by its body; the answer goes back as HTTP/1.1. After a WebSocket handshake the
+connection carries WebSocket frames, which this module reads and writes itself.
+"""
+
+import asyncio
+import base64
+import hashlib
+import inspect
+import os
+import socket
+import struct
+import sys
+import threading
+import traceback
+
+FLAG_TLS = 1
+FLAG_UPGRADE = 2
+_FIXED = struct.Struct('<BBBQHHQII')
+_U32 = struct.Struct('<I')
+_WS_GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
+# Request body bytes buffered before reading from the router pauses.
+_BODY_HIGH_WATER = 256 * 1024
+_REASONS = {
+    100: 'Continue', 101: 'Switching Protocols', 200: 'OK', 201: 'Created',
+    202: 'Accepted', 204: 'No Content', 206: 'Partial Content',
+    301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 304: 'Not Modified',
+    307: 'Temporary Redirect', 308: 'Permanent Redirect', 400: 'Bad Request',
+    401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
+    405: 'Method Not Allowed', 413: 'Payload Too Large', 500: 'Internal Server Error',
+    501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
+}
+
+
+def _function_of(obj):
+    """The Python function behind a callable, as Unit looks it up, or None."""
+    if inspect.isfunction(obj):
+        return obj
+    if inspect.ismethod(obj):
+        return obj.__func__
+    call = getattr(obj, '__call__', None)
+    if inspect.isfunction(call):
+        return call
+    if inspect.ismethod(call) and inspect.isfunction(call.__func__):
+        return call.__func__
+    return None
+
+
+def inspect_callable(app):
+    """(is it ASGI, is it a coroutine function): ASGI when a coroutine function or
+    a one-argument callable (the ASGI 2.0 form)."""
+    func = _function_of(app)
+    if func is None:
+        return (False, False)
+    code = func.__code__
+    coroutine = bool(code.co_flags & inspect.CO_COROUTINE)
+    return (coroutine or code.co_argcount == 1, coroutine)
+
+
+class FileWrapper:
+    """wsgi.file_wrapper: a file-like object read in blocks."""
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, 'close'):
+            self.close = filelike.close
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+
+def decode_frame(buffer):
+    """(request, frame length) for the frame at the start of buffer, or None."""
+    if len(buffer) < 4:
+        return None
+    (length,) = _U32.unpack_from(buffer, 0)
+    if len(buffer) < 4 + length:
+        return None
+    (version_minor, flags, kind, body_length, local_port, remote_port, ws_max_frame,
+     ws_read_timeout, ws_keepalive) = _FIXED.unpack_from(buffer, 4)
+    at = 4 + _FIXED.size
+    texts = []
+    for _ in range(8):
+        (size,) = _U32.unpack_from(buffer, at)
+        at += 4
+        texts.append(bytes(buffer[at:at + size]))
+        at += size
+    (count,) = _U32.unpack_from(buffer, at)
+    at += 4
+    fields = []
+    for _ in range(count):
+        (size,) = _U32.unpack_from(buffer, at)
+        name = bytes(buffer[at + 4:at + 4 + size])
+        at += 4 + size
+        (size,) = _U32.unpack_from(buffer, at)
+        value = bytes(buffer[at + 4:at + 4 + size])
+        at += 4 + size
+        fields.append((name, value))
+    if at != 4 + length:
+        raise ValueError('malformed request frame')
+    request = Request(version_minor, flags, kind, body_length, local_port, remote_port,
+                      texts, fields)
+    request.websocket = (ws_max_frame, ws_read_timeout / 1000, ws_keepalive / 1000)
+    return request, 4 + length
+
+
+class Request:
+    __slots__ = ('version_minor', 'flags', 'kind', 'body_length', 'local_port',
+                 'remote_port', 'method', 'target', 'path', 'query', 'remote_addr',
+                 'local_addr', 'server_name', 'app_target', 'fields', 'websocket')
+
+    def __init__(self, version_minor, flags, kind, body_length, local_port, remote_port,
+                 texts, fields):
+        self.version_minor = version_minor
+        self.flags = flags
+        self.kind = kind
+        self.body_length = body_length
+        self.local_port = local_port
+        self.remote_port = remote_port
+        (self.method, self.target, self.path, self.query, self.remote_addr,
+         self.local_addr, self.server_name, self.app_target) = texts
+        self.fields = fields
+
+
+class ChunkedBody:
+    """An incremental decoder of the chunked body the router sends."""
+
+    def __init__(self):
+        self.size = None
+        self.done = False
+
+    def feed(self, buffer, out):
+        """Decodes what it can from buffer into out; returns the bytes consumed."""
+        at = 0
+        while not self.done:
+            if self.size is None:
+                end = buffer.find(b'\r\n', at)
+                if end < 0:
+                    break
+                size = int(bytes(buffer[at:end]).split(b';')[0], 16)
+                if size == 0:
+                    # The last chunk: consumed with the empty line that ends it.
+                    if len(buffer) - (end + 2) < 2:
+                        break
+                    at = end + 4
+                    self.done = True
+                    break
+                self.size = size
+                at = end + 2
+            available = min(self.size, len(buffer) - at)
+            if available:
+                out.append(bytes(buffer[at:at + available]))
+                at += available
+                self.size -= available
+            if self.size or len(buffer) - at < 2:
+                # Wait for the rest of the chunk, or the line end after it.
+                break
+            at += 2
+            self.size = None
+        return at
+
+
+class AsgiServer:
+    """The application's ASGI side: one event loop per serving thread."""
+
+    def __init__(self, targets, server_software):
+        # targets: list of (name, callable, legacy, prefix)
+        self.targets = [
+            (name.encode(), app, legacy, prefix.encode(), prefix)
+            for name, app, legacy, prefix in targets
+        ]
+        self.server_software = server_software.encode()
+        self.loops = {}
+        self.lifespans = []
+        self.stopping = None
+
+    def target(self, name):
+        for target in self.targets:
+            if target[0] == name:
+                return target
+        return self.targets[0]
+
+    def loop_for(self, index):
+        loop = self.loops.get(index)
+        if loop is None:
+            loop = asyncio.new_event_loop()
+            self.loops[index] = loop
+        return loop
+
+    def startup(self):
+        """Runs every target's lifespan startup on the first thread's loop; False
+        when one failed."""
+        loop = self.loop_for(0)
+        asyncio.set_event_loop(loop)
+        ok = True
+        for _, app, legacy, _, _ in self.targets:
+            lifespan = Lifespan(app, legacy, loop)
+            if not loop.run_until_complete(lifespan.startup()):
+                ok = False
+            self.lifespans.append(lifespan)
+        asyncio.set_event_loop(None)
+        return ok
+
+    def shutdown(self, timeout=5):
+        loop = self.loops.get(0)
+        if loop is None or not loop.is_running():
+            return
+        future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+        try:
+            future.result(timeout)
+        except Exception:
+            traceback.print_exc()
+
+    async def _shutdown(self):
+        for lifespan in self.lifespans:
+            await lifespan.shutdown()
+
+    def serve(self, fd, index):
+        loop = self.loop_for(index)
+        asyncio.set_event_loop(loop)
+        listener = socket.socket(fileno=os.dup(fd))
+        listener.setblocking(False)
+        loop.run_until_complete(self._serve(loop, listener))
+
+    async def _serve(self, loop, listener):
+        server = await loop.create_unix_server(
+            lambda: Connection(self, loop), sock=listener, backlog=511)
+        async with server:
+            await server.serve_forever()
+
+
+class Lifespan:
+    def __init__(self, app, legacy, loop):
+        self.app = app
+        self.legacy = legacy
+        self.loop = loop
+        self.messages = asyncio.Queue()
+        self.startup_done = loop.create_future()
+        self.shutdown_done = loop.create_future()
+        self.supported = True
+        self.task = None
+
+    async def startup(self):
+        scope = {'type': 'lifespan', 'asgi': {'version': '3.0', 'spec_version': '2.0'},
+                 'state': {}}
+        self.task = self.loop.create_task(self.run(scope))
+        await self.messages.put({'type': 'lifespan.startup'})
+        result = await self.startup_done
+        if result is False:
+            sys.stderr.flush()
+            return False
+        return True
+
+    async def run(self, scope):
+        try:
+            if self.legacy:
+                instance = self.app(scope)
+                await instance(self.receive, self.send)
+            else:
+                await self.app(scope, self.receive, self.send)
+        except BaseException:
+            if not self.startup_done.done():
+                # An application without lifespan support: logged, then ignored.
+                traceback.print_exc()
+                self.supported = False
+                self.startup_done.set_result(True)
+            elif not self.startup_done.result():
+                traceback.print_exc()
+            else:
+                traceback.print_exc()
+        finally:
+            for future in (self.startup_done, self.shutdown_done):
+                if not future.done():
+                    future.set_result(True)
+
+    async def receive(self):
+        return await self.messages.get()
+
+    async def send(self, message):
+        kind = message.get('type')
+        if kind == 'lifespan.startup.complete':
+            self.startup_done.set_result(True)
+        elif kind == 'lifespan.startup.failed':
+            log_error('Application startup failed' +
+                      (': ' + message['message'] if message.get('message') else ''))
+            self.startup_done.set_result(False)
+        elif kind == 'lifespan.shutdown.complete':
+            self.shutdown_done.set_result(True)
+        elif kind == 'lifespan.shutdown.failed':
+            log_error('Application shutdown failed' +
+                      (': ' + message['message'] if message.get('message') else ''))
+            self.shutdown_done.set_result(True)
+
+    async def shutdown(self):
+        if not self.supported or self.task is None or self.task.done():
+            return
+        await self.messages.put({'type': 'lifespan.shutdown'})
+        await self.shutdown_done
+
+
+def log_info(text):
+    errors = getattr(sys.modules[__name__], 'error_stream', None)
+    if errors is not None:
+        errors.info(text)
+
+
+def log_error(text):
+    errors = getattr(sys.modules[__name__], 'error_stream', None)
+    if errors is not None:
+        errors.write(text + '\n')
+    else:
+        sys.stderr.write(text + '\n')
+        sys.stderr.flush()
+
+
+def _encode_head(status, fields, extra):
+    reason = _REASONS.get(status, 'Unknown')
+    parts = [b'HTTP/1.1 %d %s\r\n' % (status, reason.encode())]
+    for name, value in fields:
+        parts.append(bytes(name) + b': ' + bytes(value) + b'\r\n')
+    parts.append(extra)
+    parts.append(b'\r\n')
+    return b''.join(parts)
+
+
+class Connection(asyncio.Protocol):
+    """One connection from the router: requests in turn, or one WebSocket."""
+
+    def __init__(self, server, loop):
+        self.server = server
+        self.loop = loop
+        self.transport = None
+        self.buffer = bytearray()
+        self.exchange = None
+        self.websocket = None
+        self.closed = False
+        self.paused = False
+        self.writable = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        if self.websocket is not None:
+            self.websocket.feed(data)
+            return
+        self.buffer += data
+        self.advance()
+
+    def eof_received(self):
+        return False
+
+    def connection_lost(self, exc):
+        self.closed = True
+        if self.exchange is not None:
+            self.exchange.disconnected()
+        if self.websocket is not None:
+            self.websocket.disconnected()
+        if self.writable is not None and not self.writable.done():
+            self.writable.set_result(None)
+
+    def pause_writing(self):
+        if self.writable is None or self.writable.done():
+            self.writable = self.loop.create_future()
+
+    def resume_writing(self):
+        if self.writable is not None and not self.writable.done():
+            self.writable.set_result(None)
+
+    async def drain(self):
+        if self.writable is not None and not self.writable.done():
+            await self.writable
+
+    def advance(self):
+        """Feeds the current request's body, or starts the next request."""
+        while True:
+            if self.exchange is not None:
+                consumed = self.exchange.feed(self.buffer)
+                if consumed:
+                    del self.buffer[:consumed]
+                self.flow()
+                return
+            if not self.buffer:
+                return
+            try:
+                decoded = decode_frame(self.buffer)
+            except Exception:
+                traceback.print_exc()
+                self.transport.close()
+                return
+            if decoded is None:
+                return
+            request, length = decoded
+            del self.buffer[:length]
+            self.begin(request)
+
+    def flow(self):
+        pending = self.exchange.buffered if self.exchange is not None else 0
+        if pending > _BODY_HIGH_WATER and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+        elif pending <= _BODY_HIGH_WATER and self.paused:
+            self.paused = False
+            self.transport.resume_reading()
+
+    def begin(self, request):
+        target = self.server.target(request.app_target)
+        websocket = bool(request.flags & FLAG_UPGRADE) and any(
+            name.lower() == b'upgrade' and value.lower() == b'websocket'
+            for name, value in request.fields)
+        self.exchange = Exchange(self, request, target, websocket)
+        self.loop.create_task(self.exchange.run())
+
+    def finished(self, exchange, keep):
+        """The answer is complete; the next request may start."""
+        if self.exchange is exchange:
+            self.exchange = None
+            self.flow()
+            if not keep:
+                self.transport.close()
+                return
+            if self.buffer and self.websocket is None:
+                self.advance()
+
+
+class Exchange:
+    """One request and its answer."""
+
+    def __init__(self, connection, request, target, websocket):
+        self.connection = connection
+        self.request = request
+        self.target = target
+        self.is_websocket = websocket
+        self.chunks = []
+        self.buffered = 0
+        self.body_left = request.body_length if request.kind == 1 else 0
+        self.chunked = ChunkedBody() if request.kind == 2 else None
+        self.body_done = request.kind == 0 or (request.kind == 1 and self.body_left == 0)
+        self.waiter = None
+        self.delivered_last = False
+        self.gone = False
+        self.status = None
+        self.fields = None
+        self.started = False
+        self.chunked_answer = False
+        self.no_body = False
+        self.complete = False
+        self.content_length = None
+        self.sent = 0
+
+    # --- the request body ---
+
+    def feed(self, buffer):
+        if self.body_done:
+            return 0
+        consumed = 0
+        if self.chunked is not None:
+            before = len(self.chunks)
+            try:
+                consumed = self.chunked.feed(buffer, self.chunks)
+            except ValueError:
+                self.connection.transport.close()
+                return len(buffer)
+            for chunk in self.chunks[before:]:
+                self.buffered += len(chunk)
+            self.body_done = self.chunked.done
+        else:
+            take = min(self.body_left, len(buffer))
+            if take:
+                self.chunks.append(bytes(buffer[:take]))
+                self.buffered += take
+                self.body_left -= take
+                consumed = take
+            self.body_done = self.body_left == 0
+        self.wake()
+        return consumed
+
+    def wake(self):
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def disconnected(self):
+        self.gone = True
+        self.wake()
+
+    async def receive(self):
+        while True:
+            if self.chunks or (self.body_done and not self.delivered_last):
+                body = b''.join(self.chunks)
+                self.chunks.clear()
+                self.buffered = 0
+                self.delivered_last = self.body_done
+                self.connection.flow()
+                return {'type': 'http.request', 'body': body, 'more_body': not self.body_done}
+            if self.gone or self.complete:
+                return {'type': 'http.disconnect'}
+            self.waiter = self.connection.loop.create_future()
+            await self.waiter
+            self.waiter = None
+
+    # --- the answer ---
+
+    async def send(self, message):
+        kind = message['type']
+        if self.gone:
+            return
+        if kind == 'http.response.start':
+            if self.started or self.status is not None:
+                raise RuntimeError('http.response.start sent twice')
+            self.status = int(message['status'])
+            self.fields = []
+            for name, value in message.get('headers', []):
+                name, value = bytes(name), bytes(value)
+                if name.lower() == b'content-length':
+                    try:
+                        self.content_length = int(value)
+                    except ValueError:
+                        # One that is not a number is left out, as Unit leaves it.
+                        continue
+                self.fields.append((name, value))
+            self.no_body = (self.request.method == b'HEAD'
+                            or self.status in (204, 304) or self.status < 200)
+        elif kind == 'http.response.body':
+            if self.status is None:
+                raise RuntimeError('http.response.body before http.response.start')
+            if self.complete:
+                raise RuntimeError('http.response.body after the last one')
+            body = message.get('body', b'')
+            more = message.get('more_body', False)
+            await self.write_body(bytes(body), more)
+        else:
+            raise RuntimeError(f'unexpected message type {kind!r}')
+
+    async def write_body(self, body, more):
+        transport = self.connection.transport
+        out = []
+        if not self.started:
+            self.started = True
+            extra = b''
+            if self.content_length is None and not (self.status in (204, 304)
+                                                    or self.status < 200):
+                if more:
+                    extra = b'Transfer-Encoding: chunked\r\n'
+                    self.chunked_answer = not self.no_body
+                else:
+                    extra = b'Content-Length: %d\r\n' % len(body)
+                    self.content_length = len(body)
+            out.append(_encode_head(self.status, self.fields, extra))
+        if body and not self.no_body:
+            if self.content_length is not None:
+                body = body[:max(0, self.content_length - self.sent)]
+            self.sent += len(body)
+            if self.chunked_answer:
+                out.append(b'%x\r\n' % len(body))
+                out.append(body)
+                out.append(b'\r\n')
+            elif body:
+                out.append(body)
+        if not more:
+            if self.chunked_answer:
+                out.append(b'0\r\n\r\n')
+            self.complete = True
+        if out:
+            transport.write(b''.join(out))
+        if not more:
+            self.end()
+        else:
+            await self.connection.drain()
+
+    def end(self):
+        keep = not self.gone and (
+            self.no_body or self.chunked_answer or self.content_length == self.sent)
+        self.wake()
+        self.connection.finished(self, keep)
+
+    def fail(self):
+        if not self.started and not self.gone:
+            self.started = True
+            self.complete = True
+            self.connection.transport.write(
+                b'HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n')
+            self.end()
+        else:
+            self.complete = True
+            self.connection.finished(self, False)
+
+    async def run(self):
+        request = self.request
+        _, app, legacy, prefix_bytes, prefix = self.target
+        path = request.path
+        headers = [(name.lower(), value) for name, value in request.fields]
+        tls = bool(request.flags & FLAG_TLS)
+        scope = {
+            'type': 'websocket' if self.is_websocket else 'http',
+            'asgi': {'version': '3.0', 'spec_version': '2.1'},
+            'http_version': '1.0' if request.version_minor == 0 else '1.1',
+            'scheme': ('wss' if tls else 'ws') if self.is_websocket else
+                      ('https' if tls else 'http'),
+            'path': path.decode('utf-8', 'replace'),
+            'raw_path': request.target.split(b'?', 1)[0],
+            'query_string': request.query,
+            'headers': headers,
+            'client': (request.remote_addr.decode(), request.remote_port),
+            'server': (request.local_addr.decode(), request.local_port),
+        }
+        if not self.is_websocket:
+            scope['method'] = request.method.decode()
+        if prefix_bytes and path.startswith(prefix_bytes) and (
+                len(path) == len(prefix_bytes) or path[len(prefix_bytes)] == 0x2f):
+            scope['root_path'] = prefix
+        if self.is_websocket:
+            protocols = [value for name, value in headers
+                         if name == b'sec-websocket-protocol' and value]
+            if protocols:
+                scope['subprotocols'] = tuple(
+                    item.strip().decode() for value in protocols
+                    for item in value.split(b',') if item.strip())
+            handler = WebSocket(self, scope)
+            receive, send = handler.receive, handler.send
+        else:
+            handler = None
+            receive, send = self.receive, self.send
+        try:
+            if legacy:
+                instance = app(scope)
+                await instance(receive, send)
+            else:
+                await app(scope, receive, send)
+        except BaseException:
+            traceback.print_exc()
+            sys.stderr.flush()
+            if handler is not None:
+                handler.failed()
+            else:
+                self.fail()
+            return
+        if handler is not None:
+            handler.returned()
+        elif not self.complete:
+            if self.status is None:
+                log_error('the application returned without an answer')
+                self.fail()
+            else:
+                await self.write_body(b'', False)
+
+
+class WebSocketError(Exception):
+    """A client frame Unit refuses: the close code and its reason."""
+
+    def __init__(self, code, reason):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class WebSocket:
+    """A WebSocket over the connection once the handshake is answered (RFC 6455), with
+    the checks, pongs, keep-alive pings and read timeout Unit's router applies."""
+
+    def __init__(self, exchange, scope):
+        self.exchange = exchange
+        self.connection = exchange.connection
+        self.scope = scope
+        self.state = 'connecting'
+        self.messages = []
+        self.waiter = None
+        self.buffer = bytearray()
+        self.fragments = []
+        self.fragment_opcode = None
+        self.close_code = None
+        self.connect_delivered = False
+        self.max_frame_size, self.read_timeout, self.keepalive = \
+            exchange.request.websocket
+        self.read_timer = None
+        self.ping_timer = None
+
+    # --- to the application ---
+
+    async def receive(self):
+        if not self.connect_delivered:
+            self.connect_delivered = True
+            return {'type': 'websocket.connect'}
+        while not self.messages:
+            if self.state == 'closed':
+                return {'type': 'websocket.disconnect', 'code': self.close_code or 1005}
+            self.waiter = self.connection.loop.create_future()
+            await self.waiter
+            self.waiter = None
+        return self.messages.pop(0)
+
+    def wake(self):
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def send(self, message):
+        kind = message['type']
+        transport = self.connection.transport
+        if kind == 'websocket.accept':
+            if self.state != 'connecting':
+                raise RuntimeError('websocket.accept in state ' + self.state)
+            self.accept(message)
+        elif kind == 'websocket.send':
+            if self.state != 'open':
+                if self.state in ('closed', 'closing'):
+                    return
+                raise RuntimeError('websocket.send before websocket.accept')
+            text = message.get('text')
+            data = message.get('bytes')
+            if text is not None:
+                self.write_frame(0x1, text.encode())
+            elif data is not None:
+                self.write_frame(0x2, bytes(data))
+            await self.connection.drain()
+        elif kind == 'websocket.close':
+            code = message.get('code', 1000)
+            if self.state == 'connecting':
+                self.state = 'closed'
+                transport.write(b'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n')
+                self.exchange.complete = True
+                self.connection.finished(self.exchange, True)
+                return
+            if self.state == 'open':
+                reason = (message.get('reason') or '').encode()
+                self.write_frame(0x8, struct.pack('!H', code) + reason)
+                self.state = 'closing'
+        else:
+            raise RuntimeError(f'unexpected message type {kind!r}')
+
+    def accept(self, message):
+        key = b''
+        for name, value in self.scope['headers']:
+            if name == b'sec-websocket-key':
+                key = value.strip()
+        accept = base64.b64encode(hashlib.sha1(key + _WS_GUID).digest())
+        fields = [(b'Upgrade', b'websocket'), (b'Connection', b'Upgrade'),
+                  (b'Sec-WebSocket-Accept', accept)]
+        subprotocol = message.get('subprotocol')
+        if subprotocol:
+            # Spelled as Unit's Python module spells it.
+            fields.append((b'sec-websocket-protocol', subprotocol.encode()))
+        for name, value in message.get('headers', []):
+            fields.append((bytes(name), bytes(value)))
+        self.connection.transport.write(_encode_head(101, fields, b''))
+        self.state = 'open'
+        self.exchange.started = True
+        self.connection.websocket = self
+        self.heard_from_client()
+        if self.connection.buffer:
+            pending = bytes(self.connection.buffer)
+            self.connection.buffer.clear()
+            self.feed(pending)
+
+    def write_frame(self, opcode, payload):
+        length = len(payload)
+        if length < 126:
+            head = struct.pack('!BB', 0x80 | opcode, length)
+        elif length < 65536:
+            head = struct.pack('!BBH', 0x80 | opcode, 126, length)
+        else:
+            head = struct.pack('!BBQ', 0x80 | opcode, 127, length)
+        self.connection.transport.write(head + payload)
+
+    def failed(self):
+        if self.state == 'connecting':
+            self.state = 'closed'
+            self.exchange.fail()
+            return
+        if self.state == 'open':
+            self.write_frame(0x8, struct.pack('!H', 1011))
+        self.finish()
+
+    def returned(self):
+        if self.state == 'connecting':
+            self.state = 'closed'
+            self.exchange.fail()
+            return
+        if self.state == 'open':
+            self.write_frame(0x8, struct.pack('!H', 1000))
+        self.finish()
+
+    def finish(self):
+        self.state = 'closed'
+        self.stop_timers()
+        self.connection.transport.close()
+
+    # --- timers ---
+
+    def heard_from_client(self):
+        loop = self.connection.loop
+        if self.read_timer is not None:
+            self.read_timer.cancel()
+        if self.read_timeout > 0:
+            self.read_timer = loop.call_later(self.read_timeout, self.timed_out)
+        if self.ping_timer is not None:
+            self.ping_timer.cancel()
+        if self.keepalive > 0:
+            self.ping_timer = loop.call_later(self.keepalive, self.ping)
+
+    def ping(self):
+        if self.state == 'open':
+            self.write_frame(0x9, b'')
+            self.ping_timer = self.connection.loop.call_later(self.keepalive, self.ping)
+
+    def timed_out(self):
+        if self.state in ('open', 'closing'):
+            self.refuse(WebSocketError(1001, 'Remote peer is going away'))
+
+    def stop_timers(self):
+        for timer in (self.read_timer, self.ping_timer):
+            if timer is not None:
+                timer.cancel()
+
+    # --- from the client ---
+
+    def disconnected(self):
+        if self.state != 'closed':
+            self.state = 'closed'
+            if self.close_code is None:
+                self.close_code = 1006
+        self.stop_timers()
+        self.wake()
+
+    def refuse(self, error):
+        """Closes with Unit's code and reason for a frame it does not take."""
+        log_info(f'websocket error {error.code}: {error.reason}')
+        if self.state == 'open':
+            self.write_frame(0x8, struct.pack('!H', error.code) + error.reason.encode())
+        self.close_code = error.code
+        self.messages.append({'type': 'websocket.disconnect', 'code': error.code})
+        self.finish()
+        self.wake()
+
+    def feed(self, data):
+        self.buffer += data
+        self.heard_from_client()
+        try:
+            while self.state == 'open':
+                frame = self.next_frame()
+                if frame is None:
+                    return
+                self.handle(*frame)
+        except WebSocketError as error:
+            self.refuse(error)
+
+    def next_frame(self):
+        """The next whole frame (first byte, payload), checked as Unit checks it as soon
+        as its header is in; None while it is incomplete."""
+        buffer = self.buffer
+        if len(buffer) < 2:
+            return None
+        first, second = buffer[0], buffer[1]
+        length = second & 0x7f
+        header = 2
+        if length == 126:
+            header = 4
+        elif length == 127:
+            header = 10
+        masked = bool(second & 0x80)
+        if masked:
+            header += 4
+        if len(buffer) < header:
+            return None
+        if length == 126:
+            (length,) = struct.unpack_from('!H', buffer, 2)
+        elif length == 127:
+            (length,) = struct.unpack_from('!Q', buffer, 2)
+        self.check_header(first, masked, length, header)
+        if len(buffer) < header + length:
+            return None
+        payload = bytes(buffer[header:header + length])
+        if masked:
+            payload = _unmask(payload, bytes(buffer[header - 4:header]))
+        del buffer[:header + length]
+        return first, payload
+
+    def check_header(self, first, masked, length, header):
+        fin = bool(first & 0x80)
+        opcode = first & 0x0f
+        if not masked:
+            raise WebSocketError(1002, 'Not masked client frame')
+        if opcode & 0x8:
+            if not fin:
+                raise WebSocketError(1002, 'Fragmented control frame')
+            if opcode not in (0x8, 0x9, 0xA):
+                raise WebSocketError(1002, f'Unrecognized opcode {opcode}')
+            if length > 125:
+                raise WebSocketError(1002, f'Control frame too big: {length} bytes')
+            if opcode == 0x8 and length == 1:
+                raise WebSocketError(1002, 'Close frame payload length cannot be 1')
+        elif self.fragment_opcode is not None:
+            if opcode != 0x0:
+                raise WebSocketError(
+                    1002, f'Continuation expected, but {opcode} opcode received')
+        elif opcode not in (0x1, 0x2):
+            raise WebSocketError(1002, f'Unrecognized opcode {opcode}')
+        if header > self.max_frame_size or length > self.max_frame_size - header:
+            raise WebSocketError(1009, f'Message too big: {length} bytes')
+
+    def handle(self, first, payload):
+        fin = bool(first & 0x80)
+        opcode = first & 0x0f
+        if opcode == 0x9:
+            self.write_frame(0xA, payload)
+            return
+        if opcode == 0xA:
+            return
+        if opcode == 0x8:
+            self.client_closed(payload)
+            return
+        if opcode == 0x0:
+            self.fragments.append(payload)
+        else:
+            self.fragment_opcode = opcode
+            self.fragments = [payload]
+        if not fin:
+            return
+        data = b''.join(self.fragments)
+        opcode = self.fragment_opcode
+        self.fragments = []
+        self.fragment_opcode = None
+        if opcode == 0x1:
+            # As Unit: text is not validated, undecodable bytes are replaced.
+            self.messages.append({'type': 'websocket.receive',
+                                  'text': data.decode('utf-8', 'replace')})
+        else:
+            self.messages.append({'type': 'websocket.receive', 'bytes': data})
+        self.wake()
+
+    def client_closed(self, payload):
+        code = 1005
+        if len(payload) >= 2:
+            (code,) = struct.unpack_from('!H', payload, 0)
+            if not _valid_close_code(code):
+                raise WebSocketError(1002, f'Close code {code} is not valid')
+        self.write_frame(0x8, struct.pack('!H', 1000))
+        self.close_code = code
+        self.messages.append({'type': 'websocket.disconnect', 'code': code})
+        self.finish()
+        self.wake()
+
+
+def _valid_close_code(code):
+    """Unit's rule for a close code from a client."""
+    return not (code < 1000 or code >= 5000 or 1003 < code < 1007 or 1014 < code < 3000)
+
+
+def _unmask(payload, mask):
+    length = len(payload)
+    key = int.from_bytes((mask * (length // 4 + 1))[:length], 'little')
+    return (int.from_bytes(payload, 'little') ^ key).to_bytes(length, 'little')

@@ -1,0 +1,716 @@
+//! WSGI (PEP 3333): `threads` threads each take a connection from the router and serve
+//! its requests in turn, calling the application with the environ Unit builds.
+//!
+//! The GIL is held only while Python runs: reading a request, writing an answer and
+//! waiting for a connection happen with it released. A response body is written as the
+//! application produces it, with its head in the same write as the first bytes; a
+//! body of known length goes out as it is, any other in chunks.
+
+use std::io;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use pyo3::exceptions::{PyIOError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use unit_http::{AppRequest, FLAG_TLS, decode_app_request, push_decimal, reason_phrase};
+
+use crate::exchange::{Input, write_all_parts};
+use crate::interpreter::{LoadedApp, LoadedTarget};
+use crate::{ErrorStream, SERVER_SOFTWARE, target_for};
+
+/// The application and what every request's environ starts from.
+pub(crate) struct Wsgi {
+    app: LoadedApp,
+    base_environ: Py<PyDict>,
+}
+
+impl Wsgi {
+    pub(crate) fn new(py: Python<'_>, app: LoadedApp, threads: usize) -> PyResult<Wsgi> {
+        let base = PyDict::new(py);
+        base.set_item("SERVER_SOFTWARE", SERVER_SOFTWARE)?;
+        base.set_item("wsgi.version", (1, 0))?;
+        base.set_item("wsgi.multithread", threads > 1)?;
+        base.set_item("wsgi.multiprocess", true)?;
+        base.set_item("wsgi.run_once", false)?;
+        base.set_item("wsgi.errors", Py::new(py, ErrorStream::default())?)?;
+        base.set_item(
+            "wsgi.file_wrapper",
+            app.runner.bind(py).getattr("FileWrapper")?,
+        )?;
+        Ok(Wsgi {
+            app,
+            base_environ: base.unbind(),
+        })
+    }
+
+    /// Serves connections from `listener` on this thread until accepting fails.
+    pub(crate) fn serve(&self, listener: &UnixListener) -> io::Result<()> {
+        loop {
+            let (stream, _) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
+            };
+            if let Err(error) = self.serve_connection(stream) {
+                tracing::info!("a connection from the router ended: {error}");
+            }
+        }
+    }
+
+    fn serve_connection(&self, stream: UnixStream) -> io::Result<()> {
+        let output = Output::new(stream.try_clone()?);
+        let shared = Arc::new(Shared {
+            input: Mutex::new(Input::new(stream)),
+            output: Mutex::new(output),
+            request: AtomicU64::new(0),
+        });
+        let served = self.serve_requests(&shared);
+        // The application may hold on to its request's objects (a reference cycle
+        // lives until the collector runs), and with them the socket: it is shut down
+        // here, so the router sees the connection end now.
+        let _ = shared
+            .lock_output()
+            .stream
+            .shutdown(std::net::Shutdown::Both);
+        served
+    }
+
+    fn serve_requests(&self, shared: &Arc<Shared>) -> io::Result<()> {
+        loop {
+            let Some(length) = shared.lock_input().next_frame()? else {
+                return Ok(());
+            };
+            let keep = Python::attach(|py| self.handle(py, shared, length))?;
+            let mut input = shared.lock_input();
+            if !keep || (!input.body_done() && input.skip_body().is_err()) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Runs one request; `Ok(false)` when the connection cannot carry another.
+    fn handle(&self, py: Python<'_>, shared: &Arc<Shared>, length: usize) -> io::Result<bool> {
+        let request_number = shared.request.fetch_add(1, Ordering::Relaxed) + 1;
+        let environ = {
+            let mut input = shared.lock_input();
+            let frame = input.frame(length).to_vec();
+            input.consume_frame(length);
+            drop(input);
+            let Ok(Some((request, _))) = decode_app_request(&frame) else {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "bad frame"));
+            };
+            let target = target_for(&self.app.targets, request.app_target);
+            shared.lock_output().begin(&request);
+            let wsgi_input = WsgiInput {
+                shared: shared.clone(),
+                request: request_number,
+            };
+            match self.environ(py, &request, target, wsgi_input) {
+                Ok(environ) => (environ, target),
+                Err(error) => {
+                    error.print(py);
+                    return shared.lock_output().fail(py);
+                }
+            }
+        };
+        let (environ, target) = environ;
+        let start_response = StartResponse {
+            shared: shared.clone(),
+            request: request_number,
+        };
+        let result = target
+            .callable
+            .bind(py)
+            .call1((environ, Py::new(py, start_response).map_err(to_io)?));
+        let outcome = match result {
+            Ok(result) => {
+                let sent = self.send_result(py, shared, &result);
+                match close_result(py, &result) {
+                    Ok(()) => sent,
+                    // Both failures are logged, the first one below.
+                    Err(close_error) if sent.is_err() => {
+                        close_error.print(py);
+                        sent
+                    }
+                    Err(close_error) => Err(close_error),
+                }
+            }
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(()) => shared.lock_output().finish(py),
+            Err(error) => {
+                error.print(py);
+                shared.lock_output().fail(py)
+            }
+        }
+    }
+
+    /// Writes what the application returned: one write for a one-item list, the
+    /// items in turn otherwise.
+    fn send_result(
+        &self,
+        py: Python<'_>,
+        shared: &Arc<Shared>,
+        result: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        if let Ok(list) = result.cast::<PyList>()
+            && list.len() == 1
+        {
+            let item = list.get_item(0)?;
+            let bytes = item.cast::<PyBytes>().map_err(|_| not_bytes(&item))?;
+            return shared.lock_output().send_only(py, bytes.as_bytes());
+        }
+        // As Unit: a bytes object is the whole body, not an iterable of its bytes.
+        if let Ok(bytes) = result.cast::<PyBytes>() {
+            return shared.lock_output().send(py, bytes.as_bytes());
+        }
+        let items = result.try_iter().inspect_err(|error| {
+            if error.is_instance_of::<PyTypeError>(py) {
+                tracing::error!("the application returned not an iterable object");
+            }
+        })?;
+        for item in items {
+            let item = item?;
+            let bytes = item.cast::<PyBytes>().map_err(|_| not_bytes(&item))?;
+            shared.lock_output().send(py, bytes.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn environ<'py>(
+        &self,
+        py: Python<'py>,
+        request: &AppRequest<'_>,
+        target: &LoadedTarget,
+        wsgi_input: WsgiInput,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let environ = self.base_environ.bind(py).copy()?;
+        let text = |bytes: &[u8]| latin1(py, bytes);
+        environ.set_item("REQUEST_METHOD", text(request.method))?;
+        environ.set_item("REQUEST_URI", text(request.target))?;
+        environ.set_item("QUERY_STRING", text(request.query))?;
+        let prefix = target.target.prefix.as_bytes();
+        let mut path = request.path;
+        if !prefix.is_empty()
+            && path.starts_with(prefix)
+            && (path.len() == prefix.len() || path[prefix.len()] == b'/')
+        {
+            environ.set_item("SCRIPT_NAME", text(prefix))?;
+            path = &path[prefix.len()..];
+        }
+        environ.set_item("PATH_INFO", text(path))?;
+        environ.set_item("REMOTE_ADDR", text(request.remote_addr))?;
+        environ.set_item("SERVER_ADDR", text(request.local_addr))?;
+        let mut port = Vec::with_capacity(5);
+        push_decimal(&mut port, u64::from(request.local_port));
+        environ.set_item("SERVER_PORT", text(&port))?;
+        let https = request.flags & FLAG_TLS != 0;
+        environ.set_item("wsgi.url_scheme", if https { "https" } else { "http" })?;
+        environ.set_item(
+            "SERVER_PROTOCOL",
+            if request.version_minor == 0 {
+                "HTTP/1.0"
+            } else {
+                "HTTP/1.1"
+            },
+        )?;
+        environ.set_item("SERVER_NAME", text(request.server_name))?;
+        let mut key = Vec::with_capacity(64);
+        let mut used = vec![false; request.fields.len()];
+        for (index, (name, value)) in request.fields.iter().enumerate() {
+            if used[index] {
+                continue;
+            }
+            key.clear();
+            key.extend_from_slice(b"HTTP_");
+            key.extend(name.iter().map(|byte| match byte {
+                b'-' => b'_',
+                other => other.to_ascii_uppercase(),
+            }));
+            let mut joined: Option<Vec<u8>> = None;
+            for (later, (other, other_value)) in request.fields.iter().enumerate().skip(index + 1) {
+                if other.eq_ignore_ascii_case(name) {
+                    used[later] = true;
+                    let joined = joined.get_or_insert_with(|| value.to_vec());
+                    joined.extend_from_slice(b", ");
+                    joined.extend_from_slice(other_value);
+                }
+            }
+            let value = joined.as_deref().unwrap_or(value);
+            environ.set_item(text(&key), text(value))?;
+            if name.eq_ignore_ascii_case(b"content-length") {
+                environ.set_item("CONTENT_LENGTH", text(value))?;
+            } else if name.eq_ignore_ascii_case(b"content-type") {
+                environ.set_item("CONTENT_TYPE", text(value))?;
+            }
+        }
+        environ.set_item("wsgi.input", Py::new(py, wsgi_input)?)?;
+        Ok(environ)
+    }
+}
+
+/// Bytes as a native string, as PEP 3333 says: each byte one character.
+pub(crate) fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if bytes.is_ascii() => PyString::new(py, text),
+        _ => {
+            let text: String = bytes.iter().map(|byte| char::from(*byte)).collect();
+            PyString::new(py, &text)
+        }
+    }
+}
+
+/// A native string as bytes, as PEP 3333 says: each character one byte (Latin-1);
+/// text with characters beyond that goes out as UTF-8.
+fn push_native(out: &mut Vec<u8>, text: &str) {
+    if text.chars().all(|character| u32::from(character) < 256) {
+        out.extend(text.chars().map(|character| character as u8));
+    } else {
+        out.extend_from_slice(text.as_bytes());
+    }
+}
+
+fn not_bytes(item: &Bound<'_, PyAny>) -> PyErr {
+    let type_name = item
+        .get_type()
+        .name()
+        .map(|name| name.to_string())
+        .unwrap_or_default();
+    PyTypeError::new_err(format!(
+        "the application returned a {type_name} where bytes are expected"
+    ))
+}
+
+/// Calls the result's `close()`, if it has one, as PEP 3333 asks.
+fn close_result(_py: Python<'_>, result: &Bound<'_, PyAny>) -> PyResult<()> {
+    if result.hasattr("close")? {
+        result.call_method0("close")?;
+    }
+    Ok(())
+}
+
+fn to_io(error: PyErr) -> io::Error {
+    io::Error::other(error.to_string())
+}
+
+/// What the Python objects of one connection share with its thread.
+struct Shared {
+    input: Mutex<Input>,
+    output: Mutex<Output>,
+    /// The number of the request being served; objects of an earlier one are stale.
+    request: AtomicU64,
+}
+
+impl Shared {
+    fn lock_input(&self) -> MutexGuard<'_, Input> {
+        self.input
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock_output(&self) -> MutexGuard<'_, Output> {
+        self.output
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn is_current(&self, request: u64) -> bool {
+        self.request.load(Ordering::Relaxed) == request
+    }
+}
+
+/// The answer being written.
+struct Output {
+    stream: UnixStream,
+    /// The status code and the encoded header fields, once `start_response` ran.
+    status: Option<u16>,
+    fields: Vec<u8>,
+    content_length: Option<u64>,
+    head_sent: bool,
+    /// The body goes out in chunks (no length was given).
+    chunked: bool,
+    /// HEAD, or a status without a body: body bytes are dropped.
+    no_body: bool,
+    head_request: bool,
+    sent: u64,
+    scratch: Vec<u8>,
+}
+
+impl Output {
+    fn new(stream: UnixStream) -> Output {
+        Output {
+            stream,
+            status: None,
+            fields: Vec::with_capacity(1024),
+            content_length: None,
+            head_sent: false,
+            chunked: false,
+            no_body: false,
+            head_request: false,
+            sent: 0,
+            scratch: Vec::with_capacity(1024),
+        }
+    }
+
+    fn begin(&mut self, request: &AppRequest<'_>) {
+        self.status = None;
+        self.fields.clear();
+        self.content_length = None;
+        self.head_sent = false;
+        self.chunked = false;
+        self.head_request = request.method == b"HEAD";
+        self.no_body = self.head_request;
+        self.sent = 0;
+    }
+
+    /// Records `start_response`'s status and fields.
+    fn start(&mut self, status: &str, headers: &Bound<'_, PyAny>) -> PyResult<()> {
+        let code = status
+            .get(..3)
+            .filter(|digits| digits.bytes().all(|byte| byte.is_ascii_digit()))
+            .and_then(|digits| digits.parse::<u16>().ok())
+            .filter(|code| (100..1000).contains(code))
+            .ok_or_else(|| PyValueError::new_err(format!("invalid status \"{status}\"")))?;
+        self.fields.clear();
+        self.content_length = None;
+        for header in headers.try_iter()? {
+            let header = header?;
+            let pair = header
+                .cast::<PyTuple>()
+                .map_err(|_| PyTypeError::new_err("a header must be a (name, value) tuple"))?;
+            if pair.len() != 2 {
+                return Err(PyTypeError::new_err(
+                    "a header must be a (name, value) tuple",
+                ));
+            }
+            let name_object = pair.get_item(0)?;
+            let name = name_object
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err("a header name must be a string"))?
+                .to_str()?;
+            let value_object = pair.get_item(1)?;
+            let value = value_object
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err("a header value must be a string"))?
+                .to_str()?;
+            if name.eq_ignore_ascii_case("content-length") {
+                // One that is not a number is left out, as Unit leaves it.
+                match value.trim().parse() {
+                    Ok(length) => self.content_length = Some(length),
+                    Err(_) => continue,
+                }
+            }
+            push_native(&mut self.fields, name);
+            self.fields.extend_from_slice(b": ");
+            push_native(&mut self.fields, value);
+            self.fields.extend_from_slice(b"\r\n");
+        }
+        self.status = Some(code);
+        self.no_body = self.head_request || matches!(code, 100..=199 | 204 | 304);
+        Ok(())
+    }
+
+    /// The head for a body of `length` bytes when it is known up front.
+    fn head(&mut self, known_length: Option<u64>) -> PyResult<Vec<u8>> {
+        let Some(code) = self.status else {
+            return Err(PyRuntimeError::new_err(
+                "the application did not call start_response()",
+            ));
+        };
+        let mut head = std::mem::take(&mut self.scratch);
+        head.clear();
+        head.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(&mut head, u64::from(code));
+        head.push(b' ');
+        head.extend_from_slice(reason_phrase(code).as_bytes());
+        head.extend_from_slice(b"\r\n");
+        head.extend_from_slice(&self.fields);
+        if self.content_length.is_none() && !matches!(code, 100..=199 | 204 | 304) {
+            match known_length {
+                Some(length) => {
+                    head.extend_from_slice(b"Content-Length: ");
+                    push_decimal(&mut head, length);
+                    head.extend_from_slice(b"\r\n");
+                    self.content_length = Some(length);
+                }
+                None => {
+                    head.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+                    self.chunked = !self.no_body;
+                }
+            }
+        }
+        head.extend_from_slice(b"\r\n");
+        self.head_sent = true;
+        Ok(head)
+    }
+
+    /// The part of `data` the declared length still has room for.
+    fn fitting<'d>(&self, data: &'d [u8]) -> &'d [u8] {
+        if self.no_body {
+            return &[];
+        }
+        match self.content_length {
+            Some(length) => {
+                let room = length.saturating_sub(self.sent);
+                &data[..data.len().min(room as usize)]
+            }
+            None => data,
+        }
+    }
+
+    /// The whole body at once: one write with its head.
+    fn send_only(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        if self.head_sent {
+            return self.send(py, data);
+        }
+        let head = self.head(Some(data.len() as u64))?;
+        let body = self.fitting(data);
+        self.sent += body.len() as u64;
+        let result = py.detach(|| write_all_parts(&mut self.stream, &[&head, body]));
+        self.scratch = head;
+        result.map_err(io_error)
+    }
+
+    /// More body bytes; the head goes with the first non-empty ones.
+    fn send(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let head = if self.head_sent {
+            Vec::new()
+        } else {
+            self.head(None)?
+        };
+        let body = self.fitting(data);
+        self.sent += body.len() as u64;
+        let mut size_line = Vec::new();
+        let mut trailer: &[u8] = &[];
+        if self.chunked && !body.is_empty() {
+            size_line = format!("{:x}\r\n", body.len()).into_bytes();
+            trailer = b"\r\n";
+        }
+        let result =
+            py.detach(|| write_all_parts(&mut self.stream, &[&head, &size_line, body, trailer]));
+        if !head.is_empty() {
+            self.scratch = head;
+        }
+        result.map_err(io_error)
+    }
+
+    /// Ends the answer; true when the connection can carry another request.
+    fn finish(&mut self, py: Python<'_>) -> io::Result<bool> {
+        let mut parts: Vec<u8> = Vec::new();
+        if !self.head_sent {
+            match self.head(Some(0)) {
+                Ok(head) => parts = head,
+                Err(error) => {
+                    error.print(py);
+                    return self.fail(py);
+                }
+            }
+        } else if self.chunked {
+            parts.extend_from_slice(b"0\r\n\r\n");
+        }
+        if !parts.is_empty() {
+            py.detach(|| write_all_parts(&mut self.stream, &[&parts]))?;
+        }
+        // A body shorter than its declared length leaves the router waiting for
+        // the rest; closing the connection tells it the answer has ended.
+        Ok(self.no_body
+            || self.content_length.is_none_or(|length| length == self.sent)
+            || self.chunked)
+    }
+
+    /// The application failed: a 503 if nothing was sent (as Unit answers), else the
+    /// connection closes.
+    fn fail(&mut self, py: Python<'_>) -> io::Result<bool> {
+        if self.head_sent {
+            return Ok(false);
+        }
+        self.head_sent = true;
+        let answer = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
+        py.detach(|| write_all_parts(&mut self.stream, &[answer]))?;
+        Ok(true)
+    }
+}
+
+fn io_error(error: io::Error) -> PyErr {
+    PyIOError::new_err(error.to_string())
+}
+
+/// `start_response(status, response_headers, exc_info=None)`.
+#[pyclass(frozen)]
+struct StartResponse {
+    shared: Arc<Shared>,
+    request: u64,
+}
+
+#[pymethods]
+impl StartResponse {
+    #[pyo3(signature = (status, headers, exc_info=None))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        status: &Bound<'_, PyAny>,
+        headers: &Bound<'_, PyAny>,
+        exc_info: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Write> {
+        if !self.shared.is_current(self.request) {
+            return Err(PyRuntimeError::new_err(
+                "start_response() of an ended request",
+            ));
+        }
+        let mut output = self.shared.lock_output();
+        let exc_info = exc_info.filter(|info| !info.is_none());
+        if output.head_sent {
+            if let Some(info) = exc_info {
+                // PEP 3333: with the head gone, the error can only be raised again.
+                let error = info.get_item(1)?;
+                return Err(PyErr::from_value(error));
+            }
+            return Err(PyRuntimeError::new_err(
+                "start_response() called again after the head was sent",
+            ));
+        }
+        if output.status.is_some() && exc_info.is_none() {
+            return Err(PyRuntimeError::new_err(
+                "start_response() called twice without exc_info",
+            ));
+        }
+        let status = status
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("the status must be a string"))?
+            .to_str()?;
+        output.start(status, headers)?;
+        drop(output);
+        let _ = py;
+        Ok(Write {
+            shared: self.shared.clone(),
+            request: self.request,
+        })
+    }
+}
+
+/// The `write(data)` callable `start_response` returns.
+#[pyclass(frozen)]
+struct Write {
+    shared: Arc<Shared>,
+    request: u64,
+}
+
+#[pymethods]
+impl Write {
+    fn __call__(&self, py: Python<'_>, data: &Bound<'_, PyBytes>) -> PyResult<()> {
+        if !self.shared.is_current(self.request) {
+            return Err(PyRuntimeError::new_err("write() of an ended request"));
+        }
+        self.shared.lock_output().send(py, data.as_bytes())
+    }
+}
+
+/// `wsgi.input`: the request body, read as the application asks.
+#[pyclass(frozen)]
+struct WsgiInput {
+    shared: Arc<Shared>,
+    request: u64,
+}
+
+impl WsgiInput {
+    /// Runs `read` on the input with the GIL released; a stale object reads nothing.
+    fn with_input(
+        &self,
+        py: Python<'_>,
+        read: impl FnOnce(&mut Input, &mut Vec<u8>) -> io::Result<()> + Send,
+    ) -> PyResult<Vec<u8>> {
+        let mut out = Vec::new();
+        if !self.shared.is_current(self.request) {
+            return Ok(out);
+        }
+        let shared = &self.shared;
+        py.detach(|| read(&mut shared.lock_input(), &mut out))
+            .map_err(io_error)?;
+        Ok(out)
+    }
+}
+
+/// A size argument: negative or `None` for no limit.
+fn limit(size: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+    let Some(size) = size.filter(|size| !size.is_none()) else {
+        return Ok(usize::MAX);
+    };
+    let size: i64 = size
+        .extract()
+        .map_err(|_| PyTypeError::new_err("the size must be an integer"))?;
+    Ok(usize::try_from(size).unwrap_or(usize::MAX))
+}
+
+#[pymethods]
+impl WsgiInput {
+    #[pyo3(signature = (size=None))]
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        size: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let limit = limit(size)?;
+        let bytes = self.with_input(py, |input, out| {
+            if let Some(remaining) = input.body_remaining() {
+                out.reserve(limit.min(remaining as usize));
+            }
+            while out.len() < limit {
+                if input.read_body(limit - out.len(), out)? == 0 {
+                    break;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    #[pyo3(signature = (size=None))]
+    fn readline<'py>(
+        &self,
+        py: Python<'py>,
+        size: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let limit = limit(size)?;
+        let line = self.with_input(py, |input, out| input.read_line(limit, out).map(drop))?;
+        Ok(PyBytes::new(py, &line))
+    }
+
+    #[pyo3(signature = (hint=None))]
+    fn readlines<'py>(
+        &self,
+        py: Python<'py>,
+        hint: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let hint = limit(hint)?;
+        let lines = PyList::empty(py);
+        let mut total = 0;
+        loop {
+            let line =
+                self.with_input(py, |input, out| input.read_line(usize::MAX, out).map(drop))?;
+            if line.is_empty() {
+                break;
+            }
+            total += line.len();
+            lines.append(PyBytes::new(py, &line))?;
+            if total >= hint {
+                break;
+            }
+        }
+        Ok(lines)
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let line = self.with_input(py, |input, out| input.read_line(usize::MAX, out).map(drop))?;
+        Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
+    }
+}
