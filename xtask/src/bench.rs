@@ -2,8 +2,9 @@
 //!
 //! Each suite is its own submodule behind one variant of [`Suite`]: `criterion` (every
 //! crate's `benches/`), which also runs when no suite is named, `http` (a release unitd
-//! against nginx under wrk load) and `app` (an application through unitd against the
-//! same application reached directly).
+//! against nginx under wrk load), `app` (an application through unitd against the
+//! same application reached directly) and `python` (WSGI and ASGI hello worlds through
+//! unitd against granian, gunicorn and uvicorn).
 //! Suites report their own results; this module only dispatches.
 
 mod criterion;
@@ -38,6 +39,9 @@ enum Suite {
     /// Load-test an application through a release unitd against the same application
     /// hit directly, and unitd's proxy path to it.
     App(http::app::AppArgs),
+    /// Load-test WSGI and ASGI hello worlds through a release unitd against granian,
+    /// gunicorn and uvicorn (installed from PyPI into a virtual environment under target/).
+    Python(http::python::PythonArgs),
 }
 
 /// Runs the chosen suite.
@@ -47,5 +51,6 @@ pub(crate) fn run(bench_args: BenchArgs) -> Result<()> {
         Some(Suite::Criterion { cargo_bench_args }) => criterion::run(&cargo_bench_args),
         Some(Suite::Http(http_args)) => http::run(http_args),
         Some(Suite::App(app_args)) => http::app::run(app_args),
+        Some(Suite::Python(python_args)) => http::python::run(python_args),
     }
 }

@@ -11,11 +11,13 @@
 //! reported, not treated as errors. It fails only when nothing could be measured, when the
 //! tools are missing and cannot be installed, or when unitd does not build.
 //! Submodules: `tools` (wrk and nginx), `servers` (configs, start and stop), `wrk` (running
-//! and parsing it), `procfs` (process trees) and `report` (tables and targets); `app` is
-//! the application suite (`cargo xtask bench app`), built on the same parts.
+//! and parsing it), `procfs` (process trees and groups) and `report` (tables and
+//! targets); `app` is the application suite (`cargo xtask bench app`) and `python` the
+//! Python servers' (`cargo xtask bench python`), built on the same parts.
 
 pub(super) mod app;
 mod procfs;
+pub(super) mod python;
 mod report;
 mod servers;
 mod tools;

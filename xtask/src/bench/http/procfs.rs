@@ -1,7 +1,8 @@
 //! Reading `/proc` by hand: a server's whole process tree, its CPU time and resident memory.
 //!
 //! A server is its main process plus every descendant (nginx workers, unitd's controller
-//! and router), found by following parent pids through `/proc/<pid>/stat`.
+//! and router), found by following parent pids through `/proc/<pid>/stat`, or every
+//! member of the process group it was started in.
 //! CPU time is user plus system time of the processes alive at the moment of sampling, in
 //! clock ticks; time spent by processes that have already exited is not counted.
 //! The parsers are pure functions over the file texts so they can be tested on samples.
@@ -17,6 +18,8 @@ pub(super) struct Stat {
     pub(super) state: char,
     /// The parent pid (field 4).
     pub(super) ppid: u32,
+    /// The process group (field 5).
+    pub(super) pgrp: u32,
     /// User plus system CPU time in clock ticks (fields 14 and 15).
     pub(super) cpu_ticks: u64,
     /// When the process started, in clock ticks after boot (field 22); with the pid it
@@ -56,6 +59,7 @@ pub(super) fn parse_stat(text: &str) -> Option<Stat> {
     Some(Stat {
         state: fields.first()?.chars().next()?,
         ppid: u32::try_from(field(4)?).ok()?,
+        pgrp: u32::try_from(field(5)?).ok()?,
         cpu_ticks: field(14)?.checked_add(field(15)?)?,
         start_time: field(22)?,
     })
@@ -165,19 +169,46 @@ pub(super) struct ProcessSample {
 
 /// Every process of the tree under `root` with its CPU time and command line, read now.
 pub(super) fn sample_tree(root: u32) -> Vec<ProcessSample> {
-    tree_stats(root)
+    tree_stats(root).into_iter().map(sample_of).collect()
+}
+
+/// The members of process group `pgid` that have not exited (zombies, which an
+/// init that does not reap may keep for good, are left out), read now.
+fn group_stats(pgid: u32) -> Vec<(u32, Stat)> {
+    all_processes()
         .into_iter()
-        .map(|(pid, stat)| ProcessSample {
-            id: ProcessId {
-                pid,
-                start_time: stat.start_time,
-            },
-            cpu_ticks: stat.cpu_ticks,
-            cmdline: fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|bytes| parse_cmdline(&bytes))
-                .unwrap_or_default(),
+        .filter(|(_, stat)| stat.pgrp == pgid && stat.state != 'Z')
+        .collect()
+}
+
+/// The live members of process group `pgid`.
+pub(super) fn group(pgid: u32) -> Vec<ProcessId> {
+    group_stats(pgid)
+        .into_iter()
+        .map(|(pid, stat)| ProcessId {
+            pid,
+            start_time: stat.start_time,
         })
         .collect()
+}
+
+/// Every live member of process group `pgid` with its CPU time and command line, read now.
+pub(super) fn sample_group(pgid: u32) -> Vec<ProcessSample> {
+    group_stats(pgid).into_iter().map(sample_of).collect()
+}
+
+/// One process's sample from its `stat` and its command line.
+fn sample_of((pid, stat): (u32, Stat)) -> ProcessSample {
+    ProcessSample {
+        id: ProcessId {
+            pid,
+            start_time: stat.start_time,
+        },
+        cpu_ticks: stat.cpu_ticks,
+        cmdline: fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|bytes| parse_cmdline(&bytes))
+            .unwrap_or_default(),
+    }
 }
 
 /// A `/proc/<pid>/cmdline` as one line: NUL-separated arguments joined by spaces.
@@ -223,7 +254,7 @@ mod tests {
     use super::*;
 
     /// A real-looking `stat` line whose command name has a space and parentheses in it.
-    const STAT: &str = "4242 (nginx: (wor) er) S 4200 4200 4200 0 -1 4194624 233 0 0 0 \
+    const STAT: &str = "4242 (nginx: (wor) er) S 4200 4201 4201 0 -1 4194624 233 0 0 0 \
                         1717 283 0 0 20 0 1 0 99887766 11558912 867 18446744073709551615 \
                         1 1 0 0 0 0 0 16781312 134366 0 0 0 17 1 0 0 0 0 0\n";
 
@@ -234,6 +265,7 @@ mod tests {
             Some(Stat {
                 state: 'S',
                 ppid: 4200,
+                pgrp: 4201,
                 cpu_ticks: 1717 + 283,
                 start_time: 99887766,
             })
@@ -296,5 +328,18 @@ mod tests {
         assert!(usage.rss_kib > 0);
         assert!(clock_ticks_per_second() > 0);
         assert!(effective_uid().is_some());
+    }
+
+    #[test]
+    fn a_process_group_is_found_by_its_id() {
+        let me = std::process::id();
+        let stat =
+            parse_stat(&fs::read_to_string("/proc/self/stat").expect("own stat")).expect("parses");
+        assert!(group(stat.pgrp).iter().any(|process| process.pid == me));
+        assert!(
+            sample_group(stat.pgrp)
+                .iter()
+                .any(|process| process.id.pid == me && !process.cmdline.is_empty())
+        );
     }
 }

@@ -345,27 +345,7 @@ impl Server {
 
     /// The last lines of the server's logs, as a suffix for error messages.
     pub(super) fn log_tail(&self) -> String {
-        let mut tail = String::new();
-        for log in &self.logs {
-            let Ok(text) = fs::read_to_string(log) else {
-                continue;
-            };
-            let lines: Vec<&str> = text
-                .lines()
-                .filter(|line| !line.trim().is_empty())
-                .collect();
-            if lines.is_empty() {
-                continue;
-            }
-            let name = log
-                .file_name()
-                .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
-            let _ = write!(tail, "\n    last lines of {name}:");
-            for line in &lines[lines.len().saturating_sub(5)..] {
-                let _ = write!(tail, "\n      {line}");
-            }
-        }
-        tail
+        log_tail(&self.logs)
     }
 
     /// Sends SIGTERM, waits, kills what is left and reaps the main process.
@@ -432,8 +412,33 @@ fn signal(name: &str, pid: u32) {
         .status();
 }
 
+/// The last lines of each of `logs`, as a suffix for error messages.
+pub(super) fn log_tail(logs: &[PathBuf]) -> String {
+    let mut tail = String::new();
+    for log in logs {
+        let Ok(text) = fs::read_to_string(log) else {
+            continue;
+        };
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .collect();
+        if lines.is_empty() {
+            continue;
+        }
+        let name = log
+            .file_name()
+            .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+        let _ = write!(tail, "\n    last lines of {name}:");
+        for line in &lines[lines.len().saturating_sub(5)..] {
+            let _ = write!(tail, "\n      {line}");
+        }
+    }
+    tail
+}
+
 /// Whether something accepts TCP connections on the loopback `port`.
-fn accepts(port: u16) -> bool {
+pub(super) fn accepts(port: u16) -> bool {
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
 }
@@ -464,7 +469,7 @@ fn control_answers(path: &Path) -> bool {
 }
 
 /// Writes `text` to `path` with mode 0644.
-fn write_file(path: &Path, text: &str) -> Result<()> {
+pub(super) fn write_file(path: &Path, text: &str) -> Result<()> {
     fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     fs::set_permissions(path, Permissions::from_mode(0o644))
         .with_context(|| format!("setting the mode of {}", path.display()))

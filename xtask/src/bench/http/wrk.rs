@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-/// The load generator runs one thread.
-const THREADS: &str = "-t1";
+/// The load generator runs one thread unless a suite asks for more.
+const THREADS: u32 = 1;
 /// Connections of the server comparison's loads.
 pub(super) const CONNECTIONS: u32 = 32;
 
@@ -59,8 +59,8 @@ impl Report {
     }
 }
 
-/// Runs wrk against `url` for `seconds`, with the latency distribution when `latency`, and
-/// returns its standard output; an error carries wrk's own complaint.
+/// Runs wrk (one thread) against `url` for `seconds`, with the latency distribution when
+/// `latency`, and returns its standard output; an error carries wrk's own complaint.
 pub(super) fn run(
     wrk: &Path,
     url: &str,
@@ -68,10 +68,22 @@ pub(super) fn run(
     latency: bool,
     connections: u32,
 ) -> Result<String> {
+    run_threads(wrk, url, seconds, latency, THREADS, connections)
+}
+
+/// [`run`] with `threads` wrk threads (wrk wants at least as many connections).
+pub(super) fn run_threads(
+    wrk: &Path,
+    url: &str,
+    seconds: u64,
+    latency: bool,
+    threads: u32,
+    connections: u32,
+) -> Result<String> {
     let mut command = Command::new(wrk);
     command
         .args([
-            THREADS,
+            &format!("-t{threads}"),
             &format!("-c{connections}"),
             &format!("-d{seconds}s"),
         ])
