@@ -4,7 +4,9 @@
 //! frame, so the runner parses no text and trusts no client-supplied field for them.
 //!
 //! The body follows the frame as it would follow an HTTP head: `Length` bytes, or
-//! chunked coding. The runner answers with an HTTP/1.1 response.
+//! chunked coding. The runner answers with a response head frame of the same kind
+//! ([`AppResponseHead`]), its fields kept byte for byte, then the body in HTTP/1.1
+//! framing (a length, or chunks).
 //!
 //! Layout, integers little-endian: `u32` length of the rest of the frame; `u8` HTTP
 //! minor version; `u8` flags ([`FLAG_TLS`], [`FLAG_UPGRADE`]); `u8` body kind (0 none,
@@ -15,7 +17,7 @@
 //! address, local address, server name, application target; then a `u32` field count
 //! and each field as two texts, name and value.
 
-use crate::HttpError;
+use crate::{HttpError, ResponseBody, ResponseHeadParsed};
 
 /// The connection is TLS.
 pub const FLAG_TLS: u8 = 1;
@@ -266,6 +268,111 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Flag of a response head: the runner closes the connection after this answer.
+pub const RESPONSE_CLOSE: u8 = 1;
+
+/// A response head a runner encodes: status, how the body is framed, the fields.
+///
+/// Layout, integers little-endian: `u32` length of the rest; `u16` status; `u8` body
+/// kind (0 none, 1 length, 2 chunked); `u8` flags ([`RESPONSE_CLOSE`]); `u64` body
+/// length; `u32` field count; each field as two texts (`u32` length and bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppResponseHead {
+    /// The status code, 100 to 999.
+    pub status: u16,
+    /// How the body that follows is delimited.
+    pub body: AppBody,
+    /// [`RESPONSE_CLOSE`].
+    pub flags: u8,
+}
+
+impl AppResponseHead {
+    /// Appends the frame with `fields` (name, value) to `out`.
+    pub fn encode<'f>(
+        &self,
+        fields: impl Iterator<Item = (&'f [u8], &'f [u8])>,
+        out: &mut Vec<u8>,
+    ) {
+        let start = out.len();
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&self.status.to_le_bytes());
+        let (kind, length) = match self.body {
+            AppBody::None => (0, 0),
+            AppBody::Length(length) => (1, length),
+            AppBody::Chunked => (2, 0),
+        };
+        out.push(kind);
+        out.push(self.flags);
+        out.extend_from_slice(&length.to_le_bytes());
+        let count_at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        let mut count: u32 = 0;
+        for (name, value) in fields {
+            push_text(out, name);
+            push_text(out, value);
+            count += 1;
+        }
+        out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
+        let length = (out.len() - start - 4) as u32;
+        out[start..start + 4].copy_from_slice(&length.to_le_bytes());
+    }
+}
+
+/// Decodes a response head frame at the start of `input` into `head`, as
+/// `parse_response_head_into` parses an HTTP one: `Ok(false)` while it is incomplete.
+/// A field name that is not UTF-8 is refused; values are kept as sent.
+pub fn decode_app_response_into(
+    input: &[u8],
+    request_was_head: bool,
+    head: &mut ResponseHeadParsed,
+) -> Result<bool, HttpError> {
+    let Some(length) = input.get(..4) else {
+        return Ok(false);
+    };
+    let length = u32::from_le_bytes([length[0], length[1], length[2], length[3]]) as usize;
+    if length > MAX_FRAME {
+        return Err(HttpError::BadAppFrame);
+    }
+    let Some(frame) = input.get(4..4 + length) else {
+        return Ok(false);
+    };
+    let mut reader = Reader { rest: frame };
+    let status = u16::from_le_bytes(reader.array()?);
+    if !(100..1000).contains(&status) {
+        return Err(HttpError::BadStatusLine);
+    }
+    let kind = reader.byte()?;
+    let flags = reader.byte()?;
+    let body_length = u64::from_le_bytes(reader.array()?);
+    let count = u32::from_le_bytes(reader.array()?) as usize;
+    head.headers.clear();
+    for _ in 0..count {
+        let name = std::str::from_utf8(reader.text()?).map_err(|_| HttpError::BadAppFrame)?;
+        let value = reader.text()?;
+        head.headers.push((name.to_owned(), value.to_vec()));
+    }
+    if !reader.rest.is_empty() {
+        return Err(HttpError::BadAppFrame);
+    }
+    let framed = match kind {
+        0 => ResponseBody::None,
+        1 => ResponseBody::Length(body_length),
+        2 => ResponseBody::Chunked,
+        _ => return Err(HttpError::BadAppFrame),
+    };
+    head.status = status;
+    head.reason.clear();
+    head.version_minor = 1;
+    head.head_len = 4 + length;
+    head.body = if request_was_head || status < 200 || status == 204 || status == 304 {
+        ResponseBody::None
+    } else {
+        framed
+    };
+    head.keep_alive = flags & RESPONSE_CLOSE == 0;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +423,61 @@ mod tests {
             request.fields,
             vec![(&b"Host"[..], &b"localhost"[..]), (&b"X-A"[..], &b""[..])]
         );
+    }
+
+    #[test]
+    fn a_response_head_decodes_with_its_fields_as_sent() {
+        let mut frame = Vec::new();
+        let head = AppResponseHead {
+            status: 200,
+            body: AppBody::Length(3),
+            flags: 0,
+        };
+        let fields = [
+            (&b"query-string"[..], &b" a= b "[..]),
+            (&b"X"[..], &b""[..]),
+        ];
+        head.encode(fields.iter().copied(), &mut frame);
+        frame.extend_from_slice(b"abc");
+        let mut parsed = ResponseHeadParsed::default();
+        for end in 0..frame.len() - 3 {
+            assert_eq!(
+                decode_app_response_into(&frame[..end], false, &mut parsed),
+                Ok(false)
+            );
+        }
+        assert_eq!(
+            decode_app_response_into(&frame, false, &mut parsed),
+            Ok(true)
+        );
+        assert_eq!(parsed.status, 200);
+        assert_eq!(parsed.body, ResponseBody::Length(3));
+        assert!(parsed.keep_alive);
+        assert_eq!(&frame[parsed.head_len..], b"abc");
+        assert_eq!(
+            parsed.headers,
+            vec![
+                ("query-string".to_owned(), b" a= b ".to_vec()),
+                ("X".to_owned(), Vec::new())
+            ]
+        );
+        // A HEAD request's answer has no body; a closing one says so.
+        let mut closing = Vec::new();
+        AppResponseHead {
+            status: 204,
+            body: AppBody::None,
+            flags: RESPONSE_CLOSE,
+        }
+        .encode(std::iter::empty(), &mut closing);
+        assert_eq!(
+            decode_app_response_into(&closing, true, &mut parsed),
+            Ok(true)
+        );
+        assert_eq!(parsed.body, ResponseBody::None);
+        assert!(!parsed.keep_alive);
+        let mut bad = closing.clone();
+        bad[4..6].copy_from_slice(&42u16.to_le_bytes());
+        assert!(decode_app_response_into(&bad, false, &mut parsed).is_err());
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub enum HttpError {
     /// Transfer-Encoding lists something other than a single `chunked`.
     #[error("unsupported transfer coding")]
     UnsupportedTransferEncoding,
+    /// The request carries more than one Transfer-Encoding field (Unit refuses it: 400).
+    #[error("more than one transfer-encoding header field")]
+    DuplicateTransferEncoding,
     /// Transfer-Encoding appears in an HTTP/1.0 message.
     #[error("transfer-encoding in an http/1.0 message")]
     TransferEncodingInHttp10,

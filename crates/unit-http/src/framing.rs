@@ -26,6 +26,8 @@ pub(crate) struct Framing<'buf> {
     pub(crate) host: Option<&'buf [u8]>,
     /// How many Host fields were present.
     pub(crate) n_hosts: usize,
+    /// How many Transfer-Encoding fields were present.
+    pub(crate) n_transfer_encodings: usize,
 }
 
 /// The shape of the transfer codings listed across all Transfer-Encoding fields.
@@ -52,6 +54,7 @@ impl<'buf> Framing<'buf> {
             if name.eq_ignore_ascii_case("content-length") {
                 framing.merge_content_length(header.value)?;
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                framing.n_transfer_encodings += 1;
                 for coding in list_elements(header.value) {
                     n_codings += 1;
                     last_is_chunked = coding.eq_ignore_ascii_case(b"chunked");

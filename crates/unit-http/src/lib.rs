@@ -31,8 +31,8 @@ mod target;
 mod upstream;
 
 pub use app_request::{
-    AppBody, AppRequest, AppRequestHead, FLAG_TLS, FLAG_UPGRADE, MAX_FRAME, WebSocketLimits,
-    decode_app_request,
+    AppBody, AppRequest, AppRequestHead, AppResponseHead, FLAG_TLS, FLAG_UPGRADE, MAX_FRAME,
+    RESPONSE_CLOSE, WebSocketLimits, decode_app_request, decode_app_response_into,
 };
 pub use chunked::{ChunkedDecoder, encode_chunk, encode_last_chunk};
 pub use date::{DateCache, http_date, parse_http_date};

@@ -91,7 +91,7 @@ impl HeaderBuffers {
                 continue;
             }
             n_large_used += 1;
-            if n_large_used > self.n_large || line.len() > self.large_size {
+            if n_large_used > self.n_large || carried_len(line) > self.large_size {
                 return false;
             }
             capacity = self.large_size;
@@ -99,6 +99,25 @@ impl HeaderBuffers {
         }
         true
     }
+}
+
+/// How much of a line that does not fit where it started must fit in a large buffer, as
+/// Unit's parser moves it: a header field from its value on (the name and the colon
+/// are parsed already), up to the `\r` that ends it.
+fn carried_len(line: &[u8]) -> usize {
+    let value_start = line
+        .iter()
+        .position(|&byte| byte == b':')
+        .map_or(0, |colon| {
+            colon
+                + 1
+                + line[colon + 1..]
+                    .iter()
+                    .take_while(|&&byte| byte == b' ' || byte == b'\t')
+                    .count()
+        });
+    let line_end = line.len() - usize::from(line.ends_with(b"\n"));
+    line_end.saturating_sub(value_start)
 }
 
 /// How the body of a request is delimited.
@@ -369,6 +388,9 @@ fn finish_request(
     let framing = Framing::scan(&request.headers[..])?;
     if framing.n_hosts > 1 {
         return Err(HttpError::DuplicateHost);
+    }
+    if framing.n_transfer_encodings > 1 {
+        return Err(HttpError::DuplicateTransferEncoding);
     }
     if let Some(host) = framing.host {
         validate_host(host)?;

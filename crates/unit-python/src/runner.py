@@ -23,15 +23,6 @@ _U32 = struct.Struct('<I')
 _WS_GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 # Request body bytes buffered before reading from the router pauses.
 _BODY_HIGH_WATER = 256 * 1024
-_REASONS = {
-    100: 'Continue', 101: 'Switching Protocols', 200: 'OK', 201: 'Created',
-    202: 'Accepted', 204: 'No Content', 206: 'Partial Content',
-    301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 304: 'Not Modified',
-    307: 'Temporary Redirect', 308: 'Permanent Redirect', 400: 'Bad Request',
-    401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
-    405: 'Method Not Allowed', 413: 'Payload Too Large', 500: 'Internal Server Error',
-    501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
-}
 
 
 def _function_of(obj):
@@ -322,14 +313,21 @@ def log_error(text):
         sys.stderr.flush()
 
 
-def _encode_head(status, fields, extra):
-    reason = _REASONS.get(status, 'Unknown')
-    parts = [b'HTTP/1.1 %d %s\r\n' % (status, reason.encode())]
+_RESPONSE_FIXED = struct.Struct('<HBBQ')
+BODY_NONE, BODY_LENGTH, BODY_CHUNKED = 0, 1, 2
+
+
+def _encode_head(status, fields, kind=BODY_NONE, length=0):
+    """A response head frame (unit-http's AppResponseHead): the router relays the
+    fields as they are."""
+    parts = [b'', _RESPONSE_FIXED.pack(status, kind, 0, length), _U32.pack(len(fields))]
     for name, value in fields:
-        parts.append(bytes(name) + b': ' + bytes(value) + b'\r\n')
-    parts.append(extra)
-    parts.append(b'\r\n')
-    return b''.join(parts)
+        parts.append(_U32.pack(len(name)))
+        parts.append(name)
+        parts.append(_U32.pack(len(value)))
+        parts.append(value)
+    frame = b''.join(parts)
+    return _U32.pack(len(frame)) + frame
 
 
 class Connection(asyncio.Protocol):
@@ -545,16 +543,17 @@ class Exchange:
         out = []
         if not self.started:
             self.started = True
-            extra = b''
-            if self.content_length is None and not (self.status in (204, 304)
-                                                    or self.status < 200):
-                if more:
-                    extra = b'Transfer-Encoding: chunked\r\n'
-                    self.chunked_answer = not self.no_body
-                else:
-                    extra = b'Content-Length: %d\r\n' % len(body)
-                    self.content_length = len(body)
-            out.append(_encode_head(self.status, self.fields, extra))
+            if self.no_body:
+                kind, length = BODY_NONE, 0
+            elif self.content_length is not None:
+                kind, length = BODY_LENGTH, self.content_length
+            elif more:
+                kind, length = BODY_CHUNKED, 0
+                self.chunked_answer = True
+            else:
+                kind, length = BODY_LENGTH, len(body)
+                self.content_length = len(body)
+            out.append(_encode_head(self.status, self.fields, kind, length))
         if body and not self.no_body:
             if self.content_length is not None:
                 body = body[:max(0, self.content_length - self.sent)]
@@ -586,8 +585,8 @@ class Exchange:
         if not self.started and not self.gone:
             self.started = True
             self.complete = True
-            self.connection.transport.write(
-                b'HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n')
+            # As Unit answers for an application that failed: 503.
+            self.connection.transport.write(_encode_head(503, [], BODY_LENGTH, 0))
             self.end()
         else:
             self.complete = True
@@ -724,7 +723,7 @@ class WebSocket:
             code = message.get('code', 1000)
             if self.state == 'connecting':
                 self.state = 'closed'
-                transport.write(b'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n')
+                transport.write(_encode_head(403, [], BODY_LENGTH, 0))
                 self.exchange.complete = True
                 self.connection.finished(self.exchange, True)
                 return
@@ -749,7 +748,7 @@ class WebSocket:
             fields.append((b'sec-websocket-protocol', subprotocol.encode()))
         for name, value in message.get('headers', []):
             fields.append((bytes(name), bytes(value)))
-        self.connection.transport.write(_encode_head(101, fields, b''))
+        self.connection.transport.write(_encode_head(101, fields))
         self.state = 'open'
         self.exchange.started = True
         self.connection.websocket = self

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use pyo3::exceptions::{PyIOError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
-use unit_http::{AppRequest, FLAG_TLS, decode_app_request, push_decimal, reason_phrase};
+use unit_http::{AppBody, AppRequest, AppResponseHead, FLAG_TLS, decode_app_request, push_decimal};
 
 use crate::exchange::{Input, write_all_parts};
 use crate::interpreter::{LoadedApp, LoadedTarget};
@@ -325,9 +325,9 @@ impl Shared {
 /// The answer being written.
 struct Output {
     stream: UnixStream,
-    /// The status code and the encoded header fields, once `start_response` ran.
+    /// The status code and the header fields (name, value), once `start_response` ran.
     status: Option<u16>,
-    fields: Vec<u8>,
+    fields: Vec<(Vec<u8>, Vec<u8>)>,
     content_length: Option<u64>,
     head_sent: bool,
     /// The body goes out in chunks (no length was given).
@@ -344,7 +344,7 @@ impl Output {
         Output {
             stream,
             status: None,
-            fields: Vec::with_capacity(1024),
+            fields: Vec::with_capacity(16),
             content_length: None,
             head_sent: false,
             chunked: false,
@@ -403,46 +403,47 @@ impl Output {
                     Err(_) => continue,
                 }
             }
-            push_native(&mut self.fields, name);
-            self.fields.extend_from_slice(b": ");
-            push_native(&mut self.fields, value);
-            self.fields.extend_from_slice(b"\r\n");
+            let mut name_bytes = Vec::with_capacity(name.len());
+            push_native(&mut name_bytes, name);
+            let mut value_bytes = Vec::with_capacity(value.len());
+            push_native(&mut value_bytes, value);
+            self.fields.push((name_bytes, value_bytes));
         }
         self.status = Some(code);
         self.no_body = self.head_request || matches!(code, 100..=199 | 204 | 304);
         Ok(())
     }
 
-    /// The head for a body of `length` bytes when it is known up front.
+    /// The head frame for a body of `known_length` bytes when it is known up front.
     fn head(&mut self, known_length: Option<u64>) -> PyResult<Vec<u8>> {
         let Some(code) = self.status else {
             return Err(PyRuntimeError::new_err(
                 "the application did not call start_response()",
             ));
         };
+        let body = if self.no_body {
+            AppBody::None
+        } else if let Some(length) = self.content_length {
+            AppBody::Length(length)
+        } else if let Some(length) = known_length {
+            self.content_length = Some(length);
+            AppBody::Length(length)
+        } else {
+            self.chunked = true;
+            AppBody::Chunked
+        };
         let mut head = std::mem::take(&mut self.scratch);
         head.clear();
-        head.extend_from_slice(b"HTTP/1.1 ");
-        push_decimal(&mut head, u64::from(code));
-        head.push(b' ');
-        head.extend_from_slice(reason_phrase(code).as_bytes());
-        head.extend_from_slice(b"\r\n");
-        head.extend_from_slice(&self.fields);
-        if self.content_length.is_none() && !matches!(code, 100..=199 | 204 | 304) {
-            match known_length {
-                Some(length) => {
-                    head.extend_from_slice(b"Content-Length: ");
-                    push_decimal(&mut head, length);
-                    head.extend_from_slice(b"\r\n");
-                    self.content_length = Some(length);
-                }
-                None => {
-                    head.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
-                    self.chunked = !self.no_body;
-                }
-            }
-        }
-        head.extend_from_slice(b"\r\n");
+        let frame = AppResponseHead {
+            status: code,
+            body,
+            flags: 0,
+        };
+        let fields = self
+            .fields
+            .iter()
+            .map(|(name, value)| (name.as_slice(), value.as_slice()));
+        frame.encode(fields, &mut head);
         self.head_sent = true;
         Ok(head)
     }
@@ -461,9 +462,10 @@ impl Output {
         }
     }
 
-    /// The whole body at once: one write with its head.
+    /// The whole body at once: one write with its head when its length was given
+    /// (without one the body goes in chunks, as Unit sends it).
     fn send_only(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
-        if self.head_sent {
+        if self.head_sent || self.content_length.is_none() {
             return self.send(py, data);
         }
         let head = self.head(Some(data.len() as u64))?;
@@ -504,14 +506,16 @@ impl Output {
     fn finish(&mut self, py: Python<'_>) -> io::Result<bool> {
         let mut parts: Vec<u8> = Vec::new();
         if !self.head_sent {
-            match self.head(Some(0)) {
+            // No body at all: without a length it is an empty chunked one, as in Unit.
+            match self.head(None) {
                 Ok(head) => parts = head,
                 Err(error) => {
                     error.print(py);
                     return self.fail(py);
                 }
             }
-        } else if self.chunked {
+        }
+        if self.chunked {
             parts.extend_from_slice(b"0\r\n\r\n");
         }
         if !parts.is_empty() {
@@ -531,8 +535,14 @@ impl Output {
             return Ok(false);
         }
         self.head_sent = true;
-        let answer = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
-        py.detach(|| write_all_parts(&mut self.stream, &[answer]))?;
+        let mut answer = Vec::new();
+        AppResponseHead {
+            status: 503,
+            body: AppBody::Length(0),
+            flags: 0,
+        }
+        .encode(std::iter::empty(), &mut answer);
+        py.detach(|| write_all_parts(&mut self.stream, &[&answer]))?;
         Ok(true)
     }
 }

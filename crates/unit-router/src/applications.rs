@@ -125,6 +125,8 @@ struct PoolState {
     /// The last start failed, or a process died before it served: requests that would
     /// wait for a process fail instead, until one starts.
     failing: bool,
+    /// Processes to start so `spare` stay idle, asked for as requests took idle ones.
+    top_up: usize,
 }
 
 struct Waiter {
@@ -266,14 +268,31 @@ impl AppPool {
             .find(|process| process.active < process.capacity)
         {
             process.active += 1;
-            return Acquired::Now(Lease {
+            let lease = Lease {
                 pool: Arc::clone(self),
                 pid: process.pid,
                 worker,
                 socket: Arc::clone(&process.socket),
                 served: false,
                 connection: process.connection.take(),
-            });
+            };
+            // As Unit: taking one of the `spare` idle processes starts another, which
+            // stays whether or not this request is still running when it comes up.
+            if let Processes::Dynamic { spare, .. } = self.application.processes {
+                let idle = state
+                    .processes
+                    .iter()
+                    .filter(|process| process.takes_requests(generation) && process.active == 0)
+                    .count()
+                    + state.starting
+                    + state.top_up;
+                if idle < spare as usize && self.below_max(&state) {
+                    state.top_up += 1;
+                    drop(state);
+                    self.wake();
+                }
+            }
+            return Acquired::Now(lease);
         }
         let nothing_coming = state.starting == 0
             && !state
@@ -618,7 +637,8 @@ impl AppPool {
                 .map(|process| process.capacity.saturating_sub(process.active) as usize)
                 .sum::<usize>();
             let unserved = state.waiting.len().saturating_sub(free + state.starting);
-            let mut target = min.max((live + unserved).max(busy + spare).min(max));
+            let top_up = std::mem::take(&mut state.top_up);
+            let mut target = min.max((live + unserved + top_up).max(busy + spare).min(max));
             // While starts fail, one at a time (main backs off between them).
             if state.failing {
                 target = if state.starting > 0 {

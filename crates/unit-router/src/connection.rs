@@ -400,7 +400,10 @@ impl Connection {
                 continue;
             }
             match self.fill() {
-                Ok(0) if self.eof => return Drive::Close,
+                Ok(0) if self.eof => {
+                    self.log_abandoned_head(context.counters);
+                    return Drive::Close;
+                }
                 Ok(0) => return Drive::Wait(self.waiting_for(context.now)),
                 Ok(_) => {}
                 Err(_) => return Drive::Close,
@@ -476,6 +479,8 @@ impl Connection {
                 }
                 match self.fill() {
                     Ok(0) if self.eof => Some(Drive::Close),
+                    // The client owes more body: `body_read_timeout` runs, as in Unit.
+                    Ok(0) if wait != Wait::Send => Some(Drive::Wait(Wait::Body)),
                     Ok(0) => Some(Drive::Wait(wait)),
                     Ok(_) => None,
                     Err(_) => Some(Drive::Close),
@@ -618,6 +623,9 @@ impl Connection {
         if self.close_after {
             exchange.close_after_answer();
         }
+        if self.conf.access_log.is_some() {
+            exchange.keep_sent_headers();
+        }
         self.exchange = Some(exchange);
         true
     }
@@ -647,10 +655,13 @@ impl Connection {
     /// The exchange is over: its figures go to the access log and its buffers back to
     /// the pool.
     fn end_exchange(&mut self, pool: &mut UpstreamPool) {
-        if let Some(exchange) = self.exchange.take() {
+        if let Some(mut exchange) = self.exchange.take() {
             if let Some(finished) = self.finished.as_mut() {
                 finished.status = exchange.status;
                 finished.body_bytes = exchange.body_bytes;
+                if let Some(sent) = exchange.sent_headers.take() {
+                    finished.headers = sent;
+                }
             }
             exchange.recycle(pool);
         }
@@ -713,24 +724,32 @@ impl Connection {
         Ok(outcome.read)
     }
 
-    /// Reads the chunked body of an application's request; once it is whole, the
-    /// request goes on with a `Content-Length` and the decoded body in place of the
-    /// chunks. True if it made progress.
+    /// Reads the body of an application's request; once it is whole, the request goes
+    /// on with the body in front of the input (decoded, with a `Content-Length` in
+    /// place of `Transfer-Encoding`, when it was chunked). True if it made progress.
     fn collect_body(&mut self, context: &mut DriveContext<'_>) -> bool {
         let max_body = self.conf.http.max_body_size;
-        let (Some(collecting), Some(BodyState::Chunked(decoder, _))) =
-            (&mut self.collecting, &mut self.body)
-        else {
+        let Some(collecting) = &mut self.collecting else {
             return false;
         };
-        let decoded = decoder.decode(&self.input, &mut collecting.body);
-        let consumed = match decoded {
-            Ok(consumed) => consumed,
-            Err(error) => {
-                self.collecting = None;
-                self.refuse_status(error.status(), context.date);
-                return true;
+        let (consumed, done, chunked) = match &mut self.body {
+            Some(BodyState::Length(remaining)) => {
+                let taken = (*remaining).min(self.input.len() as u64) as usize;
+                collecting.body.extend_from_slice(&self.input[..taken]);
+                *remaining -= taken as u64;
+                (taken, *remaining == 0, false)
             }
+            Some(BodyState::Chunked(decoder, _)) => {
+                match decoder.decode(&self.input, &mut collecting.body) {
+                    Ok(consumed) => (consumed, decoder.is_done(), true),
+                    Err(error) => {
+                        self.collecting = None;
+                        self.refuse_status(error.status(), context.date);
+                        return true;
+                    }
+                }
+            }
+            None => (0, true, false),
         };
         self.input.drain(..consumed);
         if collecting.body.len() as u64 > max_body {
@@ -738,7 +757,7 @@ impl Connection {
             self.refuse_status(413, context.date);
             return true;
         }
-        if !decoder.is_done() {
+        if !done {
             return consumed > 0;
         }
         let Some(collecting) = self.collecting.take() else {
@@ -746,7 +765,7 @@ impl Connection {
         };
         self.body = None;
         let length = collecting.body.len() as u64;
-        if let Some(finished) = self.finished.as_mut() {
+        if chunked && let Some(finished) = self.finished.as_mut() {
             let headers = &mut finished.request.headers;
             headers.retain(|(name, _)| !name.eq_ignore_ascii_case("transfer-encoding"));
             headers.push(("Content-Length".to_owned(), length.to_string().into_bytes()));
@@ -755,7 +774,11 @@ impl Connection {
         self.pass_to_application(
             collecting.pool,
             collecting.target,
-            RequestBody::Length(length),
+            if length == 0 {
+                RequestBody::Done
+            } else {
+                RequestBody::Length(length)
+            },
             collecting.response_headers,
             context,
         );
@@ -875,6 +898,9 @@ impl Connection {
                     if self.close_after {
                         exchange.close_after_answer();
                     }
+                    if self.conf.access_log.is_some() {
+                        exchange.keep_sent_headers();
+                    }
                     self.exchange = Some(exchange);
                     self.finished = Some(Finished::awaiting(request, self.started));
                     return true;
@@ -885,7 +911,8 @@ impl Connection {
                     response_headers,
                 } => {
                     self.finished = Some(Finished::awaiting(request, self.started));
-                    if matches!(self.body, Some(BodyState::Chunked(..))) {
+                    // As Unit: an application gets its request once the body is whole.
+                    if self.body.is_some() {
                         self.collecting = Some(Collecting {
                             pool,
                             target,
@@ -961,10 +988,25 @@ impl Connection {
     /// Drops whatever request is under way and answers `response`, then closes (after
     /// a lingering close, as the client may still be sending).
     fn refuse(&mut self, response: HttpResponse, date: &str) {
+        // A refused request is logged and counted as Unit does; a connection that was
+        // merely idle has none.
+        let request = match self.finished.take() {
+            Some(finished) => Some(finished.request),
+            None if self.head_started.is_some() || !self.input.is_empty() => Some(
+                HttpRequest::empty(self.remote.clone(), self.local.clone(), self.started),
+            ),
+            None => None,
+        };
+        self.finished = request.map(|request| Finished {
+            status: response.status,
+            body_bytes: response.body.len(),
+            headers: Vec::new(),
+            request,
+            started: self.started,
+        });
         self.linger_on_close = true;
         self.pending = None;
         self.collecting = None;
-        self.finished = None;
         self.body = None;
         self.input.clear();
         self.close_after = true;
@@ -1103,6 +1145,27 @@ impl Connection {
     }
 
     /// An answer is out: count it and log it.
+    /// The client closed in the middle of a head: logged as Unit logs it, a 400 with
+    /// no request line.
+    fn log_abandoned_head(&mut self, counters: &Counters) {
+        let in_request = self.exchange.is_some()
+            || self.app.is_some()
+            || self.pending.is_some()
+            || self.collecting.is_some()
+            || self.finished.is_some();
+        if self.input.is_empty() || in_request {
+            return;
+        }
+        self.finished = Some(Finished {
+            status: 400,
+            body_bytes: 0,
+            headers: Vec::new(),
+            request: HttpRequest::empty(self.remote.clone(), self.local.clone(), self.started),
+            started: self.started,
+        });
+        self.finish_response(counters);
+    }
+
     fn finish_response(&mut self, counters: &Counters) {
         let Some(finished) = self.finished.take() else {
             return;

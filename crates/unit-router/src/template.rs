@@ -142,6 +142,8 @@ fn push_variable(
             }
             ConnAddr::Unix => expanded.push_str("unix:"),
         },
+        // A request refused before its line was read has none.
+        Variable::RequestLine if request.request_line.is_empty() => return false,
         Variable::RequestLine => expanded.push_str(&request.request_line),
         Variable::TimeLocal => expanded.push_str(extra.time_local),
         Variable::BodyBytesSent => expanded.push_str(&extra.body_bytes_sent.to_string()),

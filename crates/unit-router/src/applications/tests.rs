@@ -375,3 +375,14 @@ fn a_process_serves_as_many_requests_at_once_as_it_reported() {
     assert!(matches!(acquire(&pool).0, Acquired::Waiting(_)));
     drop(leases);
 }
+
+#[test]
+fn taking_a_spare_process_starts_another_even_once_the_request_is_done() {
+    let (pool, _) = pool(json!({"processes": {"spare": 1, "max": 3}}));
+    assert_eq!(start_planned(&pool, 600).len(), 1);
+    let lease = leased(acquire(&pool).0);
+    drop(lease);
+    let plan = pool.plan(Instant::now());
+    assert_eq!(plan.starts.len(), 1, "the spare taken is replaced");
+    assert!(plan.stops.is_empty());
+}

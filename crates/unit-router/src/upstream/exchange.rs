@@ -17,12 +17,12 @@ use std::io;
 use mio::{Interest, Registry};
 use unit_http::{
     AppBody, AppRequestHead, BodyRelay, ChunkedDecoder, ClientFraming, FLAG_TLS, FLAG_UPGRADE,
-    HeadLimits, HeadWriter, ResponseHeadParsed, WebSocketLimits, encode_chunk, encode_last_chunk,
-    parse_response_head_into,
+    HeadLimits, HeadWriter, ResponseHeadParsed, WebSocketLimits, decode_app_response_into,
+    encode_chunk, encode_last_chunk, parse_response_head_into,
 };
 
 use super::pool::{Parked, Upstream, UpstreamPool, connect};
-use crate::http::{ConnAddr, HttpRequest};
+use crate::http::{ConnAddr, Field, HttpRequest};
 use crate::routes::ProxyTarget;
 
 /// Buffer at most this much in either direction before waiting for the reader.
@@ -193,6 +193,12 @@ pub(crate) struct Exchange {
     pub(crate) status: u16,
     /// Body bytes passed to the client (for the access log).
     pub(crate) body_bytes: u64,
+    /// The answer's header fields as the client got them, kept when the access log
+    /// may show them (`$response_header_*`).
+    pub(crate) sent_headers: Option<Vec<Field>>,
+    /// The peer is a language runner: its answers start with a head frame
+    /// (`unit_http::AppResponseHead`) rather than an HTTP head.
+    framed_answers: bool,
 }
 
 impl Exchange {
@@ -249,6 +255,8 @@ impl Exchange {
             },
             status: 0,
             body_bytes: 0,
+            sent_headers: None,
+            framed_answers: matches!(format, HeadFormat::AppFrame { .. }),
         }
     }
 
@@ -342,6 +350,11 @@ impl Exchange {
     /// The application connection a finished exchange leaves reusable.
     pub(crate) fn take_kept_connection(&mut self) -> Option<Parked> {
         self.kept.take()
+    }
+
+    /// Keeps the answer's header fields for the access log.
+    pub(crate) fn keep_sent_headers(&mut self) {
+        self.sent_headers = Some(Vec::new());
     }
 
     /// The client connection closes after this answer: its head says so.
@@ -623,12 +636,16 @@ impl Exchange {
                     max_head_bytes: MAX_RESPONSE_HEAD,
                     max_headers: 256,
                 };
-                let parsed = parse_response_head_into(
-                    &self.incoming.bytes,
-                    &limits,
-                    self.client.head_request,
-                    head,
-                );
+                let parsed = if self.framed_answers {
+                    decode_app_response_into(&self.incoming.bytes, self.client.head_request, head)
+                } else {
+                    parse_response_head_into(
+                        &self.incoming.bytes,
+                        &limits,
+                        self.client.head_request,
+                        head,
+                    )
+                };
                 match parsed {
                     Ok(true) => {}
                     Ok(false) => return Ok(Passed::Moved(moved)),
@@ -675,13 +692,14 @@ impl Exchange {
     }
 
     fn write_client_head(
-        &self,
+        &mut self,
         head: &ResponseHeadParsed,
         framing: ClientFraming,
         client_output: &mut Vec<u8>,
         server: &str,
         date: &str,
     ) {
+        let head_start = client_output.len();
         let switching = head.status == 101;
         let has = |name: &str| {
             head.headers
@@ -739,6 +757,9 @@ impl Exchange {
             out.field("Connection", b"close");
         }
         out.finish();
+        if let Some(sent) = &mut self.sent_headers {
+            record_fields(&client_output[head_start..], sent);
+        }
     }
 }
 
@@ -847,6 +868,17 @@ fn write_app_frame(
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_slice()));
     frame.encode(fields, head);
+}
+
+/// The fields of a response head just written, for the access log.
+fn record_fields(head: &[u8], sent: &mut Vec<Field>) {
+    sent.clear();
+    let text = String::from_utf8_lossy(head);
+    for line in text.split("\r\n").skip(1) {
+        if let Some((name, value)) = line.split_once(':') {
+            sent.push((name.to_owned().into(), value.trim().to_owned().into()));
+        }
+    }
 }
 
 /// Appends one `name: value` request field (as the client sent it; httparse checked it).
