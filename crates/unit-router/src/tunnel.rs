@@ -1,12 +1,15 @@
 //! A tunnel: what a client connection becomes once an upstream or an application
 //! answered its upgrade (`101 Switching Protocols`): bytes are copied both ways as they
-//! come, until both sides have closed.
+//! come, until the upstream side has closed and what it sent is out, or both sides
+//! have.
 //!
 //! Each direction has a buffer of at most [`HIGH_WATER`] bytes; a side is not read while
 //! the other has not taken what it sent, so a slow reader slows the writer instead of
 //! growing memory. When one side closes, the other's sending side is shut once what was
-//! buffered for it is out, and the tunnel ends when both directions are done (or either
-//! side fails).
+//! buffered for it is out. The tunnel ends once the upstream's direction is done: the
+//! upstream (a WebSocket application that closed, say) has nothing more to say and takes
+//! nothing more, so a client that keeps its end open holds no process or listener. It
+//! also ends when both directions are done, or when either side fails.
 //!
 //! What it does not do: look at the bytes (WebSocket framing is the application's
 //! business) or time out (the worker applies the listener's idle timeout).
@@ -96,7 +99,7 @@ impl Tunnel {
     /// Copies all it can both ways.
     pub(crate) fn drive(&mut self, client: &mut Transport) -> TunnelStep {
         match self.pump(client) {
-            Ok(()) if self.up.finished() && self.down.finished() => TunnelStep::Closed,
+            Ok(()) if self.down.finished() => TunnelStep::Closed,
             Ok(()) => TunnelStep::Blocked,
             Err(_) => TunnelStep::Closed,
         }

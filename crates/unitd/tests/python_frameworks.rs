@@ -900,7 +900,7 @@ fn fastapi_serves_json_streams_its_lifespan_and_a_websocket() {
     );
     assert_closed(&mut websocket);
     // The client closes its end too, as RFC 6455 has a client do once the server has
-    // closed (one that keeps it open holds the application: see the ignored test).
+    // closed (one that does not is the next test's case).
     drop(websocket);
 
     // The endpoint's own close carries its code and reason.
@@ -924,15 +924,11 @@ fn fastapi_serves_json_streams_its_lifespan_and_a_websocket() {
     );
 }
 
-/// The router bug this test shows: once an application has ended a WebSocket (close
-/// frames exchanged, the application's side closed), the router shuts only its sending
-/// half toward the client and keeps the tunnel, and with it the application process and
-/// the listening socket, until the client closes. Removing the application then does
-/// not stop its process (no lifespan shutdown until the client goes, or the idle
-/// timeout), and putting the same listener back fails to bind its port. Remove the
-/// `ignore` once the router closes a finished tunnel.
+/// Once an application has ended a WebSocket (close frames exchanged, its side
+/// closed), the router ends the tunnel, so a client that keeps its end open holds
+/// neither the application process nor the listening socket: removing the application
+/// stops its process, and the same listener can be put back.
 #[test]
-#[ignore = "router bug: a finished WebSocket's tunnel holds the application and its listener until the client closes"]
 fn a_finished_websocket_whose_client_lingers_does_not_hold_the_application() {
     let Some((unit, port, shutdown_marker)) = start_fastapi("python_fastapi_linger") else {
         return;
@@ -948,12 +944,12 @@ fn a_finished_websocket_whose_client_lingers_does_not_hold_the_application() {
     let conf = unit.get("/config").body;
     let response = unit.put("/config", r#"{"listeners": {}, "applications": {}}"#);
     assert_eq!(response.status, 200, "{}", response.body);
-    // FAILS (router bug): the process is stopped only once the client closes.
+    // The process stops although the client has not closed.
     assert!(
         support::wait_until(|| shutdown_marker.is_file()),
         "the application was not stopped while the finished WebSocket's client lingered"
     );
-    // FAILS (router bug): the removed listener's socket is still bound.
+    // The removed listener's socket is released.
     let response = unit.put("/config", &conf);
     assert_eq!(response.status, 200, "{}", response.body);
     drop(websocket);
