@@ -606,16 +606,15 @@ impl AppPool {
                     })
                     .map(|(index, _)| index)
                     .collect();
-                let mut surplus = usable_idle.len().saturating_sub(spare);
-                usable_idle.sort_by_key(|index| state.processes[*index].idle_since);
-                for index in usable_idle {
-                    if surplus == 0 {
-                        break;
-                    }
+                // As Unit: the `spare` processes idle the longest are the spare ones; those
+                // that became idle after them each idle out on their own timer.
+                let surplus = usable_idle.len().saturating_sub(spare);
+                usable_idle
+                    .sort_by_key(|index| std::cmp::Reverse(state.processes[*index].idle_since));
+                for index in usable_idle.into_iter().take(surplus) {
                     let process = &mut state.processes[index];
                     if now.saturating_duration_since(process.idle_since) >= idle_timeout {
                         process.retiring = true;
-                        surplus -= 1;
                     }
                 }
             }
