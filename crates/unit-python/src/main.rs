@@ -123,6 +123,11 @@ fn run() -> Result<(), ()> {
         // The socket is listening: what connects before the threads take it waits.
         writeln!(pipe, "ready {capacity}")
             .map_err(|error| alert!("reporting readiness failed: {error}"))?;
+        // Main then hands over a reopened log on the same socket (SIGUSR1).
+        std::thread::Builder::new()
+            .name("log".to_owned())
+            .spawn(move || take_reopened_logs(pipe))
+            .map_err(|error| alert!("failed to start a thread: {error}"))?;
     }
     let signal = quit.wait().ok();
     tracing::info!("exiting on {signal:?}");
@@ -164,6 +169,53 @@ fn take_ready_pipe() -> std::io::Result<Option<std::fs::File>> {
         fd,
         "the readiness pipe",
     )?)))
+}
+
+/// Puts each log main sends at standard error, until main's end closes.
+fn take_reopened_logs(channel: std::fs::File) {
+    use std::os::fd::AsRawFd;
+
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+
+    let mut byte = [0u8; 1];
+    loop {
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let mut buffers = [std::io::IoSliceMut::new(&mut byte)];
+        let received = match recvmsg::<()>(
+            channel.as_raw_fd(),
+            &mut buffers,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(received) => received,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return,
+        };
+        if received.bytes == 0 {
+            return;
+        }
+        let Ok(messages) = received.cmsgs() else {
+            continue;
+        };
+        for message in messages {
+            if let ControlMessageOwned::ScmRights(fds) = message {
+                for fd in fds {
+                    let log = adopt_received(fd);
+                    if let Err(errno) = nix::unistd::dup2_stderr(&log) {
+                        tracing::warn!("taking the reopened log failed: {errno}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Takes ownership of a descriptor that arrived with `SCM_RIGHTS`.
+#[allow(unsafe_code)]
+fn adopt_received(fd: RawFd) -> OwnedFd {
+    // SAFETY: the kernel installed this descriptor in this process for the message just
+    // received; nothing else knows its number, so this is its only owner.
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
 /// Runs the `atexit` functions, as the interpreter's finalization would, and flushes

@@ -57,6 +57,8 @@ pub(crate) struct PreparedStart {
     pub(crate) socket: OwnedFd,
     pub(crate) socket_path: PathBuf,
     pub(crate) spec: StartSpec,
+    /// The process's standard error is the unit log (not a file of its own).
+    pub(crate) stderr_is_log: bool,
 }
 
 impl Applications {
@@ -122,6 +124,7 @@ impl Applications {
             }
         };
         let title = format!("unit: \"{}\" application", start.name);
+        let stderr_is_log = output(&start.stderr).is_none();
         let program = ProgramSpec {
             executable: start.executable.clone(),
             // A language runner is titled as Unit titles an application process; any
@@ -144,6 +147,7 @@ impl Applications {
             socket,
             socket_path,
             spec,
+            stderr_is_log,
         })
     }
 

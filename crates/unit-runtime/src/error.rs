@@ -90,7 +90,7 @@ pub enum RuntimeError {
     #[error("registering with the event engine failed{}", os_error_suffix(.0))]
     Register(io::Error),
     /// The pipe a language runner reports its readiness on could not be made.
-    #[error("pipe2() for a readiness pipe failed ({0})")]
+    #[error("socketpair() for a readiness channel failed ({0})")]
     ReadyPipe(nix::errno::Errno),
 }
 

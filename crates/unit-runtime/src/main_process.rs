@@ -9,8 +9,8 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
-use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::unistd::Pid;
 use unit_conf::{Action, MODULES_ENV, parse_command_line};
 use unit_engine::HashMap;
@@ -118,6 +118,9 @@ struct MainProcess {
     next_delayed_start: u64,
     /// Runner processes started and not ready yet, by number.
     pending_ready: HashMap<usize, PendingReady>,
+    /// Main's end of each ready runner's socket whose stderr is the unit log: a
+    /// reopened log goes to it.
+    log_channels: HashMap<Pid, OwnedFd>,
     next_pending_ready: usize,
     reporter: Option<StartupReporter>,
     /// Declared last so it is removed after the children are gone.
@@ -139,6 +142,7 @@ impl MainProcess {
             delayed_starts: HashMap::default(),
             next_delayed_start: 0,
             pending_ready: HashMap::default(),
+            log_channels: HashMap::default(),
             next_pending_ready: 0,
             reporter: None,
             _pid_file: started.pid_file,
@@ -229,6 +233,15 @@ impl MainProcess {
         self.reopen_access_log();
         // On failure LogHandle keeps the old file and logs why.
         let Ok(file) = self.log.reopen() else { return };
+        self.log_channels.retain(
+            |pid, channel| match crate::readiness::send_log(channel, &file) {
+                Ok(()) => true,
+                Err(errno) => {
+                    tracing::warn!("passing the reopened log to process {pid} failed: {errno}");
+                    false
+                }
+            },
+        );
         for pid in self.supervisor.child_pids() {
             match file.try_clone() {
                 Ok(copy) => self
@@ -332,6 +345,7 @@ impl MainProcess {
                 ExitStatus::Signal { .. } if !stopped => alert!("{description}"),
                 _ => notice!("{description}"),
             }
+            self.log_channels.remove(&pid);
             if let Some(socket) = self.app_sockets.remove(&pid) {
                 self.applications.remove_socket(&socket);
             }
@@ -434,8 +448,18 @@ impl MainProcess {
             generation: start.generation,
         };
         let started = self.applications.prepare(&start).and_then(|prepared| {
+            // A socket pair rather than a pipe: after the readiness line main keeps its
+            // end to hand the process a reopened log (SIGUSR1).
             let ready_pipe = if start.reports_ready {
-                Some(nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(RuntimeError::ReadyPipe)?)
+                Some(
+                    socketpair(
+                        AddressFamily::Unix,
+                        SockType::Stream,
+                        None,
+                        SockFlag::SOCK_CLOEXEC,
+                    )
+                    .map_err(RuntimeError::ReadyPipe)?,
+                )
             } else {
                 None
             };
@@ -446,15 +470,20 @@ impl MainProcess {
                 ready_pipe.as_ref().map(|(_, write)| write.as_fd()),
             )?;
             // The write end is the process's alone now: its end of file is the process's.
-            Ok((pid, prepared.socket_path, ready_pipe.map(|(read, _)| read)))
+            Ok((
+                pid,
+                prepared.socket_path,
+                ready_pipe.map(|(read, _)| read),
+                prepared.stderr_is_log,
+            ))
         });
         match started {
-            Ok((pid, socket_path, None)) => {
+            Ok((pid, socket_path, None, _)) => {
                 tracing::info!("\"{}\" application started (process {pid})", start.name);
                 self.app_sockets.insert(pid, socket_path.clone());
                 self.answer_start(reply_to, pid, socket_path, 0);
             }
-            Ok((pid, socket_path, Some(pipe))) => {
+            Ok((pid, socket_path, Some(pipe), stderr_is_log)) => {
                 self.app_sockets.insert(pid, socket_path.clone());
                 let number = self.next_pending_ready;
                 self.next_pending_ready += 1;
@@ -467,6 +496,7 @@ impl MainProcess {
                     start.name.clone(),
                     socket_path,
                     reply_to,
+                    stderr_is_log,
                 ) {
                     Ok(pending) => {
                         self.pending_ready.insert(number, pending);
@@ -511,7 +541,12 @@ impl MainProcess {
                     pending.name,
                     pending.pid
                 );
-                self.answer_start(pending.reply_to, pending.pid, pending.socket_path, capacity);
+                let (pid, reply_to, socket_path) =
+                    (pending.pid, pending.reply_to, pending.socket_path.clone());
+                if let Some(channel) = pending.into_log_channel() {
+                    self.log_channels.insert(pid, channel);
+                }
+                self.answer_start(reply_to, pid, socket_path, capacity);
             }
             Readiness::Failed(reason) => {
                 // The process logged why (an import error, a failed startup).

@@ -7,6 +7,11 @@
 //! process that is still importing, and an application that cannot start is a failed
 //! start (its traceback is in the log). A pipe that closes without the line, or no line
 //! within [`READY_TIMEOUT`], fails the start.
+//!
+//! The "pipe" is one end of a unix socket pair: once the process is ready, main keeps
+//! its end for as long as the process lives and, when the log is reopened (SIGUSR1),
+//! sends the new log file over it for the process to put at its standard error. Main
+//! reads nothing more from it, so the process can tell main nothing.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -34,6 +39,8 @@ pub(crate) struct PendingReady {
     pub(crate) reply_to: (Pid, unit_port::PortId, u32),
     pipe: File,
     line: Vec<u8>,
+    /// The process's standard error is the unit log, so a reopened one is sent.
+    stderr_is_log: bool,
 }
 
 /// What reading the pipe came to.
@@ -48,7 +55,8 @@ pub(crate) enum Readiness {
 }
 
 impl PendingReady {
-    /// Registers `pipe` (the read end, non-blocking) under `token`.
+    /// Registers `pipe` (main's end, made non-blocking) under `token`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn register(
         registry: &Registry,
         token: Token,
@@ -57,6 +65,7 @@ impl PendingReady {
         name: String,
         socket_path: PathBuf,
         reply_to: (Pid, unit_port::PortId, u32),
+        stderr_is_log: bool,
     ) -> io::Result<PendingReady> {
         nix::fcntl::fcntl(
             &pipe,
@@ -71,6 +80,7 @@ impl PendingReady {
             reply_to,
             pipe: File::from(pipe),
             line: Vec::with_capacity(MAX_LINE),
+            stderr_is_log,
         })
     }
 
@@ -102,10 +112,33 @@ impl PendingReady {
         }
     }
 
+    /// Main's end, kept to pass the process a reopened log; `None` when its standard
+    /// error is a file of its own.
+    pub(crate) fn into_log_channel(self) -> Option<OwnedFd> {
+        self.stderr_is_log.then(|| OwnedFd::from(self.pipe))
+    }
+
     /// Stops watching the pipe.
     pub(crate) fn deregister(&self, registry: &Registry) {
         let _ = registry.deregister(&mut SourceFd(&self.pipe.as_raw_fd()));
     }
+}
+
+/// Sends `log` over a ready process's channel, as one byte with the descriptor.
+pub(crate) fn send_log(channel: &OwnedFd, log: &File) -> nix::Result<()> {
+    use std::io::IoSlice;
+
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+
+    let fds = [log.as_raw_fd()];
+    sendmsg::<()>(
+        channel.as_raw_fd(),
+        &[IoSlice::new(b"l")],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map(drop)
 }
 
 /// Parses `ready <capacity>`.

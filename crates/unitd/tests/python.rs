@@ -676,3 +676,34 @@ def application(environ, start_response):
         unit.log_text()
     );
 }
+
+#[test]
+fn a_reopened_log_reaches_the_runner() {
+    let Some(unit) = start_unit("python_usr1") else {
+        return;
+    };
+    let source = r#"
+def application(environ, start_response):
+    environ['wsgi.errors'].write(environ['PATH_INFO'][1:] + '\n')
+    start_response('204 No Content', [])
+    return []
+"#;
+    let port = configure(&unit, python_app(&unit, "wsgi", source, json!({})));
+    assert_eq!(get(port, "/before-rotation").status, 204);
+    assert!(unit.wait_for_log("before-rotation", 1));
+    let rotated = unit.paths.log.with_extension("log.1");
+    std::fs::rename(&unit.paths.log, &rotated).expect("rotating the log");
+    unit.signal(nix::sys::signal::Signal::SIGUSR1);
+    assert!(
+        support::wait_until(|| unit.paths.log.is_file()),
+        "no new log"
+    );
+    // The reopened log is handed to the runner as it is to unitd's own processes.
+    let arrived = support::wait_until(|| {
+        assert_eq!(get(port, "/after-rotation").status, 204);
+        unit.paths.log_text().contains("after-rotation")
+    });
+    assert!(arrived, "the runner still writes to the rotated log");
+    let old = std::fs::read_to_string(&rotated).expect("the rotated log");
+    assert!(!old.contains("after-rotation"), "{old}");
+}
