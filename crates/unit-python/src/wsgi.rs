@@ -93,29 +93,28 @@ impl Wsgi {
     /// Runs one request; `Ok(false)` when the connection cannot carry another.
     fn handle(&self, py: Python<'_>, shared: &Arc<Shared>, length: usize) -> io::Result<bool> {
         let request_number = shared.request.fetch_add(1, Ordering::Relaxed) + 1;
-        let environ = {
-            let mut input = shared.lock_input();
-            let frame = input.frame(length).to_vec();
-            input.consume_frame(length);
-            drop(input);
-            let Ok(Some((request, _))) = decode_app_request(&frame) else {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "bad frame"));
-            };
-            let target = target_for(&self.app.targets, request.app_target);
-            shared.lock_output().begin(&request);
-            let wsgi_input = WsgiInput {
-                shared: shared.clone(),
-                request: request_number,
-            };
-            match self.environ(py, &request, target, wsgi_input) {
-                Ok(environ) => (environ, target),
-                Err(error) => {
-                    error.print(py);
-                    return shared.lock_output().fail(py);
-                }
+        // The environ is built from the frame where it lies in the input buffer; the
+        // input is locked meanwhile, and the application only reads it once called.
+        let mut input = shared.lock_input();
+        let Ok(Some((request, _))) = decode_app_request(input.frame(length)) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "bad frame"));
+        };
+        let target = target_for(&self.app.targets, request.app_target);
+        shared.lock_output().begin(&request);
+        let wsgi_input = WsgiInput {
+            shared: shared.clone(),
+            request: request_number,
+        };
+        let environ = self.environ(py, &request, target, wsgi_input);
+        input.consume_frame(length);
+        drop(input);
+        let environ = match environ {
+            Ok(environ) => environ,
+            Err(error) => {
+                error.print(py);
+                return shared.lock_output().fail(py);
             }
         };
-        let (environ, target) = environ;
         let start_response = StartResponse {
             shared: shared.clone(),
             request: request_number,

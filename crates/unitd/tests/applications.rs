@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
-use support::apps::{python_example, rust_example};
+use support::apps::{configure_app, python_example, rust_example};
 use support::http::{connect, free_port, get, read_reply};
 use support::websocket::{client_frame, server_frame};
 use support::{TestUnit, is_root, process_alive, wait_until};
@@ -27,18 +27,6 @@ fn start_app(name: &str, app: Value) -> (TestUnit, u16) {
     let unit = TestUnit::start(name, &[]);
     let port = configure_app(&unit, app);
     (unit, port)
-}
-
-/// Configures one listener passing to application `app`; its port.
-fn configure_app(unit: &TestUnit, app: Value) -> u16 {
-    let port = free_port();
-    let conf = json!({
-        "listeners": {format!("127.0.0.1:{port}"): {"pass": "applications/app"}},
-        "applications": {"app": app},
-    });
-    let response = unit.put("/config", &conf.to_string());
-    assert_eq!(response.status, 200, "{}", response.body);
-    port
 }
 
 /// The Rust example application, with extra members.
@@ -613,6 +601,9 @@ fn status_counts_the_processes_and_requests_truly() {
 fn a_main_killed_outright_takes_its_application_processes_along() {
     let (mut unit, _port) = start_rust_app("app-main-killed", json!({"processes": 2}));
     assert!(wait_until(|| running(&unit) == 2));
+    // A process counts as running once main started it, a moment before it has
+    // executed the program whose name is looked for.
+    assert!(wait_until(|| app_pids(&unit, "hello-app").len() == 2));
     let pids = app_pids(&unit, "hello-app");
     assert_eq!(pids.len(), 2);
     unit.signal(Signal::SIGKILL);

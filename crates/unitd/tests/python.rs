@@ -11,21 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::TestUnit;
-use support::http::{connect, exchange, free_port, get, read_reply};
+use support::apps::configure_app;
+use support::http::{connect, dechunk, exchange, free_port, get, read_reply};
 use support::python::{start_unit, write_app};
 use support::websocket::{client_frame, server_frame};
-
-/// Configures application `app` of type python behind a listener; its port.
-fn configure(unit: &TestUnit, app: Value) -> u16 {
-    let port = free_port();
-    let conf = json!({
-        "listeners": {format!("127.0.0.1:{port}"): {"pass": "applications/app"}},
-        "applications": {"app": app},
-    });
-    let response = unit.put("/config", &conf.to_string());
-    assert_eq!(response.status, 200, "{}", response.body);
-    port
-}
 
 /// A python application of one module `module` with `source`, plus `members`.
 fn python_app(unit: &TestUnit, module: &str, source: &str, members: Value) -> Value {
@@ -57,21 +46,6 @@ def application(environ, start_response):
     return [body]
 "#;
 
-/// A chunked body decoded (the test client reads bodies as they come).
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let size = usize::from_str_radix(size, 16).expect("a chunk size");
-        if size == 0 {
-            break;
-        }
-        out.push_str(&after[..size]);
-        rest = &after[size + 2..];
-    }
-    out
-}
-
 fn lines(text: &str) -> Vec<&str> {
     text.lines().collect()
 }
@@ -81,7 +55,7 @@ fn the_wsgi_environ_is_unit_s() {
     let Some(unit) = start_unit("python_environ") else {
         return;
     };
-    let port = configure(&unit, python_app(&unit, "wsgi", ENVIRON_APP, json!({})));
+    let port = configure_app(&unit, python_app(&unit, "wsgi", ENVIRON_APP, json!({})));
     let reply = exchange(
         port,
         "POST /a%20b/c?x=1&y HTTP/1.1\r\nHost: Example.com:8080\r\nX-Many: 1\r\nx-many: 2\r\n\
@@ -137,7 +111,7 @@ fn wsgi_input_reads_the_body_every_way_by_length_and_chunked_whole() {
     let Some(unit) = start_unit("python_input") else {
         return;
     };
-    let port = configure(&unit, python_app(&unit, "wsgi", INPUT_APP, json!({})));
+    let port = configure_app(&unit, python_app(&unit, "wsgi", INPUT_APP, json!({})));
     let response = unit.put(
         "/config/settings",
         r#"{"http": {"chunked_transform": true}}"#,
@@ -209,7 +183,7 @@ fn wsgi_answers_stream_write_close_and_fail_with_a_traceback_and_503() {
     let Some(unit) = start_unit("python_stream") else {
         return;
     };
-    let port = configure(&unit, python_app(&unit, "wsgi", STREAM_APP, json!({})));
+    let port = configure_app(&unit, python_app(&unit, "wsgi", STREAM_APP, json!({})));
     let written = get(port, "/write");
     assert_eq!(dechunk(&written.text()), "written returned");
     assert_eq!(written.header("X-Kind").as_deref(), Some("write"));
@@ -268,7 +242,7 @@ fn threads_serve_slow_requests_at_once_in_one_process() {
     let Some(unit) = start_unit("python_threads") else {
         return;
     };
-    let port = configure(
+    let port = configure_app(
         &unit,
         python_app(
             &unit,
@@ -307,7 +281,7 @@ fn a_prefix_splits_script_name_from_path_info() {
     let Some(unit) = start_unit("python_prefix") else {
         return;
     };
-    let port = configure(
+    let port = configure_app(
         &unit,
         python_app(&unit, "wsgi", ENVIRON_APP, json!({"prefix": "/api/"})),
     );
@@ -366,7 +340,7 @@ fn an_import_failure_is_a_503_with_the_traceback_logged() {
     let Some(unit) = start_unit("python_import") else {
         return;
     };
-    let port = configure(
+    let port = configure_app(
         &unit,
         // Started on demand, so the configuration applies and the request fails.
         python_app(
@@ -442,7 +416,7 @@ fn asgi_http_streams_both_ways_after_its_lifespan_started() {
     std::fs::set_permissions(&markers, std::fs::Permissions::from_mode(0o777))
         .expect("chmod markers");
     let marker = markers.join("shutdown");
-    let port = configure(
+    let port = configure_app(
         &unit,
         python_app(
             &unit,
@@ -488,7 +462,7 @@ async def application(scope, receive, send):
         await receive()
         await send({'type': 'lifespan.startup.failed', 'message': 'no database'})
 "#;
-    let port = configure(
+    let port = configure_app(
         &unit,
         python_app(&unit, "asgi", source, json!({"processes": {"spare": 0}})),
     );
@@ -501,7 +475,7 @@ fn asgi_websockets_echo_fragments_and_binary_and_close_with_a_code() {
     let Some(unit) = start_unit("python_websocket") else {
         return;
     };
-    let port = configure(&unit, python_app(&unit, "asgi", ASGI_APP, json!({})));
+    let port = configure_app(&unit, python_app(&unit, "asgi", ASGI_APP, json!({})));
     let mut stream = connect(port);
     stream
         .write_all(
@@ -579,7 +553,7 @@ def application(environ, start_response):
     start_response('200 OK', [('Content-Length', str(len(body)))])
     return [body]
 "#;
-    let port = configure(
+    let port = configure_app(
         &unit,
         python_app(
             &unit,
@@ -601,7 +575,7 @@ fn a_chunked_body_needs_chunked_transform() {
     let Some(unit) = start_unit("python_chunked") else {
         return;
     };
-    let port = configure(&unit, python_app(&unit, "wsgi", ENVIRON_APP, json!({})));
+    let port = configure_app(&unit, python_app(&unit, "wsgi", ENVIRON_APP, json!({})));
     let request = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
                    3\r\nabc\r\n0\r\n\r\n";
     assert_eq!(exchange(port, request).status, 411);
@@ -619,7 +593,7 @@ fn an_application_that_cannot_start_fails_its_configuration() {
     let Some(unit) = start_unit("python_refused") else {
         return;
     };
-    let port = configure(&unit, python_app(&unit, "wsgi", ENVIRON_APP, json!({})));
+    let port = configure_app(&unit, python_app(&unit, "wsgi", ENVIRON_APP, json!({})));
     let before = unit.get("/config").body;
     let broken = python_app(&unit, "broken", "raise ImportError('no')\n", json!({}));
     let response = unit.put("/config/applications/app", &broken.to_string());
@@ -635,7 +609,7 @@ fn runner_processes_are_titled_as_unit_titles_them() {
     let Some(unit) = start_unit("python_title") else {
         return;
     };
-    let port = configure(&unit, python_app(&unit, "wsgi", ENVIRON_APP, json!({})));
+    let port = configure_app(&unit, python_app(&unit, "wsgi", ENVIRON_APP, json!({})));
     assert_eq!(get(port, "/").status, 200);
     let titled = unit
         .children()
@@ -662,7 +636,7 @@ def application(environ, start_response):
     start_response('200 OK', [('Content-Length', str(len(body)))])
     return [body]
 "#;
-    let port = configure(&unit, python_app(&unit, "wsgi", source, json!({})));
+    let port = configure_app(&unit, python_app(&unit, "wsgi", source, json!({})));
     let before = get(port, "/").text();
     assert_eq!(get(port, "/crash").status, 503);
     let replaced = support::wait_until(|| {
@@ -688,7 +662,7 @@ def application(environ, start_response):
     start_response('204 No Content', [])
     return []
 "#;
-    let port = configure(&unit, python_app(&unit, "wsgi", source, json!({})));
+    let port = configure_app(&unit, python_app(&unit, "wsgi", source, json!({})));
     assert_eq!(get(port, "/before-rotation").status, 204);
     assert!(unit.wait_for_log("before-rotation", 1));
     let rotated = unit.paths.log.with_extension("log.1");

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use support::TestUnit;
-use support::http::{HttpReply, connect, exchange, free_port, read_reply};
+use support::apps::configure_app;
+use support::http::{HttpReply, connect, dechunk, exchange, read_reply};
 use support::python::{start_unit, write_app};
 use support::websocket::{client_frame, server_frame};
 
@@ -282,24 +283,6 @@ fn add_mode(path: &Path, bits: u32) {
     }
 }
 
-/// Applies `app` as application `app` behind a listener; its port.
-fn configure(unit: &TestUnit, app: Value) -> u16 {
-    let port = free_port();
-    let conf = json!({
-        "listeners": {format!("127.0.0.1:{port}"): {"pass": "applications/app"}},
-        "applications": {"app": app},
-    });
-    let response = unit.put("/config", &conf.to_string());
-    assert_eq!(
-        response.status,
-        200,
-        "{}\n{}",
-        response.body,
-        unit.log_text()
-    );
-    port
-}
-
 /// A request for `path` with a body (when not empty) of type `content_type`, closing
 /// the connection after the answer.
 fn request(method: &str, path: &str, host: &str, content_type: &str, body: &str) -> String {
@@ -333,21 +316,6 @@ fn json_of(reply: &HttpReply) -> Value {
 
 fn content_type(reply: &HttpReply) -> String {
     reply.header("Content-Type").unwrap_or_default()
-}
-
-/// A chunked body decoded (the test client reads bodies as they come).
-fn dechunk(body: &str) -> String {
-    let mut decoded = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let size = usize::from_str_radix(size, 16).expect("a chunk size");
-        if size == 0 {
-            break;
-        }
-        decoded.push_str(&after[..size]);
-        rest = &after[size + 2..];
-    }
-    decoded
 }
 
 // --- Flask ---
@@ -412,7 +380,7 @@ fn flask_serves_text_json_forms_and_json_bodies_from_its_factory() {
             ("shop/views.py", FLASK_VIEWS),
         ],
     );
-    let port = configure(
+    let port = configure_app(
         &unit,
         json!({
             "type": "python",
@@ -605,7 +573,7 @@ fn django_serves_its_views_and_answers_404_redirects_and_bad_hosts() {
     );
     // As Unit's documentation configures a startproject layout: the project root on
     // the path, and the settings named by wsgi.py itself.
-    let port = configure(
+    let port = configure_app(
         &unit,
         json!({
             "type": "python",
@@ -805,7 +773,7 @@ fn start_fastapi(test: &str) -> Option<(TestUnit, u16, PathBuf)> {
     fs::create_dir(&markers).expect("the markers directory");
     fs::set_permissions(&markers, fs::Permissions::from_mode(0o777)).expect("chmod markers");
     let shutdown_marker = markers.join("shutdown");
-    let port = configure(
+    let port = configure_app(
         &unit,
         json!({
             "type": "python",

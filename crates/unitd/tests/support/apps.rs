@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use serde_json::{Value, json};
+
+use super::TestUnit;
+use super::http::free_port;
+
 /// The workspace's `examples/` directory.
 fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
@@ -50,4 +55,23 @@ pub(crate) fn rust_example(dir: &Path) -> PathBuf {
 /// The Python example (`examples/hello.py`), installed in `dir`.
 pub(crate) fn python_example(dir: &Path) -> PathBuf {
     install(&examples_dir().join("hello.py"), dir, "hello.py")
+}
+
+/// Configures one listener passing to application `app`, configured as `application`;
+/// the listener's port.
+pub(crate) fn configure_app(unit: &TestUnit, application: Value) -> u16 {
+    let port = free_port();
+    let conf = json!({
+        "listeners": {format!("127.0.0.1:{port}"): {"pass": "applications/app"}},
+        "applications": {"app": application},
+    });
+    let response = unit.put("/config", &conf.to_string());
+    assert_eq!(
+        response.status,
+        200,
+        "{}\n{}",
+        response.body,
+        unit.log_text()
+    );
+    port
 }

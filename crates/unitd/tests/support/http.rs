@@ -378,3 +378,18 @@ pub(crate) fn backend_answer(head: &str, body: &[u8]) -> Vec<u8> {
         }
     }
 }
+
+/// A chunked body decoded (the test client reads bodies as they come).
+pub(crate) fn dechunk(body: &str) -> String {
+    let mut decoded = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size, 16).expect("a chunk size");
+        if size == 0 {
+            break;
+        }
+        decoded.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+    decoded
+}
