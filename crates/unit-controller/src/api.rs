@@ -1,9 +1,10 @@
-//! The control API's URL space (UNIT-COMPAT 2.3, 2.4): what a request asks for, as a
-//! plan the controller carries out, and the answers' shapes.
+//! The control API's URL space (UNIT-COMPAT 2.3, 2.4, 2.5): what a request asks for,
+//! as a plan the controller carries out, and the answers' shapes.
 
 use serde_json::{Value, json};
 use unit_conf::{Modules, parse_json, validate_config};
 
+use crate::certificates::{self, CertificatePath, Certificates};
 use crate::tree::{self, EditError};
 
 /// An answer: a status, a JSON body, and an entity tag for reads of the tree.
@@ -48,6 +49,14 @@ pub(crate) enum Plan {
     Status { segments: Vec<String>, root: bool },
     /// Move an application to a new generation of processes.
     Restart(String),
+    /// Have main store this uploaded bundle, then show it with this description.
+    StoreCertificate {
+        name: String,
+        pem: Vec<u8>,
+        info: Value,
+    },
+    /// Have main remove this bundle, then forget it.
+    DeleteCertificate(String),
 }
 
 /// The parts of a request the API looks at.
@@ -66,18 +75,36 @@ enum Resource {
     Config(Vec<String>),
     Status(Vec<String>),
     Restart(String),
+    Certificates(CertificatePath),
     /// A path that names nothing (or a `/control/` path that is not a restart).
     Nothing,
 }
 
-/// Whether a request is a plain read of the configuration, answered without queueing.
-pub(crate) fn is_config_read(request: &ApiRequest<'_>) -> bool {
-    request.method == "GET" && matches!(resource(request.target), Resource::Config(_))
+/// The answer to a plain read of the configuration or of the certificates, which is
+/// given at once rather than queued; `None` for any other request.
+pub(crate) fn read_at_once(
+    request: &ApiRequest<'_>,
+    conf: &Value,
+    certificates: &Certificates,
+) -> Option<ApiResponse> {
+    if request.method != "GET" {
+        return None;
+    }
+    match resource(request.target) {
+        Resource::Config(_) => Some(read_config(request.target, conf)),
+        Resource::Certificates(path) => Some(certificates::read(&path, certificates)),
+        _ => None,
+    }
 }
 
-/// Decides what `request` needs, given the current configuration and the language
-/// modules a changed one may use.
-pub(crate) fn plan(request: &ApiRequest<'_>, conf: &Value, modules: &Modules) -> Plan {
+/// Decides what `request` needs, given the current configuration, the language
+/// modules a changed one may use, and the certificate store.
+pub(crate) fn plan(
+    request: &ApiRequest<'_>,
+    conf: &Value,
+    modules: &Modules,
+    certificates: &Certificates,
+) -> Plan {
     match resource(request.target) {
         Resource::Root if request.method == "GET" => Plan::Status {
             segments: Vec::new(),
@@ -102,6 +129,12 @@ pub(crate) fn plan(request: &ApiRequest<'_>, conf: &Value, modules: &Modules) ->
             }
         }
         Resource::Config(segments) => plan_config(request, &segments, conf, modules),
+        Resource::Certificates(path) if request.method == "GET" => {
+            Plan::Respond(certificates::read(&path, certificates))
+        }
+        Resource::Certificates(path) => {
+            certificates::plan(request.method, &path, request.body, certificates, conf)
+        }
         Resource::Nothing => Plan::Respond(not_found()),
     }
 }
@@ -121,15 +154,20 @@ pub(crate) fn read_config(target: &str, conf: &Value) -> ApiResponse {
     }
 }
 
-/// Picks the part of a status document a request asked for.
+/// Picks the part of a status document a request asked for; the root is the
+/// certificates, the configuration and the status, in Unit's order.
 pub(crate) fn status_answer(
     status: &Value,
     segments: &[String],
     root: bool,
     conf: &Value,
+    certificates: &Certificates,
 ) -> ApiResponse {
     if root {
-        return ApiResponse::new(200, json!({ "config": conf, "status": status }));
+        return ApiResponse::new(
+            200,
+            json!({ "certificates": certificates.all(), "config": conf, "status": status }),
+        );
     }
     match tree::get(status, segments) {
         Some(value) => ApiResponse::new(200, value.clone()),
@@ -217,6 +255,14 @@ fn resource(target: &str) -> Resource {
     let Ok(path) = String::from_utf8(path) else {
         return Resource::Nothing;
     };
+    // A bundle's name is its file name as written, so it is split off before the
+    // segments are decoded.
+    let unrooted = path.trim_start_matches('/');
+    if let Some(rest) = unrooted.strip_prefix("certificates")
+        && (rest.is_empty() || rest.starts_with('/'))
+    {
+        return Resource::Certificates(CertificatePath::parse(rest));
+    }
     let Some(segments) = tree::split_segments(&path) else {
         return Resource::Nothing;
     };
@@ -254,7 +300,12 @@ mod tests {
             if_match: None,
         };
         assert_eq!(
-            plan(&request, &conf(), &Modules::default()),
+            plan(
+                &request,
+                &conf(),
+                &Modules::default(),
+                &Certificates::default()
+            ),
             expected,
             "{method} {target} {body}"
         );
@@ -332,9 +383,42 @@ mod tests {
                 "",
                 respond(404, json!({"error": "Value doesn't exist."})),
             ),
+            ("GET", "/certificates", "", respond(200, json!({}))),
+            ("GET", "/certificates/", "", respond(200, json!({}))),
             (
                 "GET",
+                "/certificates/x/key",
+                "",
+                respond(404, json!({"error": "Certificate doesn't exist."})),
+            ),
+            (
+                "PUT",
                 "/certificates",
+                "",
+                respond(400, json!({"error": "Invalid certificate name."})),
+            ),
+            (
+                "DELETE",
+                "/certificates/x/key",
+                "",
+                respond(400, json!({"error": "Invalid certificate name."})),
+            ),
+            // An encoded slash stays in the name, which is one segment.
+            (
+                "PUT",
+                "/certificates/a%2Fb",
+                "junk",
+                respond(400, json!({"error": "Invalid certificate."})),
+            ),
+            (
+                "PATCH",
+                "/certificates/x",
+                "",
+                respond(405, json!({"error": "Invalid method."})),
+            ),
+            (
+                "GET",
+                "/certificatesx",
                 "",
                 respond(404, json!({"error": "Value doesn't exist."})),
             ),
@@ -409,7 +493,12 @@ mod tests {
             body: b"{\n  \"a\": }",
             if_match: None,
         };
-        let Plan::Respond(response) = plan(&request, &conf(), &Modules::default()) else {
+        let Plan::Respond(response) = plan(
+            &request,
+            &conf(),
+            &Modules::default(),
+            &Certificates::default(),
+        ) else {
             panic!("expected an answer");
         };
         assert_eq!(response.status, 400);
@@ -435,6 +524,7 @@ mod tests {
             &request(b"\"0000000000000000\""),
             &conf(),
             &Modules::default(),
+            &Certificates::default(),
         );
         assert!(
             matches!(stale, Plan::Respond(ApiResponse { status: 412, .. })),
@@ -442,7 +532,12 @@ mod tests {
         );
         let tag: &'static [u8] = Box::leak(tag.into_bytes().into_boxed_slice());
         assert!(matches!(
-            plan(&request(tag), &conf(), &Modules::default()),
+            plan(
+                &request(tag),
+                &conf(),
+                &Modules::default(),
+                &Certificates::default()
+            ),
             Plan::Apply(_)
         ));
     }
@@ -471,16 +566,32 @@ mod tests {
                 &status,
                 &["connections".into(), "accepted".into()],
                 false,
-                &conf()
+                &conf(),
+                &Certificates::default()
             )
             .body,
             json!(3)
         );
         assert_eq!(
-            status_answer(&status, &["nope".into()], false, &conf()).status,
+            status_answer(
+                &status,
+                &["nope".into()],
+                false,
+                &conf(),
+                &Certificates::default()
+            )
+            .status,
             404
         );
-        let root = status_answer(&status, &[], true, &conf());
-        assert_eq!(root.body, json!({"config": conf(), "status": status}));
+        let root = status_answer(&status, &[], true, &conf(), &Certificates::default());
+        assert_eq!(
+            root.body,
+            json!({"certificates": {}, "config": conf(), "status": status})
+        );
+        let members: Vec<&String> = root
+            .body
+            .as_object()
+            .map_or(Vec::new(), |members| members.keys().collect());
+        assert_eq!(members, ["certificates", "config", "status"]);
     }
 }

@@ -1,5 +1,7 @@
 //! The controller's state and its engine loop: control connections, the queue of
-//! changes, and the RPCs that carry them to the router and to main.
+//! changes, and the RPCs that carry them to the router and to main. Uploads and
+//! deletions of certificate bundles queue with the changes, so each is checked against
+//! the configuration and the store as the changes before it left them.
 
 use std::collections::VecDeque;
 use std::io;
@@ -17,6 +19,7 @@ use unit_port::{
 };
 
 use crate::api::{self, ApiResponse, Plan};
+use crate::certificates::Certificates;
 use crate::connection::{Connection, Phase, ReadOutcome, Request, Timeouts};
 use crate::error::ControllerError;
 
@@ -66,6 +69,14 @@ enum InFlight {
     },
     /// An application restart.
     Restart { token: usize },
+    /// An upload, waiting for main to store the bundle.
+    CertificateStore {
+        token: usize,
+        name: String,
+        info: Value,
+    },
+    /// A deletion, waiting for main to remove the bundle.
+    CertificateDelete { token: usize, name: String },
 }
 
 /// How an RPC ended.
@@ -97,6 +108,8 @@ struct Controller {
     timeouts: Timeouts,
     /// The language modules main discovered, which applications may use.
     modules: Modules,
+    /// The certificate bundles main has stored.
+    certificates: Certificates,
 }
 
 /// Runs the controller until main says quit or goes away.
@@ -116,6 +129,7 @@ pub fn run(setup: ControllerSetup) -> Result<(), ControllerError> {
         next_token: FIRST_CONNECTION,
         timeouts: Timeouts::from_env(),
         modules: Modules::from_env(),
+        certificates: Certificates::default(),
     };
     controller
         .port
@@ -180,6 +194,9 @@ impl Controller {
     fn on_port_event(&mut self, engine: &mut Engine<Controller>, event: ChildEvent) {
         match event {
             ChildEvent::Quit | ChildEvent::MainGone => engine.stop(),
+            ChildEvent::FromMain(ToChild::StoredCertificates(stored)) => {
+                self.certificates = Certificates::load(stored);
+            }
             ChildEvent::FromMain(ToChild::StoredConf(conf)) => {
                 self.conf = Some(stored_conf(&conf, &self.modules));
                 self.pump(engine);
@@ -356,9 +373,13 @@ impl Controller {
                     None
                 };
                 let response = match status {
-                    Some(status) => {
-                        api::status_answer(&status, &segments, root, self.current_conf())
-                    }
+                    Some(status) => api::status_answer(
+                        &status,
+                        &segments,
+                        root,
+                        self.current_conf(),
+                        &self.certificates,
+                    ),
                     None => ApiResponse::error(500, "Failed to get status."),
                 };
                 self.respond(engine, token, response);
@@ -368,6 +389,26 @@ impl Controller {
                     ApiResponse::success("Ok")
                 } else {
                     ApiResponse::error_with_detail(500, "Failed to restart app.", &reason)
+                };
+                self.respond(engine, token, response);
+            }
+            InFlight::CertificateStore { token, name, info } => {
+                let response = if ready {
+                    self.certificates.insert(name, info);
+                    ApiResponse::success("Certificate chain uploaded.")
+                } else {
+                    ApiResponse::error_with_detail(500, "Failed to store certificate.", &reason)
+                };
+                self.respond(engine, token, response);
+            }
+            InFlight::CertificateDelete { token, name } => {
+                // A bundle whose file main could not remove stays, so that the store
+                // and certs/ agree after a restart.
+                let response = if ready {
+                    self.certificates.remove(&name);
+                    ApiResponse::success("Certificate deleted.")
+                } else {
+                    ApiResponse::error_with_detail(500, "Failed to delete certificate.", &reason)
                 };
                 self.respond(engine, token, response);
             }
@@ -394,7 +435,12 @@ impl Controller {
             if !self.connections.contains_key(&token) {
                 continue;
             }
-            let plan = api::plan(&request.api_request(), self.current_conf(), &self.modules);
+            let plan = api::plan(
+                &request.api_request(),
+                self.current_conf(),
+                &self.modules,
+                &self.certificates,
+            );
             match plan {
                 Plan::Respond(response) => self.respond(engine, token, response),
                 Plan::Apply(conf) => {
@@ -418,6 +464,21 @@ impl Controller {
                         Call::Router(ToRouter::AppRestart(app)),
                         InFlight::Restart { token },
                     );
+                }
+                Plan::StoreCertificate { name, pem, info } => {
+                    let message = Call::Main(ToMain::CertificateStore {
+                        name: name.clone(),
+                        pem,
+                    });
+                    self.start_rpc(
+                        engine,
+                        message,
+                        InFlight::CertificateStore { token, name, info },
+                    );
+                }
+                Plan::DeleteCertificate(name) => {
+                    let message = Call::Main(ToMain::CertificateDelete { name: name.clone() });
+                    self.start_rpc(engine, message, InFlight::CertificateDelete { token, name });
                 }
             }
         }
@@ -503,8 +564,9 @@ impl Controller {
                 }
                 connection.phase = Phase::Waiting;
                 let conf = self.current_conf();
-                if api::is_config_read(&request.api_request()) {
-                    let response = api::read_config(&request.head.target, conf);
+                if let Some(response) =
+                    api::read_at_once(&request.api_request(), conf, &self.certificates)
+                {
                     self.respond(engine, token, response);
                 } else {
                     self.queue.push_back((token, request));
@@ -602,6 +664,7 @@ mod tests {
             next_token: FIRST_CONNECTION,
             timeouts: Timeouts::from_env(),
             modules: Modules::default(),
+            certificates: Certificates::default(),
         };
         (controller, engine, main_receiver)
     }
