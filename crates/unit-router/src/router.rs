@@ -290,13 +290,14 @@ impl Router {
         };
         // The controller validated it already; parsing again gives the typed model, and
         // Unit's message should a configuration arrive that is not valid.
-        let parsed = match unit_conf::parse_config(&conf, &self.modules) {
-            Ok(parsed) => parsed,
-            Err(validation_error) => {
-                unit_log::alert!("failed to apply new conf");
-                return self.reply_to(requester, error_reply(&validation_error.detail));
-            }
-        };
+        let parsed =
+            match unit_conf::parse_config(&conf, &unit_conf::Available::modules(&self.modules)) {
+                Ok(parsed) => parsed,
+                Err(validation_error) => {
+                    unit_log::alert!("failed to apply new conf");
+                    return self.reply_to(requester, error_reply(&validation_error.detail));
+                }
+            };
         let mut compiled = match Compiled::compile(&parsed) {
             Ok(compiled) => compiled,
             Err(compile_error) => {
