@@ -114,12 +114,15 @@ fn allowed_dependencies(crate_name: &str) -> Option<AllowedDependencies> {
             "unit-conf",
             "unit-log",
         ]),
+        // TLS reads the model of a listener's `tls` object, and nothing more.
+        "unit-tls" => Only(&["unit-conf"]),
         "unit-controller" | "unit-router" => Only(&[
             "unit-http",
             "unit-port",
             "unit-engine",
             "unit-conf",
             "unit-log",
+            "unit-tls",
         ]),
         // A language runner frames HTTP and logs as unitd does, and nothing more.
         "unit-python" => Only(&["unit-http", "unit-log"]),

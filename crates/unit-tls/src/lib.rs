@@ -2,10 +2,14 @@
 //!
 //! - [`Bundle`]: a PEM bundle as uploaded to `/certificates/<name>`, parsed into its
 //!   chain and key.
+//! - [`server_config`]: a listener's rustls configuration from its `tls` object and its
+//!   bundles: certificates chosen by SNI, `conf_commands`, the session cache and tickets.
 //!
 //! It does no I/O: callers hand it bytes.
 #![forbid(unsafe_code)]
 
 mod bundle;
+mod server;
 
 pub use bundle::{Bundle, BundleError};
+pub use server::{ListenerCertificate, ServerError, server_config};
