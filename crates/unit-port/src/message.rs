@@ -117,6 +117,15 @@ msg_types! {
     AccessLogReopened = 17,
     /// The router to main: stop a process of an application.
     StopProcess = 18,
+    /// The controller to main: store this certificate bundle in `certs/` (RPC).
+    CertificateStore = 19,
+    /// The controller to main: remove this certificate bundle from `certs/` (RPC).
+    CertificateDelete = 20,
+    /// The router to main: open this stored certificate bundle (RPC; the reply carries
+    /// the file).
+    CertificateFile = 21,
+    /// Main to the controller: every stored certificate bundle, at start.
+    StoredCertificates = 22,
 }
 
 /// Flag bit: this packet is the last fragment of its message.

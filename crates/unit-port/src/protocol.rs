@@ -35,6 +35,9 @@ pub enum ToChild {
     ChangeFile(OwnedFd),
     /// The stored configuration, for the controller at start.
     StoredConf(Vec<u8>),
+    /// Every stored certificate bundle, name and PEM bytes, for the controller at start
+    /// (sent before [`ToChild::StoredConf`], which may name them).
+    StoredCertificates(Vec<(String, Vec<u8>)>),
     /// The router's access log, reopened after SIGUSR1.
     AccessLogReopened {
         /// The path it was opened at.
@@ -69,6 +72,24 @@ pub enum ToMain {
     /// Stop a process of an application: SIGTERM, then SIGKILL after a grace period
     /// (router).
     StopProcess(Pid),
+    /// Store a certificate bundle as `certs/<name>` (controller; RPC).
+    CertificateStore {
+        /// The bundle's name, a plain file name.
+        name: String,
+        /// The PEM bytes as uploaded.
+        pem: Vec<u8>,
+    },
+    /// Remove the certificate bundle `certs/<name>` (controller; RPC).
+    CertificateDelete {
+        /// The bundle's name.
+        name: String,
+    },
+    /// Open the certificate bundle `certs/<name>` for reading (router; RPC, the ready
+    /// reply carries the file).
+    CertificateFile {
+        /// The bundle's name.
+        name: String,
+    },
 }
 
 /// What an application process is started with, as the configuration says.
@@ -176,6 +197,13 @@ impl ToChild {
             }
             ToChild::ChangeFile(file) => Message::new(MsgType::ChangeFile).with_fd(file),
             ToChild::StoredConf(conf) => Message::new(MsgType::StoredConf).with_payload(conf),
+            ToChild::StoredCertificates(certificates) => {
+                let mut fields = Fields::new().i32(certificates.len() as i32);
+                for (name, pem) in &certificates {
+                    fields = fields.text(name).bytes(pem);
+                }
+                Message::new(MsgType::StoredCertificates).with_payload(fields.finish())
+            }
             ToChild::AccessLogReopened { path, file } => Message::new(MsgType::AccessLogReopened)
                 .with_payload(Fields::new().text(&path).finish())
                 .with_fd(file),
@@ -200,6 +228,15 @@ impl ToChild {
             }
             MsgType::ChangeFile => ToChild::ChangeFile(take_fd(message, "CHANGE_FILE")?),
             MsgType::StoredConf => ToChild::StoredConf(std::mem::take(&mut message.payload)),
+            MsgType::StoredCertificates => {
+                let mut fields = Reader::new(&message.payload);
+                let n_certificates = fields.count()?;
+                let certificates = (0..n_certificates)
+                    .map(|_| Ok((fields.text()?, fields.bytes()?)))
+                    .collect::<Result<Vec<_>, PortError>>()?;
+                fields.end()?;
+                ToChild::StoredCertificates(certificates)
+            }
             MsgType::AccessLogReopened => {
                 let mut fields = Reader::new(&message.payload);
                 let path = fields.text()?;
@@ -239,6 +276,12 @@ impl ToMain {
             }
             ToMain::StopProcess(pid) => Message::new(MsgType::StopProcess)
                 .with_payload(Fields::new().i32(pid.as_raw()).finish()),
+            ToMain::CertificateStore { name, pem } => Message::new(MsgType::CertificateStore)
+                .with_payload(Fields::new().text(&name).bytes(&pem).finish()),
+            ToMain::CertificateDelete { name } => Message::new(MsgType::CertificateDelete)
+                .with_payload(Fields::new().text(&name).finish()),
+            ToMain::CertificateFile { name } => Message::new(MsgType::CertificateFile)
+                .with_payload(Fields::new().text(&name).finish()),
         }
     }
 
@@ -260,6 +303,16 @@ impl ToMain {
             MsgType::AccessLog => ToMain::AccessLog(fields.text()?),
             MsgType::StartProcess => ToMain::StartProcess(AppStart::read(&mut fields)?),
             MsgType::StopProcess => ToMain::StopProcess(Pid::from_raw(fields.i32()?)),
+            MsgType::CertificateStore => ToMain::CertificateStore {
+                name: fields.text()?,
+                pem: fields.bytes()?,
+            },
+            MsgType::CertificateDelete => ToMain::CertificateDelete {
+                name: fields.text()?,
+            },
+            MsgType::CertificateFile => ToMain::CertificateFile {
+                name: fields.text()?,
+            },
             _ => return Ok(None),
         };
         fields.end()?;
@@ -440,11 +493,14 @@ impl Fields {
         Fields(Vec::new())
     }
 
-    fn text(mut self, text: &str) -> Fields {
-        let length = u32::try_from(text.len()).unwrap_or(u32::MAX);
+    fn text(self, text: &str) -> Fields {
+        self.bytes(text.as_bytes())
+    }
+
+    fn bytes(mut self, bytes: &[u8]) -> Fields {
+        let length = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
         self.0.extend_from_slice(&length.to_ne_bytes());
-        self.0
-            .extend_from_slice(&text.as_bytes()[..length as usize]);
+        self.0.extend_from_slice(&bytes[..length as usize]);
         self
     }
 
@@ -510,10 +566,13 @@ impl<'a> Reader<'a> {
     }
 
     fn text(&mut self) -> Result<String, PortError> {
-        let length = self.u32()? as usize;
-        let bytes = self.take(length)?;
-        String::from_utf8(bytes.to_vec())
+        String::from_utf8(self.bytes()?)
             .map_err(|_| PortError::Malformed("payload text is not UTF-8"))
+    }
+
+    fn bytes(&mut self) -> Result<Vec<u8>, PortError> {
+        let length = self.u32()? as usize;
+        Ok(self.take(length)?.to_vec())
     }
 
     fn end(&self) -> Result<(), PortError> {

@@ -86,6 +86,9 @@ pub enum RuntimeError {
         /// The log file to look in.
         log: PathBuf,
     },
+    /// A certificate name that is not a plain file name.
+    #[error("invalid certificate name \"{0}\"")]
+    CertificateName(String),
     /// Registering with the event engine failed.
     #[error("registering with the event engine failed{}", os_error_suffix(.0))]
     Register(io::Error),

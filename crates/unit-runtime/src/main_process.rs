@@ -316,6 +316,12 @@ impl MainProcess {
             Ok(pid) => {
                 if is_controller {
                     tracing::info!("controller started");
+                    // The bundles first: the configuration is validated against them.
+                    self.supervisor.send(
+                        pid,
+                        ToChild::StoredCertificates(self.services.stored_certificates())
+                            .into_message(),
+                    );
                     self.supervisor.send(
                         pid,
                         ToChild::StoredConf(self.services.stored_conf().as_bytes().to_vec())

@@ -30,6 +30,12 @@ fn to_child_round_trips() -> Result<(), PortError> {
         ToChild::RemovePid(Pid::from_raw(77)),
         ToChild::ChangeFile(descriptor()),
         ToChild::StoredConf(b"{\"listeners\":{}}".to_vec()),
+        ToChild::StoredCertificates(Vec::new()),
+        ToChild::StoredCertificates(vec![
+            ("default".into(), b"-----BEGIN CERTIFICATE-----\n".to_vec()),
+            ("empty".into(), Vec::new()),
+            ("bytes \u{e9}".into(), vec![0, 0xff, 10]),
+        ]),
         ToChild::AccessLogReopened {
             path: "/var/log/access.log".into(),
             file: descriptor(),
@@ -87,6 +93,20 @@ fn to_main_round_trips() -> Result<(), PortError> {
             reports_ready: false,
         }),
         ToMain::StopProcess(Pid::from_raw(321)),
+        ToMain::CertificateStore {
+            name: "default".into(),
+            pem: b"-----BEGIN PRIVATE KEY-----\n".to_vec(),
+        },
+        ToMain::CertificateStore {
+            name: "x".into(),
+            pem: Vec::new(),
+        },
+        ToMain::CertificateDelete {
+            name: "default".into(),
+        },
+        ToMain::CertificateFile {
+            name: "end-int".into(),
+        },
     ];
     for case in cases {
         let expected = format!("{case:?}");
@@ -204,6 +224,22 @@ fn bad_payloads_are_refused() {
             .concat(),
         ),
     );
+    // A bundle without its bytes, and more bundles than the payload holds.
+    refused(
+        Message::new(MsgType::CertificateStore)
+            .with_payload([&1u32.to_ne_bytes()[..], b"a"].concat()),
+    );
+    refused(
+        Message::new(MsgType::StoredCertificates).with_payload(
+            [
+                &3i32.to_ne_bytes()[..],
+                &0u32.to_ne_bytes(),
+                &0u32.to_ne_bytes(),
+            ]
+            .concat(),
+        ),
+    );
+    refused(Message::new(MsgType::CertificateDelete));
     // Messages that must carry one descriptor.
     refused(Message::new(MsgType::ChangeFile));
     refused(
