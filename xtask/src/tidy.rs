@@ -104,7 +104,7 @@ enum AllowedDependencies {
 fn allowed_dependencies(crate_name: &str) -> Option<AllowedDependencies> {
     use AllowedDependencies::{Any, Only};
     let allowed = match crate_name {
-        "unit-engine" | "unit-conf" | "unit-log" | "unit-http" | "unit-tls" | "xtask" => Only(&[]),
+        "unit-engine" | "unit-conf" | "unit-log" | "unit-http" | "xtask" => Only(&[]),
         "unit-port" => Only(&["unit-engine"]),
         "unit-process" => Only(&["unit-port", "unit-engine"]),
         "unit-runtime" => Only(&[
@@ -114,15 +114,15 @@ fn allowed_dependencies(crate_name: &str) -> Option<AllowedDependencies> {
             "unit-conf",
             "unit-log",
         ]),
-        // Both read certificate bundles: the controller to check and show uploads, the
-        // router to serve TLS with them.
+        // TLS reads the model of a listener's `tls` object, and nothing more.
+        "unit-tls" => Only(&["unit-conf"]),
         "unit-controller" | "unit-router" => Only(&[
             "unit-http",
-            "unit-tls",
             "unit-port",
             "unit-engine",
             "unit-conf",
             "unit-log",
+            "unit-tls",
         ]),
         // A language runner frames HTTP and logs as unitd does, and nothing more.
         "unit-python" => Only(&["unit-http", "unit-log"]),

@@ -83,9 +83,13 @@ pub fn help_text(defaults: &Settings) -> String {
 }
 
 /// The `--version` text: `unit version: <VERSION>` (the line tools grep for) and a line
-/// describing this build.
+/// describing this build. TLS support is named as Unit's configure option names it,
+/// `--openssl`, because tools (Unit's own test harness among them) look for that word;
+/// the library behind it is rustls.
 pub fn version_text() -> String {
-    format!("unit version: {VERSION}\nconfigured as cargo build (prefix \"{PREFIX}\")\n")
+    format!(
+        "unit version: {VERSION}\nconfigured as cargo build (prefix \"{PREFIX}\") --openssl (TLS on rustls)\n"
+    )
 }
 
 /// Every option, in the order of Unit's option table, which is also the help order.

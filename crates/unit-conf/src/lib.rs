@@ -27,6 +27,7 @@ mod model;
 mod modules;
 mod pretty;
 mod settings;
+mod tls;
 mod validate;
 
 pub use address::ControlAddress;
@@ -34,16 +35,17 @@ pub use cli::{Action, CommandLine, help_text, parse_command_line, version_text};
 pub use error::{AddressError, CliError, ModulesError};
 pub use json::{JsonError, parse_json};
 pub use model::{
-    AccessLog, ActionKind, Application, ApplicationKind, Compression, Compressor, Condition, Conf,
-    DEFAULT_ACCESS_LOG_FORMAT, DEFAULT_SHARE_INDEX, FieldPatterns, Forwarded, GlobalSettings,
-    HttpSettings, Limits, Listener, LogFormat, MatchCondition, MimeType, Processes, Protocol,
-    PythonApplication, PythonTarget, ResponseHeader, Route, RouteAction, Routes, Scheme,
-    ServerAddress, Share, StaticSettings, Step, Upstream, UpstreamServer, WebSocketSettings,
-    parse_config, validate_config,
+    AccessLog, ActionKind, Application, ApplicationKind, Available, Compression, Compressor,
+    Condition, Conf, DEFAULT_ACCESS_LOG_FORMAT, DEFAULT_SHARE_INDEX, FieldPatterns, Forwarded,
+    GlobalSettings, HttpSettings, Limits, Listener, ListenerTls, LogFormat, MatchCondition,
+    MimeType, Processes, Protocol, PythonApplication, PythonTarget, ResponseHeader, Route,
+    RouteAction, Routes, Scheme, ServerAddress, SessionTickets, Share, StaticSettings, Step,
+    TlsSession, Upstream, UpstreamServer, WebSocketSettings, parse_config, validate_config,
 };
 pub use modules::{MODULE_TYPES, MODULES_ENV, Module, Modules, PYTHON_APP_ENV};
 pub use pretty::to_pretty_json;
 pub use settings::{PREFIX, Settings, VERSION, version_number};
+pub use tls::{Tls12Suite, Tls13Suite, TlsCommands, TlsGroup, TlsVersion};
 pub use validate::{
     AddressPattern, AddressRange, ListenerAddress, TemplateError, TemplatePart, ValidationError,
     Variable, parse_address_pattern, parse_listener_address, parse_template,

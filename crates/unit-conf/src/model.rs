@@ -18,7 +18,7 @@
 //! configuration is parsed, so a Python application carries the runner that runs it.
 //!
 //! What it deliberately does not model: members this build reports as missing features
-//! (`tls`, `js_module`, `telemetry`) and application `isolation` (each [`Application`]
+//! (`js_module`, `telemetry`) and application `isolation` (each [`Application`]
 //! keeps its raw JSON, which is also what a language runner is given).
 
 mod build;
@@ -30,6 +30,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::modules::Modules;
+use crate::tls::TlsCommands;
 use crate::validate::{
     AddressPattern, ListenerAddress, TemplateError, TemplatePart, ValidationError, Variable,
     check_config,
@@ -73,14 +74,60 @@ const DEFAULT_PYTHON_THREADS: u32 = 1;
 /// A Python entry point's `factory` when absent.
 const DEFAULT_PYTHON_FACTORY: bool = false;
 
+/// `tls.session.cache_size` when absent: no session cache.
+const DEFAULT_TLS_CACHE_SIZE: usize = 0;
+
+/// `tls.session.timeout` when absent, as Unit's (OpenSSL's default).
+const DEFAULT_TLS_SESSION_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What a configuration may name outside itself: the language modules main discovered
+/// and the certificates in the store.
+#[derive(Clone, Copy)]
+pub struct Available<'a> {
+    /// The modules applications' types resolve against.
+    pub modules: &'a Modules,
+    /// Whether the store holds a certificate of this name; `None` where the store is not
+    /// at hand (the router, which gets every bundle a configuration names from main and
+    /// fails to apply it without one).
+    pub certificates: Option<&'a dyn Fn(&str) -> bool>,
+}
+
+impl<'a> Available<'a> {
+    /// `modules`, with certificate names left unchecked.
+    pub fn modules(modules: &'a Modules) -> Available<'a> {
+        Available {
+            modules,
+            certificates: None,
+        }
+    }
+
+    /// The same, with certificate names checked by `exists`.
+    pub fn with_certificates(self, exists: &'a dyn Fn(&str) -> bool) -> Available<'a> {
+        Available {
+            certificates: Some(exists),
+            ..self
+        }
+    }
+}
+
+impl std::fmt::Debug for Available<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Available")
+            .field("modules", self.modules)
+            .field("certificates", &self.certificates.is_some())
+            .finish()
+    }
+}
+
 /// Validates a complete configuration (the root object) and builds its typed model;
-/// applications' types are resolved against `modules`.
+/// applications' types are resolved against the modules of `available`, and
+/// certificates' names checked against its store.
 ///
 /// `Err` carries the first problem as Unit words it, exactly as [`validate_config`]
 /// reports it.
-pub fn parse_config(conf: &Value, modules: &Modules) -> Result<Conf, ValidationError> {
-    check_config(conf, modules)?;
-    build::build_conf(conf, modules)
+pub fn parse_config(conf: &Value, available: &Available<'_>) -> Result<Conf, ValidationError> {
+    check_config(conf, available)?;
+    build::build_conf(conf, available.modules)
         .map_err(|build_error| ValidationError::new(build_error.to_string()))
 }
 
@@ -89,11 +136,12 @@ pub fn parse_config(conf: &Value, modules: &Modules) -> Result<Conf, ValidationE
 /// `Err` carries the first problem as Unit words it, e.g. `Unknown parameter "foo".`
 /// References between sections (a `pass` naming an application, a route or an upstream)
 /// are resolved against `conf` itself, so the order of the root members does not matter
-/// for them, and an application's `type` must be `external` or match one of `modules`.
+/// for them; an application's `type` must be `external` or match one of the modules,
+/// and a listener's certificates must be in the store (where `available` knows it).
 /// This is [`parse_config`](crate::parse_config) without its result: what one accepts,
 /// the other builds.
-pub fn validate_config(conf: &Value, modules: &Modules) -> Result<(), ValidationError> {
-    parse_config(conf, modules).map(drop)
+pub fn validate_config(conf: &Value, available: &Available<'_>) -> Result<(), ValidationError> {
+    parse_config(conf, available).map(drop)
 }
 
 /// Why the model cannot be built from a configuration the validator accepted. Each
@@ -175,6 +223,53 @@ pub struct Listener {
     pub forwarded: Option<Forwarded>,
     /// The `listen(2)` backlog; `None` for the system default (absent, or `-1`).
     pub backlog: Option<u32>,
+    /// `tls`: the listener speaks TLS.
+    pub tls: Option<ListenerTls>,
+}
+
+/// A listener's `tls` object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerTls {
+    /// `certificate`: the bundles' names in order (one name is a list of one); the
+    /// first serves a client whose server name matches none (SNI).
+    pub certificates: Vec<String>,
+    /// `conf_commands`, read.
+    pub commands: TlsCommands,
+    /// `session`.
+    pub session: TlsSession,
+}
+
+/// A listener's `tls.session` object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSession {
+    /// `cache_size`: how many sessions the server keeps for resumption by id; 0 for none.
+    pub cache_size: usize,
+    /// `timeout`: how long a session can be resumed, by id or by ticket.
+    pub timeout: Duration,
+    /// `tickets`.
+    pub tickets: SessionTickets,
+}
+
+impl Default for TlsSession {
+    fn default() -> TlsSession {
+        TlsSession {
+            cache_size: DEFAULT_TLS_CACHE_SIZE,
+            timeout: DEFAULT_TLS_SESSION_TIMEOUT,
+            tickets: SessionTickets::Off,
+        }
+    }
+}
+
+/// How session tickets are issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionTickets {
+    /// `false` or absent (or an empty array): no tickets.
+    Off,
+    /// `true`: tickets under keys of the server's own.
+    On,
+    /// One key or several, decoded (48 or 80 bytes each), in the order configured: the
+    /// last one issues tickets and every one is tried to resume.
+    Keys(Vec<Vec<u8>>),
 }
 
 /// A listener's `forwarded` object, or its older `client_ip` form (whose `header` is

@@ -13,9 +13,9 @@
 //!
 //! What it deliberately does not do: it compiles regular expressions only to check them
 //! (with the engine the router matches with), it does not look for certificates, modules
-//! or files on disk (the modules main discovered are given to it), and it changes
-//! nothing. This build has no TLS, njs or OpenTelemetry support, so those options are
-//! reported as missing features.
+//! or files on disk (the modules main discovered and the certificate names the
+//! controller holds are given to it), and it changes nothing. This build has no njs or
+//! OpenTelemetry support, so those options are reported as missing features.
 
 mod actions;
 mod address;
@@ -26,12 +26,13 @@ mod pattern;
 mod routes;
 mod schema;
 mod settings;
+mod tls;
 mod upstreams;
 mod variables;
 
 use serde_json::Value;
 
-use crate::modules::Modules;
+use crate::model::Available;
 
 use self::schema::{Context, JsonType, Member, Types, validate_members};
 
@@ -62,14 +63,18 @@ impl ValidationError {
 
 /// Runs the checks of [`validate_config`] and nothing else; the model is built only from
 /// a value that passed them.
-pub(crate) fn check_config(conf: &Value, modules: &Modules) -> Result<(), ValidationError> {
+pub(crate) fn check_config(conf: &Value, available: &Available<'_>) -> Result<(), ValidationError> {
     let Some(root) = conf.as_object() else {
         return Err(ValidationError::new(format!(
             "The configuration must be an object, but not {}.",
             JsonType::of(conf).name()
         )));
     };
-    let context = Context { root, modules };
+    let context = Context {
+        root,
+        modules: available.modules,
+        certificates: available.certificates,
+    };
     validate_members(&context, root, ROOT_MEMBERS)
 }
 

@@ -213,7 +213,7 @@ fn plan_config(
         Err(EditError::NotFound) => return Plan::Respond(not_found()),
         Err(EditError::NotAllowed) => return Plan::Respond(method_not_allowed()),
     }
-    match validate_config(&candidate, modules) {
+    match validate_config(&candidate, &unit_conf::Available::modules(modules)) {
         Ok(()) => Plan::Apply(candidate),
         Err(error) => Plan::Respond(ApiResponse::error_with_detail(
             400,

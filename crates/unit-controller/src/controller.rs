@@ -619,7 +619,7 @@ fn stored_conf(text: &[u8], modules: &Modules) -> Value {
             return empty_conf();
         }
     };
-    match validate_config(&conf, modules) {
+    match validate_config(&conf, &unit_conf::Available::modules(modules)) {
         Ok(()) => conf,
         Err(error) => {
             alert!("the previous configuration is invalid: {error}");

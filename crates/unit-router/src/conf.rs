@@ -12,7 +12,7 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use unit_conf::{Application, Conf, VERSION};
+use unit_conf::{Application, Conf, ListenerTls, VERSION};
 use unit_engine::HashMap;
 use unit_http::HeaderBuffers;
 
@@ -103,6 +103,8 @@ pub(crate) struct ActiveListener {
     pub(crate) static_pass: Option<PassTarget>,
     pub(crate) forwarded: Option<Forwarded>,
     pub(crate) socket: Arc<OwnedFd>,
+    /// The TLS configuration of a `tls` listener.
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A configuration ready to serve.
@@ -136,6 +138,8 @@ pub(crate) struct CompiledListener {
     pub(crate) forwarded: Option<Forwarded>,
     /// The `listen(2)` backlog main binds with; `None` for the system default.
     pub(crate) backlog: Option<u32>,
+    /// `tls`, whose certificates main hands over before it can serve.
+    pub(crate) tls: Option<ListenerTls>,
 }
 
 /// The parts of a configuration that need no socket: compiled before main is asked for
@@ -172,6 +176,7 @@ impl Compiled {
                     pass: Template::new(pass),
                     forwarded: listener.forwarded.clone(),
                     backlog: listener.backlog,
+                    tls: listener.tls.clone(),
                 })
             })
             .collect::<Result<Vec<CompiledListener>, CompileError>>()?;
@@ -194,10 +199,12 @@ impl Compiled {
         })
     }
 
-    /// Puts the sockets in, making the configuration servable.
+    /// Puts the sockets (and the TLS configurations of `tls` listeners, by address)
+    /// in, making the configuration servable.
     pub(crate) fn activate(
         self,
         sockets: &HashMap<String, Arc<OwnedFd>>,
+        tls: &HashMap<String, Arc<rustls::ServerConfig>>,
         access_log: Option<Arc<AccessLog>>,
         applications: HashMap<String, Arc<AppPool>>,
     ) -> Result<ActiveConf, CompileError> {
@@ -211,12 +218,21 @@ impl Compiled {
                         address: listener.address.clone(),
                     })?;
             let static_pass = listener.pass.as_static().and_then(parse_pass);
+            let tls = match listener.tls {
+                None => None,
+                Some(_) => Some(tls.get(&listener.address).cloned().ok_or_else(|| {
+                    CompileError::NoTls {
+                        address: listener.address.clone(),
+                    }
+                })?),
+            };
             listeners.push(ActiveListener {
                 address: listener.address,
                 pass: listener.pass,
                 static_pass,
                 forwarded: listener.forwarded,
                 socket,
+                tls,
             });
         }
         Ok(ActiveConf {

@@ -361,6 +361,10 @@ impl Connection {
 
     /// Makes all the progress possible now.
     pub(crate) fn drive(&mut self, context: &mut DriveContext<'_>) -> Drive {
+        // TLS records the socket had no room for go first, whatever else waits.
+        if self.transport.flush_pending().is_err() {
+            return Drive::Close;
+        }
         if self.lingering_since.is_some() {
             return self.linger();
         }
@@ -673,7 +677,7 @@ impl Connection {
     fn waiting_for(&mut self, now: Instant) -> Wait {
         if self.pending.is_some() || self.collecting.is_some() {
             Wait::Body
-        } else if self.input.is_empty() {
+        } else if self.input.is_empty() && !self.transport.is_handshaking() {
             Wait::Idle
         } else {
             self.head_started.get_or_insert(now);
@@ -692,6 +696,10 @@ impl Connection {
     /// when part of an answer is out already. The answer goes as far as the socket
     /// takes it at once; the connection closes either way.
     pub(crate) fn time_out(&mut self, wait: Wait, date: &str) {
+        // A TLS handshake that did not finish has no one to answer.
+        if self.transport.is_handshaking() {
+            return;
+        }
         let response = match wait {
             Wait::Header | Wait::Body => error_page(408),
             Wait::Idle => HttpResponse::empty(408),
@@ -1057,7 +1065,7 @@ impl Connection {
         request.version_minor = head.version_minor;
         // `client_ip` may have replaced the address for the last request.
         request.remote.clone_from(&self.remote);
-        request.https = false;
+        request.https = self.transport.is_tls();
         request.rewritten = false;
         request.id = request_id;
         Ok(request)

@@ -58,4 +58,10 @@ pub(crate) enum CompileError {
         /// The listener's address.
         address: String,
     },
+    /// A `tls` listener whose TLS configuration was not made.
+    #[error("no TLS configuration for \"{address}\"")]
+    NoTls {
+        /// The listener's address.
+        address: String,
+    },
 }

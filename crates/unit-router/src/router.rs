@@ -3,6 +3,7 @@
 //! and answers status and restart requests.
 
 use std::fs::File;
+use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use unit_conf::{Application, Modules};
+use unit_tls::{Bundle, ListenerCertificate};
 use unit_engine::{Engine, Event, HashMap, Remote, TimerId, Token, WORKER_SIGNALS};
 use unit_port::{
     AppStarted, ChildEvent, ChildPort, Reply, Requester, RpcStreams, ToChild, ToMain, ToRouter,
@@ -56,6 +58,8 @@ struct Applying {
     failed: Option<String>,
     new_sockets: HashMap<String, Arc<OwnedFd>>,
     access_log: Option<Arc<AccessLog>>,
+    /// The certificate bundles its `tls` listeners name, by name, as main handed them.
+    bundles: HashMap<String, Bundle>,
     /// The pools the configuration will have, and those it leaves.
     apps: Vec<Arc<AppPool>>,
     retired: Vec<Arc<AppPool>>,
@@ -87,6 +91,8 @@ struct MainRpc {
 #[derive(Debug)]
 enum MainCall {
     Socket(String),
+    /// A certificate bundle from the store, by name.
+    Certificate(String),
     AccessLog(String, LogFormat),
     /// A process for this pool's generation.
     StartProcess(Arc<AppPool>, u64),
@@ -119,6 +125,39 @@ struct Router {
     retired_apps: Vec<Arc<AppPool>>,
     /// The language modules main discovered, which applications' types resolve to.
     modules: Modules,
+}
+
+/// The TLS configuration of every `tls` listener of `compiled`, by address, from the
+/// bundles main handed over; `Err` says why one cannot be made.
+fn tls_configs(
+    compiled: &Compiled,
+    bundles: &HashMap<String, Bundle>,
+) -> Result<HashMap<String, Arc<rustls::ServerConfig>>, String> {
+    let mut configs = HashMap::default();
+    for listener in &compiled.listeners {
+        let Some(tls) = &listener.tls else {
+            continue;
+        };
+        let certificates = tls
+            .certificates
+            .iter()
+            .map(|name| {
+                let bundle = bundles
+                    .get(name)
+                    .ok_or_else(|| format!("certificate \"{name}\" was not handed over"))?;
+                Ok(ListenerCertificate {
+                    name,
+                    server_names: bundle.server_names(),
+                    bundle,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let config = unit_tls::server_config(tls, &certificates).map_err(|error| {
+            format!("listener \"{}\": {error}", listener.address)
+        })?;
+        configs.insert(listener.address.clone(), config);
+    }
+    Ok(configs)
 }
 
 /// Runs the router until main says quit or goes away.
@@ -290,13 +329,14 @@ impl Router {
         };
         // The controller validated it already; parsing again gives the typed model, and
         // Unit's message should a configuration arrive that is not valid.
-        let parsed = match unit_conf::parse_config(&conf, &self.modules) {
-            Ok(parsed) => parsed,
-            Err(validation_error) => {
-                unit_log::alert!("failed to apply new conf");
-                return self.reply_to(requester, error_reply(&validation_error.detail));
-            }
-        };
+        let parsed =
+            match unit_conf::parse_config(&conf, &unit_conf::Available::modules(&self.modules)) {
+                Ok(parsed) => parsed,
+                Err(validation_error) => {
+                    unit_log::alert!("failed to apply new conf");
+                    return self.reply_to(requester, error_reply(&validation_error.detail));
+                }
+            };
         let mut compiled = match Compiled::compile(&parsed) {
             Ok(compiled) => compiled,
             Err(compile_error) => {
@@ -321,6 +361,20 @@ impl Router {
         if let Some((path, format)) = compiled.access_log.take() {
             let message = ToMain::AccessLog(path.clone());
             calls.push((message, MainCall::AccessLog(path, format)));
+        }
+        // Every bundle a `tls` listener names, once, read anew so a certificate deleted
+        // and uploaded again under its name is the new one.
+        let mut certificates: Vec<&String> = compiled
+            .listeners
+            .iter()
+            .filter_map(|listener| listener.tls.as_ref())
+            .flat_map(|tls| &tls.certificates)
+            .collect();
+        certificates.sort();
+        certificates.dedup();
+        for name in certificates {
+            let message = ToMain::CertificateFile { name: name.clone() };
+            calls.push((message, MainCall::Certificate(name.clone())));
         }
         let (apps, retired) = self.next_apps(&compiled.applications);
         let new_apps: Vec<Arc<AppPool>> = apps
@@ -362,6 +416,7 @@ impl Router {
             failed,
             new_sockets: HashMap::default(),
             access_log: None,
+            bundles: HashMap::default(),
             apps,
             retired,
             new_apps,
@@ -374,7 +429,9 @@ impl Router {
     fn call_main(&mut self, engine: &mut Engine<Router>, message: ToMain, call: MainCall) -> bool {
         let timeout = match call {
             MainCall::StartProcess(..) => START_PROCESS_TIMEOUT,
-            MainCall::Socket(_) | MainCall::AccessLog(..) => self.main_rpc_timeout,
+            MainCall::Socket(_) | MainCall::AccessLog(..) | MainCall::Certificate(_) => {
+                self.main_rpc_timeout
+            }
         };
         let main_pid = self.port.main_pid();
         // The stream is known only once registered; the timer is armed right after.
@@ -441,6 +498,25 @@ impl Router {
                     applying.new_sockets.insert(address, Arc::new(fd));
                 }
             }
+            (MainCall::Certificate(name), Reply::Ready { mut fds, .. }) if fds.len() == 1 => {
+                let bundle = fds.pop().ok_or_else(String::new).and_then(|fd| {
+                    let mut pem = Vec::new();
+                    File::from(fd)
+                        .read_to_end(&mut pem)
+                        .map_err(|error| error.to_string())?;
+                    Bundle::from_pem(&pem).map_err(|error| error.to_string())
+                });
+                match bundle {
+                    Ok(bundle) => {
+                        applying.bundles.insert(name, bundle);
+                    }
+                    Err(reason) => {
+                        applying
+                            .failed
+                            .get_or_insert_with(|| format!("certificate \"{name}\": {reason}"));
+                    }
+                }
+            }
             (MainCall::AccessLog(path, format), Reply::Ready { mut fds, .. }) if fds.len() == 1 => {
                 if let Some(fd) = fds.pop() {
                     applying.access_log =
@@ -496,9 +572,21 @@ impl Router {
             .iter()
             .map(|pool| (pool.application.name.clone(), Arc::clone(pool)))
             .collect();
+        let tls = match tls_configs(&applying.compiled, &applying.bundles) {
+            Ok(tls) => tls,
+            Err(reason) => {
+                for pool in applying.new_apps {
+                    pool.remove();
+                    self.retired_apps.push(pool);
+                }
+                self.wake_plan();
+                unit_log::alert!("failed to apply new conf");
+                return self.reply_to(applying.requester, error_reply(&reason));
+            }
+        };
         let active = match applying
             .compiled
-            .activate(&self.sockets, applying.access_log, by_name)
+            .activate(&self.sockets, &tls, applying.access_log, by_name)
         {
             Ok(active) => Arc::new(active),
             Err(compile_error) => {

@@ -1,31 +1,179 @@
-//! The byte stream under a client connection: plain TCP or a unix socket now, TLS next.
+//! The byte stream under a client connection: plain TCP or a unix socket, or TLS over
+//! either (rustls).
 //!
 //! The HTTP code, the proxy and tunnels read and write through a [`Transport`] and
-//! never touch the socket, so a transport that encrypts can stand in for the plain one
-//! without them changing. A file body goes with `sendfile` where the transport and the
-//! file allow it, and is read and written otherwise (a file that cannot be spliced, such
-//! as one in `/proc`).
+//! never touch the socket, so the TLS transport stands in for the plain one without them
+//! changing. A file body goes with `sendfile` where the transport and the file allow it,
+//! and is read and written otherwise (over TLS, and for a file that cannot be spliced,
+//! such as one in `/proc`).
+//!
+//! Over TLS, records are read from the socket into a buffer of the connection's and fed
+//! to rustls from there, so a short read still tells that the socket is drained, as it
+//! does for the plain transport; the handshake runs inside the first reads. What rustls
+//! has encrypted but the socket has not taken yet waits in rustls: the connection calls
+//! [`Transport::flush_pending`] whenever it is driven, so a write event sends it on.
 //!
 //! What it does not do: HTTP, timeouts or registration decisions (the connection and
 //! its worker make those).
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, BufRead, Write};
+use std::sync::Arc;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 
 use mio::event::Source;
 use nix::errno::Errno;
+use rustls::{ServerConfig, ServerConnection};
 use unit_engine::{ReadOutcome, Stream};
 
 /// How big a piece of a file is read at a time when it cannot be sent with sendfile.
 const FILE_COPY_CHUNK: usize = 64 * 1024;
+
+/// How much TLS input is read from the socket before it is handed to rustls.
+const TLS_READ_LIMIT: usize = 32 * 1024;
 
 /// The stream of one client connection.
 #[derive(Debug)]
 pub(crate) enum Transport {
     /// The socket itself.
     Plain(Stream),
+    /// TLS over the socket.
+    Tls(Box<TlsStream>),
+}
+
+/// A TLS session over a socket.
+#[derive(Debug)]
+pub(crate) struct TlsStream {
+    stream: Stream,
+    session: ServerConnection,
+    /// Records read from the socket and not yet taken by rustls.
+    incoming: Vec<u8>,
+    /// The client ended its side: a close_notify, or a close of the socket.
+    eof: bool,
+}
+
+impl TlsStream {
+    /// A server session for `config` over an accepted socket.
+    pub(crate) fn new(stream: Stream, config: Arc<ServerConfig>) -> Result<TlsStream, rustls::Error> {
+        Ok(TlsStream {
+            stream,
+            session: ServerConnection::new(config)?,
+            incoming: Vec::new(),
+            eof: false,
+        })
+    }
+
+    /// Writes what rustls holds encrypted; false when the socket is full.
+    fn flush(&mut self) -> io::Result<bool> {
+        while self.session.wants_write() {
+            match self.session.write_tls(&mut self.stream) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(_) => {}
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Takes decrypted bytes into `into` while it holds less than `limit`; true when
+    /// rustls has none left.
+    fn take_plaintext(
+        &mut self,
+        into: &mut Vec<u8>,
+        limit: usize,
+        read: &mut usize,
+    ) -> io::Result<bool> {
+        while into.len() < limit {
+            let mut reader = self.session.reader();
+            let taken = match reader.fill_buf() {
+                // Only a clean close (close_notify) gives no bytes without an error.
+                Ok([]) => {
+                    self.eof = true;
+                    return Ok(true);
+                }
+                Ok(chunk) => {
+                    let taken = chunk.len().min(limit - into.len());
+                    into.extend_from_slice(&chunk[..taken]);
+                    taken
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+                // The socket closed without a close_notify: an end all the same.
+                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                    self.eof = true;
+                    return Ok(true);
+                }
+                Err(error) => return Err(error),
+            };
+            reader.consume(taken);
+            *read += taken;
+        }
+        Ok(false)
+    }
+
+    /// Reads and decrypts what is available; called when the socket may be readable, and
+    /// it is read until a read shows it drained.
+    fn read_available(&mut self, into: &mut Vec<u8>, limit: usize) -> io::Result<ReadOutcome> {
+        let mut read = 0;
+        let mut socket_readable = true;
+        loop {
+            let plaintext_left = !self.take_plaintext(into, limit, &mut read)?;
+            if self.eof || plaintext_left {
+                return Ok(ReadOutcome {
+                    read,
+                    eof: self.eof,
+                    drained: self.eof,
+                });
+            }
+            if self.incoming.is_empty() {
+                if !socket_readable {
+                    return Ok(ReadOutcome {
+                        read,
+                        eof: false,
+                        drained: true,
+                    });
+                }
+                let outcome = self.stream.read_available(&mut self.incoming, TLS_READ_LIMIT)?;
+                socket_readable = !outcome.drained;
+                if outcome.eof && self.incoming.is_empty() {
+                    self.eof = true;
+                    continue;
+                }
+                if outcome.read == 0 {
+                    continue;
+                }
+            }
+            let mut records = self.incoming.as_slice();
+            let taken = self.session.read_tls(&mut records)?;
+            self.incoming.drain(..taken);
+            if let Err(error) = self.session.process_new_packets() {
+                // The alert rustls queued goes out if the socket takes it.
+                let _ = self.flush();
+                return Err(io::Error::new(io::ErrorKind::InvalidData, error));
+            }
+            // Handshake messages, and answers to what the client sent, go out now.
+            self.flush()?;
+        }
+    }
+
+    fn write_pending(&mut self, buf: &[u8], written: &mut usize) -> io::Result<bool> {
+        if !self.flush()? {
+            return Ok(false);
+        }
+        while *written < buf.len() {
+            let accepted = self.session.writer().write(&buf[*written..])?;
+            *written += accepted;
+            if !self.flush()? {
+                return Ok(false);
+            }
+            if accepted == 0 {
+                return Err(io::Error::from(io::ErrorKind::WriteZero));
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// A file body still to send, and how.
@@ -59,6 +207,43 @@ impl Transport {
     pub(crate) fn source(&mut self) -> &mut dyn Source {
         match self {
             Transport::Plain(stream) => stream.source(),
+            Transport::Tls(tls) => tls.stream.source(),
+        }
+    }
+
+    /// Whether this is TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self, Transport::Tls(_))
+    }
+
+    /// Whether a TLS handshake is still under way (false for a plain transport).
+    pub(crate) fn is_handshaking(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(tls) => tls.session.is_handshaking(),
+        }
+    }
+
+    /// The TLS protocol version and the server name the client asked for, once the
+    /// handshake is done.
+    pub(crate) fn tls_details(&self) -> Option<(&'static str, Option<&str>)> {
+        let Transport::Tls(tls) = self else {
+            return None;
+        };
+        let version = match tls.session.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+            _ => "TLS",
+        };
+        Some((version, tls.session.server_name()))
+    }
+
+    /// Sends on what a TLS session has encrypted and the socket has not taken yet:
+    /// `Ok(true)` when nothing is left.
+    pub(crate) fn flush_pending(&mut self) -> io::Result<bool> {
+        match self {
+            Transport::Plain(_) => Ok(true),
+            Transport::Tls(tls) => tls.flush(),
         }
     }
 
@@ -70,6 +255,7 @@ impl Transport {
     ) -> io::Result<ReadOutcome> {
         match self {
             Transport::Plain(stream) => stream.read_available(into, limit),
+            Transport::Tls(tls) => tls.read_available(into, limit),
         }
     }
 
@@ -84,6 +270,7 @@ impl Transport {
         match self {
             Transport::Plain(stream) if more => stream.write_pending_more(buf, written),
             Transport::Plain(stream) => stream.write_pending(buf, written),
+            Transport::Tls(tls) => tls.write_pending(buf, written),
         }
     }
 
@@ -91,6 +278,11 @@ impl Transport {
     pub(crate) fn write_now(&mut self, bytes: &[u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(stream) => stream.write(bytes),
+            Transport::Tls(tls) => {
+                let accepted = tls.session.writer().write(bytes)?;
+                tls.flush()?;
+                Ok(accepted)
+            }
         }
     }
 
@@ -104,7 +296,10 @@ impl Transport {
                 }
                 continue;
             }
-            let Transport::Plain(stream) = self;
+            let Transport::Plain(stream) = self else {
+                send.copying = true;
+                continue;
+            };
             let count = usize::try_from(send.remaining.min(1 << 30)).unwrap_or(1 << 30);
             let mut offset = send.offset as i64;
             match nix::sys::sendfile::sendfile(
@@ -157,6 +352,11 @@ impl Transport {
     pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
         match self {
             Transport::Plain(stream) => stream.shutdown_write(),
+            Transport::Tls(tls) => {
+                tls.session.send_close_notify();
+                tls.flush()?;
+                tls.stream.shutdown_write()
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::connection::{Connection, Drive, DriveContext, GrantSink, Wait};
 use crate::counters::Counters;
 use crate::handler::Services;
 use crate::http::{ConnAddr, RequestIds};
-use crate::transport::Transport;
+use crate::transport::{TlsStream, Transport};
 use crate::upstream::{APP_TOKENS_START, UpstreamPool, WorkerHome};
 
 /// Listener tokens are below this; connection tokens at and above it.
@@ -356,6 +356,9 @@ impl Worker {
         else {
             return;
         };
+        let tls = conf
+            .listener(address)
+            .and_then(|active| active.tls.clone());
         let address: Arc<str> = Arc::from(address.as_str());
         loop {
             let (mut stream, remote, local) = match listener.accept() {
@@ -385,8 +388,18 @@ impl Worker {
                 continue;
             }
             self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+            let transport = match &tls {
+                None => Transport::Plain(stream),
+                Some(config) => match TlsStream::new(stream, Arc::clone(config)) {
+                    Ok(tls) => Transport::Tls(Box::new(tls)),
+                    Err(error) => {
+                        tracing::warn!("a TLS session for \"{address}\" failed: {error}");
+                        continue;
+                    }
+                },
+            };
             let connection = Connection::new(
-                Transport::Plain(stream),
+                transport,
                 remote,
                 local,
                 Arc::clone(&address),

@@ -321,7 +321,7 @@ fn version_text_shape() {
     assert_eq!(lines[0], "unit version: 1.36.0\n");
     assert_eq!(
         lines[1],
-        format!("configured as cargo build (prefix \"{PREFIX}\")\n")
+        format!("configured as cargo build (prefix \"{PREFIX}\") --openssl (TLS on rustls)\n")
     );
 }
 

@@ -20,12 +20,13 @@ use super::{
     DEFAULT_FOLLOW_SYMLINKS, DEFAULT_MAX_PROCESSES, DEFAULT_PROCESS_IDLE_TIMEOUT,
     DEFAULT_PYTHON_FACTORY, DEFAULT_PYTHON_THREADS, DEFAULT_RECURSIVE, DEFAULT_SERVER_WEIGHT,
     DEFAULT_SHARE_INDEX, DEFAULT_SPARE_PROCESSES, DEFAULT_TRAVERSE_MOUNTS, FieldPatterns,
-    Forwarded, GlobalSettings, HttpSettings, Limits, Listener, LogFormat, MatchCondition, MimeType,
-    Processes, Protocol, PythonApplication, PythonTarget, ResponseHeader, Route, RouteAction,
-    Routes, Scheme, ServerAddress, Share, StaticSettings, Step, Upstream, UpstreamServer,
-    WebSocketSettings,
+    Forwarded, GlobalSettings, HttpSettings, Limits, Listener, ListenerTls, LogFormat,
+    MatchCondition, MimeType, Processes, Protocol, PythonApplication, PythonTarget, ResponseHeader,
+    Route, RouteAction, Routes, Scheme, ServerAddress, SessionTickets, Share, StaticSettings, Step,
+    TlsSession, Upstream, UpstreamServer, WebSocketSettings,
 };
 use crate::modules::{Module, Modules};
+use crate::tls::{TlsCommands, decode_ticket_key, parse_commands};
 use crate::validate::{
     AddressPattern, ListenerAddress, TemplatePart, is_external_type, parse_address_pattern,
     parse_listener_address, parse_socket_address, parse_template, parse_unix_address,
@@ -104,17 +105,99 @@ fn build_listener(address: &str, listener: &Object) -> Result<Listener, BuildErr
             None => return Err(BuildError::unexpected("backlog", "an integer")),
         },
     };
+    let tls = optional_object(listener, "tls")?
+        .map(build_tls)
+        .transpose()?;
     Ok(Listener {
         address: address.to_owned(),
         socket_address,
         pass,
         forwarded,
         backlog,
+        tls,
     })
 }
 
 /// Builds `forwarded`, or the older `client_ip` form, whose client address header is
 /// the member `header_member`.
+fn build_tls(tls: &Object) -> Result<ListenerTls, BuildError> {
+    let certificates = match tls.get("certificate") {
+        Some(Value::String(name)) => vec![name.clone()],
+        Some(Value::Array(names)) => names
+            .iter()
+            .map(|name| {
+                name.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| BuildError::unexpected("certificate", "a string"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(BuildError::unexpected("certificate", "a name or names")),
+        None => return Err(BuildError::Missing("certificate")),
+    };
+    let commands = match optional_object(tls, "conf_commands")? {
+        None => TlsCommands::default(),
+        Some(commands) => {
+            let pairs = commands
+                .iter()
+                .map(|(command, value)| {
+                    value
+                        .as_str()
+                        .map(|value| (command.as_str(), value))
+                        .ok_or_else(|| BuildError::unexpected(command, "a string"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            parse_commands(pairs).map_err(|_| BuildError::unexpected("conf_commands", "valid"))?
+        }
+    };
+    let session = match optional_object(tls, "session")? {
+        None => TlsSession::default(),
+        Some(session) => build_tls_session(session)?,
+    };
+    Ok(ListenerTls {
+        certificates,
+        commands,
+        session,
+    })
+}
+
+fn build_tls_session(session: &Object) -> Result<TlsSession, BuildError> {
+    let defaults = TlsSession::default();
+    let cache_size = match session.get("cache_size") {
+        None => defaults.cache_size,
+        Some(size) => size
+            .as_u64()
+            .and_then(|size| usize::try_from(size).ok())
+            .ok_or_else(|| BuildError::unexpected("cache_size", "a size"))?,
+    };
+    let timeout = match session.get("timeout") {
+        None => defaults.timeout,
+        Some(timeout) => Duration::from_secs(
+            timeout
+                .as_u64()
+                .ok_or_else(|| BuildError::unexpected("timeout", "a number of seconds"))?,
+        ),
+    };
+    let key = |key: &Value| {
+        key.as_str()
+            .and_then(decode_ticket_key)
+            .ok_or_else(|| BuildError::unexpected("tickets", "a base64 key"))
+    };
+    let tickets = match session.get("tickets") {
+        None | Some(Value::Bool(false)) => SessionTickets::Off,
+        Some(Value::Bool(true)) => SessionTickets::On,
+        Some(Value::Array(keys)) if keys.is_empty() => SessionTickets::Off,
+        Some(Value::Array(keys)) => {
+            SessionTickets::Keys(keys.iter().map(key).collect::<Result<_, _>>()?)
+        }
+        Some(single) => SessionTickets::Keys(vec![key(single)?]),
+    };
+    Ok(TlsSession {
+        cache_size,
+        timeout,
+        tickets,
+    })
+}
+
 fn build_forwarded(forwarded: &Object, header_member: &str) -> Result<Forwarded, BuildError> {
     let source = forwarded
         .get("source")

@@ -12,7 +12,7 @@ use crate::validate::{parse_address_pattern, parse_template};
 fn check(config: &str, expected: Conf) {
     let conf: Value = serde_json::from_str(config).expect("test JSON parses");
     assert_eq!(
-        parse_config(&conf, &Modules::default()),
+        parse_config(&conf, &Available::modules(&Modules::default())),
         Ok(expected),
         "config {config}"
     );
@@ -22,7 +22,7 @@ fn check(config: &str, expected: Conf) {
 fn check_error(config: &str, detail: &str) {
     let conf: Value = serde_json::from_str(config).expect("test JSON parses");
     assert_eq!(
-        parse_config(&conf, &Modules::default()).map_err(|error| error.detail),
+        parse_config(&conf, &Available::modules(&Modules::default())).map_err(|error| error.detail),
         Err(detail.to_owned()),
         "config {config}"
     );
@@ -79,6 +79,7 @@ fn listener(pass: Option<&str>) -> Listener {
         pass: pass.map(template),
         forwarded: None,
         backlog: None,
+        tls: None,
     }
 }
 
@@ -378,6 +379,56 @@ fn listeners() {
             ..Conf::default()
         },
     );
+}
+
+#[test]
+fn tls_listeners() {
+    let tls_listener = |tls: &str| {
+        let conf: Value = serde_json::from_str(&format!(
+            r#"{{"listeners": {{"*:443": {{"pass": "routes", "tls": {tls}}}}}, "routes": []}}"#
+        ))
+        .expect("test JSON parses");
+        parse_config(&conf, &Available::modules(&Modules::default()))
+            .expect("valid")
+            .listeners
+            .remove(0)
+            .tls
+            .expect("tls")
+    };
+    assert_eq!(
+        tls_listener(r#"{"certificate": "bundle"}"#),
+        ListenerTls {
+            certificates: strings(&["bundle"]),
+            commands: crate::TlsCommands::default(),
+            session: TlsSession {
+                cache_size: 0,
+                timeout: Duration::from_secs(300),
+                tickets: SessionTickets::Off,
+            },
+        }
+    );
+    let key = "U1oDTh11mMxODuw12gS0EXX1E/PkZG13cJNQ6m5+6BGlfPTjNlIEw7PSVU3X1gTE";
+    let configured = tls_listener(&format!(
+        r#"{{"certificate": ["a", "b"], "conf_commands": {{"Protocol": "-TLSv1.3"}},
+            "session": {{"cache_size": 5, "timeout": 1, "tickets": ["{key}", "{key}"]}}}}"#
+    ));
+    assert_eq!(configured.certificates, strings(&["a", "b"]));
+    assert_eq!(configured.commands.versions, vec![crate::TlsVersion::Tls12]);
+    assert_eq!(configured.session.cache_size, 5);
+    assert_eq!(configured.session.timeout, Duration::from_secs(1));
+    assert!(
+        matches!(&configured.session.tickets, SessionTickets::Keys(keys) if keys.len() == 2 && keys[0].len() == 48)
+    );
+    let tickets = |tickets: &str| {
+        tls_listener(&format!(
+            r#"{{"certificate": "a", "session": {{"tickets": {tickets}}}}}"#
+        ))
+        .session
+        .tickets
+    };
+    assert_eq!(tickets("true"), SessionTickets::On);
+    assert_eq!(tickets("false"), SessionTickets::Off);
+    assert_eq!(tickets("[]"), SessionTickets::Off);
 }
 
 #[test]
@@ -687,7 +738,7 @@ fn python_modules() -> Modules {
 /// The model of `application` (a `python` one) with `modules` discovered.
 fn python_kind(modules: &Modules, raw: &Value) -> Result<PythonApplication, String> {
     let conf = serde_json::json!({"applications": {"app": raw}});
-    let application = parse_config(&conf, modules)
+    let application = parse_config(&conf, &Available::modules(modules))
         .map_err(|error| error.detail)?
         .applications
         .into_iter()
@@ -720,7 +771,7 @@ fn python_applications() {
     assert_eq!(python_kind(&modules, &minimal), Ok(defaults.clone()));
     // The application keeps its type as written and its object as configured.
     let conf = serde_json::json!({"applications": {"app": minimal}});
-    let application = parse_config(&conf, &modules)
+    let application = parse_config(&conf, &Available::modules(&modules))
         .ok()
         .and_then(|conf| conf.applications.into_iter().next());
     assert_eq!(

@@ -1,7 +1,6 @@
 //! The `listeners` section: listener addresses and their options (UNIT-COMPAT 3.2).
 //!
-//! This build has no TLS, so any `tls` member is reported as a missing feature. Address
-//! patterns of `forwarded` and `client_ip` sources are checked with the same parser the
+//! The `tls` object is checked in `tls`. Address patterns of `forwarded` and `client_ip` sources are checked with the same parser the
 //! router uses.
 
 use serde_json::Value;
@@ -10,8 +9,7 @@ use super::ValidationError;
 use super::address::{parse_address_pattern, parse_listener_address};
 use super::pass::{check_legacy_application, check_pass};
 use super::schema::{
-    Context, Member, Types, check_not_built, expect_object, one_or_many_strings, validate_members,
-    validate_object,
+    Context, Member, Types, expect_object, one_or_many_strings, validate_members, validate_object,
 };
 
 /// The largest `listen(2)` backlog, 2^31 − 1.
@@ -21,7 +19,7 @@ const MAX_BACKLOG: i64 = i32::MAX as i64;
 const LISTENER_MEMBERS: &[Member] = &[
     Member::new("pass", Types::STRING).check(check_pass),
     Member::new("application", Types::STRING).check(check_legacy_application),
-    Member::new("tls", Types::ANY).check(check_not_built),
+    Member::new("tls", Types::OBJECT).check(super::tls::check_tls),
     Member::new("forwarded", Types::OBJECT).check(check_forwarded),
     Member::new("client_ip", Types::OBJECT).check(check_client_ip),
     Member::new("backlog", Types::INTEGER).range(-1, MAX_BACKLOG),

@@ -21,6 +21,8 @@ pub(super) struct Context<'a> {
     pub(super) root: &'a Map<String, Value>,
     /// The modules main discovered.
     pub(super) modules: &'a Modules,
+    /// Whether a certificate is in the store, where that is known.
+    pub(super) certificates: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 impl<'a> Context<'a> {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::{Module, Modules, validate_config};
+use crate::{Available, Module, Modules, validate_config};
 
 /// Parses `config` as JSON and checks what [`validate_config`] says about it when no
 /// language module was discovered.
@@ -16,7 +16,7 @@ fn check(config: &str, expected: Result<(), &str>) {
 fn check_with(modules: &Modules, config: &str, expected: Result<(), &str>) {
     let conf: serde_json::Value = serde_json::from_str(config).expect("test JSON parses");
     assert_eq!(
-        validate_config(&conf, modules).map_err(|error| error.detail),
+        validate_config(&conf, &Available::modules(modules)).map_err(|error| error.detail),
         expected.map_err(str::to_owned),
         "config {config}"
     );
@@ -264,10 +264,6 @@ fn listeners() {
         Ok(()),
     );
     check(
-        r#"{"listeners": {"*:443": {"pass": "routes", "tls": {"certificate": "bundle"}}}, "routes": []}"#,
-        Err(r#"Unit is built without the "tls" option support."#),
-    );
-    check(
         r#"{"listeners": {"*:80": {"forwarded": {"client_ip": "X-Forwarded-For"}}}}"#,
         Err(r#"Required parameter "source" is missing."#),
     );
@@ -457,8 +453,8 @@ fn routes_and_matching() {
     }
     let bad_regex: serde_json::Value =
         serde_json::from_str(&condition(r#""uri": "~/bl[ah""#)).expect("test JSON parses");
-    let refused =
-        validate_config(&bad_regex, &Modules::default()).expect_err("an unclosed class is refused");
+    let refused = validate_config(&bad_regex, &Available::modules(&Modules::default()))
+        .expect_err("an unclosed class is refused");
     assert!(
         refused.detail.starts_with("Invalid regular expression: "),
         "{}",
@@ -1270,5 +1266,132 @@ fn access_log() {
     check(
         r#"{"access_log": {"path": "/x", "format": "$remote_addr - - [$time_local] \"$request_line\" $status $body_bytes_sent \"$header_referer\" \"$header_user_agent\"", "if": "$status"}}"#,
         Ok(()),
+    );
+}
+
+/// Checks a listener's `tls` object, with `bundle` and `other` in the store.
+fn check_tls(tls: &str, expected: Result<(), &str>) {
+    let conf: serde_json::Value = serde_json::from_str(&format!(
+        r#"{{"listeners": {{"*:443": {{"pass": "routes", "tls": {tls}}}}}, "routes": []}}"#
+    ))
+    .expect("test JSON parses");
+    let modules = Modules::default();
+    let exists = |name: &str| name == "bundle" || name == "other";
+    let available = Available::modules(&modules).with_certificates(&exists);
+    assert_eq!(
+        validate_config(&conf, &available).map_err(|error| error.detail),
+        expected.map_err(str::to_owned),
+        "tls {tls}"
+    );
+}
+
+#[test]
+fn tls_listeners() {
+    check_tls(r#"{"certificate": "bundle"}"#, Ok(()));
+    check_tls(r#"{"certificate": ["bundle", "other", "bundle"]}"#, Ok(()));
+    check_tls(
+        r#"{}"#,
+        Err(r#"Required parameter "certificate" is missing."#),
+    );
+    check_tls(
+        r#"{"certificate": "blah"}"#,
+        Err(r#"Certificate "blah" is not found."#),
+    );
+    check_tls(
+        r#"{"certificate": ""}"#,
+        Err(r#"Certificate "" is not found."#),
+    );
+    check_tls(
+        r#"{"certificate": []}"#,
+        Err(r#"The "certificate" array must contain at least one element."#),
+    );
+    check_tls(
+        r#"{"certificate": ["bundle", []]}"#,
+        Err(r#"The "certificate" array must contain only string values."#),
+    );
+    check_tls(
+        r#"{"certificate": 1}"#,
+        Err(
+            r#"The "certificate" value must be either a string or an array, but not an integer number."#,
+        ),
+    );
+    check_tls(
+        r#"{"certificate": "bundle", "blah": 1}"#,
+        Err(r#"Unknown parameter "blah"."#),
+    );
+    check_tls(
+        r#"[]"#,
+        Err(r#"The "tls" value must be an object, but not an array."#),
+    );
+    // The router checks no names: it gets each bundle from main.
+    let conf = serde_json::json!({"listeners": {"*:443": {"pass": "routes", "tls": {"certificate": "absent"}}}, "routes": []});
+    assert_eq!(
+        validate_config(&conf, &Available::modules(&Modules::default())),
+        Ok(())
+    );
+}
+
+#[test]
+fn tls_sessions() {
+    check_tls(
+        r#"{"certificate": "bundle", "session": {"cache_size": 10, "timeout": 60, "tickets": true}}"#,
+        Ok(()),
+    );
+    check_tls(
+        r#"{"certificate": "bundle", "session": {"cache_size": -1}}"#,
+        Err(r#"The "cache_size" number must not be negative."#),
+    );
+    check_tls(
+        r#"{"certificate": "bundle", "session": {"cache_size": {}}}"#,
+        Err(r#"The "cache_size" value must be an integer number, but not an object."#),
+    );
+    check_tls(
+        r#"{"certificate": "bundle", "session": {"timeout": 0}}"#,
+        Err(r#"The "timeout" number must be greater than zero."#),
+    );
+    let key = "U1oDTh11mMxODuw12gS0EXX1E/PkZG13cJNQ6m5+6BGlfPTjNlIEw7PSVU3X1gTE";
+    check_tls(
+        &format!(r#"{{"certificate": "bundle", "session": {{"tickets": ["{key}", "{key}"]}}}}"#),
+        Ok(()),
+    );
+    check_tls(
+        r#"{"certificate": "bundle", "session": {"tickets": {}}}"#,
+        Err(
+            r#"The "tickets" value must be either a boolean, a string, or an array, but not an object."#,
+        ),
+    );
+    check_tls(
+        r#"{"certificate": "bundle", "session": {"tickets": [1]}}"#,
+        Err(r#"The "key" array must contain only string values."#),
+    );
+    check_tls(
+        r#"{"certificate": "bundle", "session": {"tickets": "!?&^"}}"#,
+        Err(r#"Invalid Base64 format for the ticket key "!?&^"."#),
+    );
+    check_tls(
+        r#"{"certificate": "bundle", "session": {"tickets": "QUJD"}}"#,
+        Err(r#"Invalid length 3 of the ticket key "QUJD".  Must be 48 or 80 bytes."#),
+    );
+}
+
+#[test]
+fn tls_conf_commands() {
+    check_tls(
+        r#"{"certificate": "bundle", "conf_commands": {"protocol": "-TLSv1.2", "CipherString": "HIGH:!aNULL"}}"#,
+        Ok(()),
+    );
+    check_tls(
+        r#"{"certificate": "bundle", "conf_commands": []}"#,
+        Err(r#"The "conf_commands" value must be an object, but not an array."#),
+    );
+    check_tls(
+        r#"{"certificate": "bundle", "conf_commands": {"protocol": {}}}"#,
+        Err(r#"The "protocol" value must be a string, but not an object."#),
+    );
+    check_tls(
+        r#"{"certificate": "bundle", "conf_commands": {"protocol": "blah"}}"#,
+        Err(
+            r#"The "conf_commands" value "blah" of "protocol" is invalid: "blah" is not a TLS protocol."#,
+        ),
     );
 }

@@ -18,7 +18,7 @@ fn pool(members: serde_json::Value) -> (Arc<AppPool>, Arc<AtomicUsize>) {
     }
     let conf = unit_conf::parse_config(
         &json!({"applications": {"app": application}}),
-        &unit_conf::Modules::default(),
+        &unit_conf::Available::modules(&unit_conf::Modules::default()),
     )
     .expect("a valid configuration");
     let wakes = Arc::new(AtomicUsize::new(0));

@@ -20,7 +20,8 @@ pub(crate) fn parse_with(
     conf: &Value,
     modules: &unit_conf::Modules,
 ) -> Result<unit_conf::Conf, String> {
-    unit_conf::parse_config(conf, modules).map_err(|validation_error| validation_error.detail)
+    unit_conf::parse_config(conf, &unit_conf::Available::modules(modules))
+        .map_err(|validation_error| validation_error.detail)
 }
 
 /// One Python module, 3.11.2, as main would have discovered it.
