@@ -2,7 +2,7 @@
 //! as a plan the controller carries out, and the answers' shapes.
 
 use serde_json::{Value, json};
-use unit_conf::{Modules, parse_json, validate_config};
+use unit_conf::{Available, Modules, parse_json, validate_config};
 
 use crate::certificates::{self, CertificatePath, Certificates};
 use crate::tree::{self, EditError};
@@ -128,7 +128,7 @@ pub(crate) fn plan(
                 Plan::Respond(not_found())
             }
         }
-        Resource::Config(segments) => plan_config(request, &segments, conf, modules),
+        Resource::Config(segments) => plan_config(request, &segments, conf, modules, certificates),
         Resource::Certificates(path) if request.method == "GET" => {
             Plan::Respond(certificates::read(&path, certificates))
         }
@@ -180,6 +180,7 @@ fn plan_config(
     segments: &[String],
     conf: &Value,
     modules: &Modules,
+    certificates: &Certificates,
 ) -> Plan {
     let method = request.method;
     if !matches!(method, "PUT" | "POST" | "DELETE") {
@@ -213,7 +214,9 @@ fn plan_config(
         Err(EditError::NotFound) => return Plan::Respond(not_found()),
         Err(EditError::NotAllowed) => return Plan::Respond(method_not_allowed()),
     }
-    match validate_config(&candidate, &unit_conf::Available::modules(modules)) {
+    let exists = |name: &str| certificates.contains(name);
+    let available = Available::modules(modules).with_certificates(&exists);
+    match validate_config(&candidate, &available) {
         Ok(()) => Plan::Apply(candidate),
         Err(error) => Plan::Respond(ApiResponse::error_with_detail(
             400,
@@ -483,6 +486,35 @@ mod tests {
         for (method, target, body, expected) in rows {
             check(method, target, body, expected);
         }
+    }
+
+    #[test]
+    fn tls_listeners_name_certificates_of_the_store() {
+        let mut certificates = Certificates::default();
+        certificates.insert("default".into(), json!({}));
+        let request = |name: &str| {
+            format!(r#"{{"pass": "applications/app", "tls": {{"certificate": "{name}"}}}}"#)
+        };
+        let plan_with = |body: &str| {
+            let request = ApiRequest {
+                method: "PUT",
+                target: "/config/listeners/127.0.0.1:8443",
+                body: body.as_bytes(),
+                if_match: None,
+            };
+            plan(&request, &conf(), &Modules::default(), &certificates)
+        };
+        assert!(
+            matches!(plan_with(&request("default")), Plan::Apply(_)),
+            "a stored bundle may be named"
+        );
+        assert_eq!(
+            plan_with(&request("missing")),
+            respond(
+                400,
+                json!({"error": "Invalid configuration.", "detail": "Certificate \"missing\" is not found."})
+            )
+        );
     }
 
     #[test]

@@ -36,6 +36,12 @@ impl Certificates {
         Certificates { infos }
     }
 
+    /// Whether the store holds a bundle of this name (which a configuration's `tls`
+    /// may then name).
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.infos.contains_key(name)
+    }
+
     /// Every bundle's description, as `GET /certificates` and `GET /` show them.
     pub(crate) fn all(&self) -> Value {
         Value::Object(
@@ -115,7 +121,7 @@ pub(crate) fn plan(
             if !is_plain_file_name(name) {
                 return invalid_name();
             }
-            if certificates.infos.contains_key(name) {
+            if certificates.contains(name) {
                 return Plan::Respond(ApiResponse::error(400, "Certificate already exists."));
             }
             match Bundle::from_pem(body) {
@@ -137,7 +143,7 @@ pub(crate) fn plan(
                     "Certificate is used in the configuration.",
                 ));
             }
-            if !certificates.infos.contains_key(name) {
+            if !certificates.contains(name) {
                 return Plan::Respond(not_found());
             }
             Plan::DeleteCertificate(name.clone())

@@ -11,7 +11,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde_json::Value;
-use unit_conf::{Modules, parse_json, validate_config};
+use unit_conf::{Available, Modules, parse_json, validate_config};
 use unit_engine::{Engine, Event, HashMap, Interest, Listener, TimerId, Token, WORKER_SIGNALS};
 use unit_log::alert;
 use unit_port::{
@@ -198,7 +198,7 @@ impl Controller {
                 self.certificates = Certificates::load(stored);
             }
             ChildEvent::FromMain(ToChild::StoredConf(conf)) => {
-                self.conf = Some(stored_conf(&conf, &self.modules));
+                self.conf = Some(stored_conf(&conf, &self.modules, &self.certificates));
                 self.pump(engine);
             }
             ChildEvent::PeerAdded(peer) if peer.process_type == ProcessType::Router => {
@@ -609,9 +609,10 @@ impl Controller {
 }
 
 /// The stored configuration main sent at start. One that no longer parses or validates
-/// (against the modules discovered this time) is logged and replaced by the empty
-/// configuration (the file stays for the operator).
-fn stored_conf(text: &[u8], modules: &Modules) -> Value {
+/// (against the modules discovered this time and the certificate bundles main sent
+/// before it) is logged and replaced by the empty configuration (the file stays for
+/// the operator).
+fn stored_conf(text: &[u8], modules: &Modules, certificates: &Certificates) -> Value {
     let conf = match parse_json(text) {
         Ok(conf) => conf,
         Err(error) => {
@@ -619,7 +620,11 @@ fn stored_conf(text: &[u8], modules: &Modules) -> Value {
             return empty_conf();
         }
     };
-    match validate_config(&conf, &unit_conf::Available::modules(modules)) {
+    let exists = |name: &str| certificates.contains(name);
+    match validate_config(
+        &conf,
+        &Available::modules(modules).with_certificates(&exists),
+    ) {
         Ok(()) => conf,
         Err(error) => {
             alert!("the previous configuration is invalid: {error}");
@@ -667,6 +672,22 @@ mod tests {
             certificates: Certificates::default(),
         };
         (controller, engine, main_receiver)
+    }
+
+    #[test]
+    fn a_stored_configuration_is_checked_against_the_stored_certificates() {
+        let text = br#"{"listeners": {"*:443": {"pass": "routes", "tls": {"certificate": "default"}}}, "routes": []}"#;
+        let mut certificates = Certificates::default();
+        assert_eq!(
+            stored_conf(text, &Modules::default(), &certificates),
+            empty_conf(),
+            "a configuration naming a bundle that is gone is not kept"
+        );
+        certificates.insert("default".into(), json!({}));
+        assert_eq!(
+            stored_conf(text, &Modules::default(), &certificates)["listeners"]["*:443"]["tls"],
+            json!({"certificate": "default"})
+        );
     }
 
     #[test]

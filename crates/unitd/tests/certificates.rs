@@ -5,14 +5,16 @@
 mod support;
 
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SanType, date_time_ymd};
 use serde_json::{Value, json};
-use support::{Paths, Response, TestUnit, skip};
+use support::http::free_port;
+use support::{DEADLINE, Paths, Response, TestUnit, skip};
 
 /// An ECDSA P-256 bundle (key first, as Unit's tests write it) for a certificate with
 /// subject `CN=<common_name>` (none when empty), the given DNS names and one IP address
@@ -54,6 +56,41 @@ fn assert_answer(response: &Response, status: u16, body: Value) {
 
 fn error(text: &str) -> Value {
     json!({ "error": text })
+}
+
+/// A configuration with one TLS listener on a free port whose `tls/certificate` is
+/// `certificate`, answering 200; returns it and the listener's key.
+fn tls_conf(certificate: Value) -> (Value, String) {
+    let listener = format!("127.0.0.1:{}", free_port());
+    let conf = json!({
+        "listeners": { listener.clone(): {"pass": "routes", "tls": {"certificate": certificate}} },
+        "routes": [{"action": {"return": 200}}],
+    });
+    (conf, listener)
+}
+
+/// What `openssl s_client` prints of the handshake with `listener`, or `None` when the
+/// command is not there or does not finish in time.
+fn s_client(listener: &str) -> Option<String> {
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-connect", listener, "-servername", "localhost"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + DEADLINE;
+    while child.try_wait().ok()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut output = String::new();
+    child.stdout.take()?.read_to_string(&mut output).ok()?;
+    Some(output)
 }
 
 fn mode(path: &Path) -> Option<u32> {
@@ -232,6 +269,79 @@ fn every_refusal_has_units_answer() {
 }
 
 #[test]
+fn a_certificate_a_listener_uses_is_not_deleted() {
+    let unit = TestUnit::start("certificate-in-use", &[]);
+    let reconfigured = json!({"success": "Reconfiguration done."});
+    let (conf, _) = tls_conf(json!("missing"));
+    assert_answer(
+        &unit.put("/config", &conf.to_string()),
+        400,
+        json!({"error": "Invalid configuration.", "detail": "Certificate \"missing\" is not found."}),
+    );
+    assert_eq!(
+        unit.put(
+            "/certificates/default",
+            &ecdsa_bundle("localhost", &["localhost"])
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        unit.put("/certificates/other", &ecdsa_bundle("other", &[]))
+            .status,
+        200
+    );
+    // The router gets the bundle from main and applies the listener.
+    let (conf, listener) = tls_conf(json!("default"));
+    assert_answer(
+        &unit.put("/config", &conf.to_string()),
+        200,
+        reconfigured.clone(),
+    );
+    match s_client(&listener) {
+        Some(handshake) => assert!(
+            handshake.contains("subject=CN = localhost"),
+            "the listener serves the uploaded bundle: {handshake}"
+        ),
+        None => skip(
+            "a_certificate_a_listener_uses_is_not_deleted",
+            "no TLS handshake checked: the openssl command is not available",
+        ),
+    }
+    let in_use = error("Certificate is used in the configuration.");
+    assert_answer(
+        &unit.request("DELETE", "/certificates/default", None),
+        400,
+        in_use.clone(),
+    );
+    let certificate_path = format!("/config/listeners/{listener}/tls/certificate");
+    assert_answer(
+        &unit.put(&certificate_path, r#"["other", "default"]"#),
+        200,
+        reconfigured.clone(),
+    );
+    for name in ["default", "other"] {
+        assert_answer(
+            &unit.request("DELETE", &format!("/certificates/{name}"), None),
+            400,
+            in_use.clone(),
+        );
+    }
+    assert_answer(
+        &unit.put(&certificate_path, r#""other""#),
+        200,
+        reconfigured,
+    );
+    assert_answer(
+        &unit.request("DELETE", "/certificates/default", None),
+        200,
+        json!({"success": "Certificate deleted."}),
+    );
+    assert!(!unit.paths.state.join("certs/default").exists());
+    assert!(unit.paths.state.join("certs/other").exists());
+}
+
+#[test]
 fn an_empty_subject_is_an_empty_object() {
     let unit = TestUnit::start("certificate-empty-subject", &[]);
     assert_eq!(
@@ -328,6 +438,10 @@ fn certificates_survive_a_restart() {
         200
     );
     assert_eq!(unit.put("/certificates/third", &second).status, 200);
+    // A configuration naming a bundle is valid again at the next start, since the
+    // bundles arrive before it.
+    let (conf, _) = tls_conf(json!(["first", "third"]));
+    assert_eq!(unit.put("/config", &conf.to_string()).status, 200);
     let before = unit.get("/certificates").json();
     let paths: Paths = unit.stop();
 
@@ -337,6 +451,7 @@ fn certificates_survive_a_restart() {
     fs::create_dir(certs.join("a-directory")).expect("creating a directory");
     let unit = TestUnit::start_with(paths, &[]);
     assert_eq!(unit.get("/certificates").json(), before);
+    assert_eq!(unit.get("/config").json(), conf);
     let names: Vec<&String> = before
         .as_object()
         .map_or(Vec::new(), |members| members.keys().collect());
