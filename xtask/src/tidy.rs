@@ -114,8 +114,8 @@ fn allowed_dependencies(crate_name: &str) -> Option<AllowedDependencies> {
             "unit-conf",
             "unit-log",
         ]),
-        // TLS reads the model of a listener's `tls` object, and nothing more.
-        "unit-tls" => Only(&["unit-conf"]),
+        // TLS reads the model of a listener's `tls` object, and uses the workspace's maps.
+        "unit-tls" => Only(&["unit-conf", "unit-engine"]),
         "unit-controller" | "unit-router" => Only(&[
             "unit-http",
             "unit-port",

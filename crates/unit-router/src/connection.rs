@@ -24,7 +24,7 @@ use crate::applications::{Acquired, AppPool, Lease, Unavailable};
 use crate::conf::ActiveConf;
 use crate::counters::Counters;
 use crate::handler::{self, Outcome, Services, error_page};
-use crate::http::{Body, ConnAddr, Field, HttpRequest, HttpResponse, RequestIds, Text};
+use crate::http::{Body, ConnAddr, Field, HttpRequest, HttpResponse, RequestIds, Text, TlsDetails};
 use crate::routes::ProxyTarget;
 use crate::template::ResponseVars;
 use crate::transport::{FileSend, Transport};
@@ -158,6 +158,8 @@ struct AppRequest {
 #[derive(Debug)]
 pub(crate) struct Connection {
     transport: Transport,
+    /// The TLS session's details, once its handshake is done.
+    tls: Option<TlsDetails>,
     remote: ConnAddr,
     local: ConnAddr,
     listener: Arc<str>,
@@ -218,6 +220,7 @@ impl Connection {
     ) -> Connection {
         Connection {
             transport,
+            tls: None,
             remote,
             local,
             listener,
@@ -1066,6 +1069,15 @@ impl Connection {
         // `client_ip` may have replaced the address for the last request.
         request.remote.clone_from(&self.remote);
         request.https = self.transport.is_tls();
+        if self.tls.is_none()
+            && let Some((protocol, server_name)) = self.transport.tls_details()
+        {
+            self.tls = Some(TlsDetails {
+                protocol,
+                server_name: server_name.map(Arc::from),
+            });
+        }
+        request.tls.clone_from(&self.tls);
         request.rewritten = false;
         request.id = request_id;
         Ok(request)

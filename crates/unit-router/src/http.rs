@@ -6,6 +6,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// What a request knows of its connection's TLS session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsDetails {
+    /// `TLSv1.2` or `TLSv1.3`.
+    pub(crate) protocol: &'static str,
+    /// The server name the client sent (SNI).
+    pub(crate) server_name: Option<Arc<str>>,
+}
+
 /// A peer or local address of a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ConnAddr {
@@ -47,8 +56,11 @@ pub(crate) struct HttpRequest {
     /// The Host header (or absolute-form authority), lowercased, without port or
     /// trailing dot (`$host`); empty when absent.
     pub(crate) host: String,
-    /// Whether the connection is TLS (`scheme` match).
+    /// Whether the request counts as secure (`scheme` match): the connection is TLS, or
+    /// a trusted `forwarded.protocol` header says so.
     pub(crate) https: bool,
+    /// The connection's TLS session, for `$tls_protocol` and `$tls_server_name`.
+    pub(crate) tls: Option<TlsDetails>,
     /// The client (`source`, `$remote_addr`).
     pub(crate) remote: ConnAddr,
     /// The listener's local address (`destination`).
@@ -103,6 +115,7 @@ impl HttpRequest {
             headers: Vec::new(),
             host: String::new(),
             https: false,
+            tls: None,
             remote,
             local,
             request_line: String::new(),

@@ -13,11 +13,11 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use unit_conf::{Application, Modules};
-use unit_tls::{Bundle, ListenerCertificate};
 use unit_engine::{Engine, Event, HashMap, Remote, TimerId, Token, WORKER_SIGNALS};
 use unit_port::{
     AppStarted, ChildEvent, ChildPort, Reply, Requester, RpcStreams, ToChild, ToMain, ToRouter,
 };
+use unit_tls::{Bundle, ListenerCertificate};
 
 use crate::access_log::{AccessLog, LogFormat};
 use crate::applications::AppPool;
@@ -152,9 +152,8 @@ fn tls_configs(
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
-        let config = unit_tls::server_config(tls, &certificates).map_err(|error| {
-            format!("listener \"{}\": {error}", listener.address)
-        })?;
+        let config = unit_tls::server_config(tls, &certificates)
+            .map_err(|error| format!("listener \"{}\": {error}", listener.address))?;
         configs.insert(listener.address.clone(), config);
     }
     Ok(configs)
@@ -584,20 +583,22 @@ impl Router {
                 return self.reply_to(applying.requester, error_reply(&reason));
             }
         };
-        let active = match applying
-            .compiled
-            .activate(&self.sockets, &tls, applying.access_log, by_name)
-        {
-            Ok(active) => Arc::new(active),
-            Err(compile_error) => {
-                for pool in applying.new_apps {
-                    pool.remove();
-                    self.retired_apps.push(pool);
+        let active =
+            match applying
+                .compiled
+                .activate(&self.sockets, &tls, applying.access_log, by_name)
+            {
+                Ok(active) => Arc::new(active),
+                Err(compile_error) => {
+                    for pool in applying.new_apps {
+                        pool.remove();
+                        self.retired_apps.push(pool);
+                    }
+                    self.wake_plan();
+                    return self
+                        .reply_to(applying.requester, error_reply(&compile_error.to_string()));
                 }
-                self.wake_plan();
-                return self.reply_to(applying.requester, error_reply(&compile_error.to_string()));
-            }
-        };
+            };
         for pool in &retired {
             pool.remove();
         }

@@ -157,6 +157,18 @@ fn push_variable(
         }
         Variable::RequestId => expanded.push_str(extra.request_id),
         Variable::Dollar => expanded.push('$'),
+        Variable::TlsProtocol => match &request.tls {
+            Some(tls) => expanded.push_str(tls.protocol),
+            None => return false,
+        },
+        Variable::TlsServerName => match request
+            .tls
+            .as_ref()
+            .and_then(|tls| tls.server_name.as_deref())
+        {
+            Some(name) => expanded.push_str(name),
+            None => return false,
+        },
         Variable::Header(name) => {
             let header_name = field_name(name);
             let Some(value) = request.header(&header_name) else {

@@ -18,9 +18,9 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, Write};
-use std::sync::Arc;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use mio::event::Source;
 use nix::errno::Errno;
@@ -55,7 +55,10 @@ pub(crate) struct TlsStream {
 
 impl TlsStream {
     /// A server session for `config` over an accepted socket.
-    pub(crate) fn new(stream: Stream, config: Arc<ServerConfig>) -> Result<TlsStream, rustls::Error> {
+    pub(crate) fn new(
+        stream: Stream,
+        config: Arc<ServerConfig>,
+    ) -> Result<TlsStream, rustls::Error> {
         Ok(TlsStream {
             stream,
             session: ServerConnection::new(config)?,
@@ -135,7 +138,9 @@ impl TlsStream {
                         drained: true,
                     });
                 }
-                let outcome = self.stream.read_available(&mut self.incoming, TLS_READ_LIMIT)?;
+                let outcome = self
+                    .stream
+                    .read_available(&mut self.incoming, TLS_READ_LIMIT)?;
                 socket_readable = !outcome.drained;
                 if outcome.eof && self.incoming.is_empty() {
                     self.eof = true;

@@ -356,9 +356,7 @@ impl Worker {
         else {
             return;
         };
-        let tls = conf
-            .listener(address)
-            .and_then(|active| active.tls.clone());
+        let tls = conf.listener(address).and_then(|active| active.tls.clone());
         let address: Arc<str> = Arc::from(address.as_str());
         loop {
             let (mut stream, remote, local) = match listener.accept() {

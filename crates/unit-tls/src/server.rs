@@ -9,7 +9,7 @@
 //! with its first label replaced by the wildcard; no match, or no server name, gets the
 //! first certificate. A name that two certificates share belongs to the later one.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -21,6 +21,7 @@ use rustls::server::{ClientHello, NoServerSessionStorage, ProducesTickets, Resol
 use rustls::sign::CertifiedKey;
 use rustls::{ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
 use unit_conf::{ListenerTls, SessionTickets, Tls12Suite, Tls13Suite, TlsGroup, TlsVersion};
+use unit_engine::HashMap;
 
 use crate::Bundle;
 
@@ -191,7 +192,7 @@ impl SniResolver {
         let Some(default) = keys.first().cloned() else {
             return Err(ServerError::Settings("no certificate".to_owned()));
         };
-        let mut names = HashMap::new();
+        let mut names = HashMap::default();
         if certificates.len() > 1 {
             for (certificate, key) in certificates.iter().zip(&keys) {
                 for name in &certificate.server_names {

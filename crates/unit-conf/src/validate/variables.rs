@@ -48,6 +48,12 @@ pub enum Variable {
     RequestId,
     /// `$dollar`: a literal `$`.
     Dollar,
+    /// `$tls_protocol`: the TLS version of the connection (`TLSv1.3`); none on a plain
+    /// one. An addition to Unit's variables.
+    TlsProtocol,
+    /// `$tls_server_name`: the server name the client asked for in its TLS handshake
+    /// (SNI), when it sent one. An addition to Unit's variables.
+    TlsServerName,
     /// `$header_<name>`: a request header.
     Header(String),
     /// `$arg_<name>`: a query argument.
@@ -72,6 +78,8 @@ const FIXED_VARIABLES: &[(&str, Variable)] = &[
     ("request_time", Variable::RequestTime),
     ("request_id", Variable::RequestId),
     ("dollar", Variable::Dollar),
+    ("tls_protocol", Variable::TlsProtocol),
+    ("tls_server_name", Variable::TlsServerName),
 ];
 
 /// The name prefixes of the variables that take a suffix.

@@ -26,6 +26,7 @@ pub(crate) fn sample_request() -> HttpRequest {
         ],
         host: "example.com".to_owned(),
         https: false,
+        tls: None,
         remote: ConnAddr::Inet(socket("192.0.2.7:51000")),
         local: ConnAddr::Inet(socket("127.0.0.1:8080")),
         request_line: "GET /docs/a%20b.html?x=1&q=a+b&x=2 HTTP/1.1".to_owned(),
@@ -72,6 +73,22 @@ fn request_variables() {
     check("${dollar}uri", "$uri");
     check("a$dollar$dollar", "a$$");
     check("$host$uri", "example.com/docs/a b.html");
+}
+
+#[test]
+fn tls_variables() {
+    check("[$tls_protocol] [$tls_server_name]", "[] []");
+    let mut request = sample_request();
+    request.tls = Some(crate::http::TlsDetails {
+        protocol: "TLSv1.3",
+        server_name: Some("example.com".into()),
+    });
+    check_with(
+        &request,
+        &ResponseVars::default(),
+        "$tls_protocol $tls_server_name",
+        "TLSv1.3 example.com",
+    );
 }
 
 #[test]

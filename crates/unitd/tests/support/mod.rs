@@ -6,6 +6,7 @@
 pub(crate) mod apps;
 pub(crate) mod http;
 pub(crate) mod python;
+pub(crate) mod tls;
 pub(crate) mod websocket;
 
 use std::fs;
