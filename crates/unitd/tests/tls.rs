@@ -213,7 +213,7 @@ fn conf_commands_apply_and_unknown_ones_are_refused() {
     );
     assert_eq!(refused.status, 400);
     assert!(
-        refused.body.contains("\"SignatureAlgorithms\""),
+        refused.body.contains("SignatureAlgorithms"),
         "{}",
         refused.body
     );
@@ -234,12 +234,7 @@ fn conf_commands_apply_and_unknown_ones_are_refused() {
 fn shares_proxies_and_large_bodies_over_tls() {
     let authority = Authority::new("Test Root");
     let leaf = authority.leaf("localhost", &["localhost"]);
-    let (upstream, _received) = backend(|_, body| {
-        backend_answer(
-            "HTTP/1.1 200 OK\r\nX-Upstream: yes",
-            &body.len().to_string().into_bytes(),
-        )
-    });
+    let (upstream, _received) = backend(backend_answer);
     let port = free_port();
     let big: Vec<u8> = (0..3_000_000u32).map(|n| (n % 251) as u8).collect();
     let unit = start("tls-actions", &[("bundle", &leaf.bundle)], |unit| {
@@ -248,7 +243,7 @@ fn shares_proxies_and_large_bodies_over_tls() {
         json!({
             "listeners": {address(port): {"pass": "routes", "tls": {"certificate": "bundle"}}},
             "routes": [
-                {"match": {"uri": "/proxy"}, "action": {"proxy": format!("http://127.0.0.1:{upstream}")}},
+                {"match": {"uri": "/echo-length"}, "action": {"proxy": format!("http://127.0.0.1:{upstream}")}},
                 {"action": {"share": format!("{}$uri", root.display())}}
             ]
         })
@@ -265,17 +260,16 @@ fn shares_proxies_and_large_bodies_over_tls() {
     assert!(file.reply.body == big, "the file arrives whole");
     let body = "x".repeat(500_000);
     let post = format!(
-        "POST /proxy HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST /echo-length HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let proxied = exchange(&client, port, "localhost", &post).expect("a proxied request");
     assert_eq!(proxied.reply.status, 200);
-    assert_eq!(proxied.reply.header("X-Upstream").as_deref(), Some("yes"));
     assert_eq!(proxied.reply.text(), body.len().to_string());
     // Keep-alive and pipelined requests on one TLS connection.
     let mut stream = support::tls::connect(&client, port, "localhost").expect("connect");
     stream
-        .write_all(b"GET /missing HTTP/1.1\r\nHost: localhost\r\n\r\nGET /proxy HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .write_all(b"GET /missing HTTP/1.1\r\nHost: localhost\r\n\r\nGET /echo-length HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .expect("send");
     assert_eq!(
         support::http::read_reply(&mut stream, false)
