@@ -51,7 +51,36 @@ fn recv_into_spare(fd: BorrowedFd<'_>, into: &mut Vec<u8>) -> Result<usize, Errn
     Ok(read)
 }
 
+/// Sets TCP_QUICKACK on a TCP socket, which sends the acknowledgement of what has
+/// arrived at once instead of at the delayed-ACK timer. Best effort: a failure only
+/// leaves the kernel's timing.
+#[allow(unsafe_code)]
+fn set_quick_ack(fd: BorrowedFd<'_>) {
+    let on: nix::libc::c_int = 1;
+    // SAFETY: `fd` is an open socket for the duration of the call, and the option value
+    // is a c_int on the stack, passed with its exact size; setsockopt only reads it.
+    unsafe {
+        nix::libc::setsockopt(
+            fd.as_raw_fd(),
+            nix::libc::IPPROTO_TCP,
+            nix::libc::TCP_QUICKACK,
+            (&raw const on).cast(),
+            std::mem::size_of::<nix::libc::c_int>() as nix::libc::socklen_t,
+        );
+    }
+}
+
 impl Stream {
+    /// Acknowledges what the peer has sent right away (TCP only). A peer that waits for
+    /// an acknowledgement before sending its next small segment (Nagle's algorithm) is
+    /// otherwise held up by the delayed-ACK timer whenever the server has nothing to
+    /// send, as after it has read a TLS client's last handshake message.
+    pub fn acknowledge_now(&self) {
+        if let Stream::Tcp(stream) = self {
+            set_quick_ack(stream.as_fd());
+        }
+    }
+
     /// Starts connecting to a TCP address (completion shows as writability).
     pub fn connect_tcp(address: SocketAddr) -> io::Result<Stream> {
         let stream = TcpStream::connect(address)?;

@@ -119,6 +119,9 @@ fn run() -> Result<(), ()> {
             })
             .map_err(|error| alert!("failed to start a thread: {error}"))?;
     }
+    // Unit's application processes announce themselves so, under their own pid; tools
+    // (Unit's test suite among them) find a process's pid by this line.
+    tracing::info!("\"{}\" application started", conf.name);
     if let Some(mut pipe) = ready_pipe {
         // The socket is listening: what connects before the threads take it waits.
         writeln!(pipe, "ready {capacity}")

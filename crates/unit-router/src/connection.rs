@@ -355,7 +355,8 @@ impl Connection {
             || self.tunnel.is_some()
             || self.app.is_some()
             || self.output_pending()
-            || !self.input.is_empty();
+            || !self.input.is_empty()
+            || self.transport.has_unread();
         if busy {
             self.close_after = true;
         }

@@ -51,6 +51,20 @@ pub(crate) struct TlsStream {
     incoming: Vec<u8>,
     /// The client ended its side: a close_notify, or a close of the socket.
     eof: bool,
+    /// The client has sent something (its handshake has begun).
+    heard: bool,
+}
+
+impl Drop for TlsStream {
+    /// A connection closing tells the client with a close_notify, as far as the socket
+    /// takes it at once: a client that reads to the end then sees a clean close rather
+    /// than a truncation (OpenSSL clients treat that as an error of the session).
+    fn drop(&mut self) {
+        if !self.session.is_handshaking() {
+            self.session.send_close_notify();
+            let _ = self.flush();
+        }
+    }
 }
 
 impl TlsStream {
@@ -64,6 +78,7 @@ impl TlsStream {
             session: ServerConnection::new(config)?,
             incoming: Vec::new(),
             eof: false,
+            heard: false,
         })
     }
 
@@ -153,6 +168,7 @@ impl TlsStream {
             let mut records = self.incoming.as_slice();
             let taken = self.session.read_tls(&mut records)?;
             self.incoming.drain(..taken);
+            let was_handshaking = self.session.is_handshaking();
             if let Err(error) = self.session.process_new_packets() {
                 // The alert rustls queued goes out if the socket takes it.
                 let _ = self.flush();
@@ -160,6 +176,19 @@ impl TlsStream {
             }
             // Handshake messages, and answers to what the client sent, go out now.
             self.flush()?;
+            // The client's last handshake message was read and nothing may go back: a
+            // client that sends its first request in a segment of its own would wait
+            // for the delayed acknowledgement (Nagle) without this.
+            if was_handshaking && !self.session.is_handshaking() {
+                self.stream.acknowledge_now();
+            }
+            // Handshake records give the connection no bytes, so it would take this read
+            // for an empty one and wait for the next event; a close that came with them
+            // would then go unseen. The socket is read until it says EAGAIN instead (a
+            // few times per connection).
+            if was_handshaking {
+                socket_readable = true;
+            }
         }
     }
 
@@ -226,6 +255,19 @@ impl Transport {
         match self {
             Transport::Plain(_) => false,
             Transport::Tls(tls) => tls.session.is_handshaking(),
+        }
+    }
+
+    /// Whether the client has sent something the connection has not read yet, or a TLS
+    /// client has begun its handshake and not finished it: a request may be on its way.
+    pub(crate) fn has_unread(&self) -> bool {
+        match self {
+            Transport::Plain(stream) => !stream.is_quiet(),
+            Transport::Tls(tls) => {
+                (tls.heard && tls.session.is_handshaking())
+                    || !tls.incoming.is_empty()
+                    || !tls.stream.is_quiet()
+            }
         }
     }
 

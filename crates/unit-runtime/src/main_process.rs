@@ -542,8 +542,9 @@ impl MainProcess {
         match outcome {
             Readiness::Waiting => {}
             Readiness::Ready(capacity) => {
+                // The runner logged its own "application started" line.
                 tracing::info!(
-                    "\"{}\" application started (process {}, {capacity} at once)",
+                    "\"{}\" application process {} is ready ({capacity} at once)",
                     pending.name,
                     pending.pid
                 );
