@@ -1,19 +1,20 @@
 //! `cargo xtask bench http`: load-tests a release unitd against nginx on loopback.
 //!
-//! Both servers get equivalent configurations (`return 200`, static files, a reverse proxy)
-//! and the same wrk loads, one after another in the same run, in rounds: every round runs
-//! every load on every server, the server going first alternating between rounds. For each
-//! load the task reports throughput, latency, errors, memory and the servers' CPU time per
-//! request (all processes of a server, read from `/proc`) over the rounds, then checks the
-//! project's performance targets.
+//! Both servers get equivalent configurations (`return 200`, static files, a reverse proxy,
+//! and over TLS, on one self-signed ECDSA certificate, `return 200`, a static file and a
+//! handshake per request) and the same wrk loads, one after another in the same run, in
+//! rounds: every round runs every load on every server, the server going first
+//! alternating between rounds. For each load the task reports throughput, latency,
+//! errors, memory and the servers' CPU time per request (all processes of a server, read
+//! from `/proc`) over the rounds, then checks the project's performance targets.
 //!
 //! The run is a measurement: missed targets and loads a server cannot serve yet are
 //! reported, not treated as errors. It fails only when nothing could be measured, when the
 //! tools are missing and cannot be installed, or when unitd does not build.
-//! Submodules: `tools` (wrk and nginx), `servers` (configs, start and stop), `wrk` (running
-//! and parsing it), `procfs` (process trees and groups) and `report` (tables and
-//! targets); `app` is the application suite (`cargo xtask bench app`) and `python` the
-//! Python servers' (`cargo xtask bench python`), built on the same parts.
+//! Submodules: `tools` (wrk, nginx and openssl), `servers` (configs, start and stop),
+//! `wrk` (running and parsing it), `procfs` (process trees and groups) and `report`
+//! (tables and targets); `app` is the application suite (`cargo xtask bench app`) and
+//! `python` the Python servers' (`cargo xtask bench python`), built on the same parts.
 
 pub(super) mod app;
 mod procfs;
@@ -128,11 +129,26 @@ pub(super) enum Load {
     Static1m,
     /// An empty 200 through the server's reverse proxy, from its own backend listener.
     Proxy,
+    /// An empty 200 over TLS, on kept-alive connections.
+    TlsReturn200,
+    /// The 1 KiB file over TLS, on kept-alive connections.
+    TlsStatic1k,
+    /// An empty 200 over TLS with `Connection: close`, so every request pays for a new
+    /// connection and a full handshake.
+    TlsHandshakes,
 }
 
 impl Load {
     /// Every load, in running order.
-    const ALL: [Load; 4] = [Load::Return200, Load::Static1k, Load::Static1m, Load::Proxy];
+    const ALL: [Load; 7] = [
+        Load::Return200,
+        Load::Static1k,
+        Load::Static1m,
+        Load::Proxy,
+        Load::TlsReturn200,
+        Load::TlsStatic1k,
+        Load::TlsHandshakes,
+    ];
 
     /// The load's name in tables.
     pub(super) fn title(self) -> &'static str {
@@ -141,6 +157,9 @@ impl Load {
             Load::Static1k => "1 KiB static",
             Load::Static1m => "1 MiB static",
             Load::Proxy => "proxy",
+            Load::TlsReturn200 => "TLS return 200",
+            Load::TlsStatic1k => "TLS 1 KiB static",
+            Load::TlsHandshakes => "TLS handshakes",
         }
     }
 
@@ -150,15 +169,41 @@ impl Load {
             Load::Return200 => ports.ret,
             Load::Static1k | Load::Static1m => ports.static_files,
             Load::Proxy => ports.proxy,
+            Load::TlsReturn200 => ports.tls_ret,
+            Load::TlsStatic1k => ports.tls_static_files,
+            Load::TlsHandshakes => ports.tls_handshakes,
         }
     }
 
     /// The request path.
     fn path(self) -> &'static str {
         match self {
-            Load::Return200 | Load::Proxy => "/",
-            Load::Static1k => "/1k.bin",
+            Load::Return200 | Load::Proxy | Load::TlsReturn200 | Load::TlsHandshakes => "/",
+            Load::Static1k | Load::TlsStatic1k => "/1k.bin",
             Load::Static1m => "/1m.bin",
+        }
+    }
+
+    /// Whether the load speaks TLS.
+    fn is_tls(self) -> bool {
+        matches!(
+            self,
+            Load::TlsReturn200 | Load::TlsStatic1k | Load::TlsHandshakes
+        )
+    }
+
+    /// The URL wrk requests.
+    fn url(self, ports: &Ports) -> String {
+        let scheme = if self.is_tls() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}{}", self.port(ports), self.path())
+    }
+
+    /// Header lines wrk adds to every request.
+    fn headers(self) -> &'static [&'static str] {
+        match self {
+            // wrk reconnects after every answer to a request asking for the close.
+            Load::TlsHandshakes => &["Connection: close"],
+            _ => &[],
         }
     }
 }
@@ -173,6 +218,7 @@ pub(super) fn run(args: HttpArgs) -> Result<()> {
     let with_nginx = args.server.includes(Kind::Nginx);
 
     let tools = tools::ensure(with_nginx)?;
+    let openssl = tools::openssl()?;
     let unitd_binary = if with_unitd {
         args.run.unitd_binary()?
     } else {
@@ -183,6 +229,7 @@ pub(super) fn run(args: HttpArgs) -> Result<()> {
     // Declared before the servers so it is dropped (removed) after they have stopped.
     let work = WorkDir::create(args.run.keep)?;
     println!("work directory: {}", work.path().display());
+    work.make_certificate(&openssl)?;
     let mut port_sets = Ports::free(2)?.into_iter();
     let (Some(unitd_ports), Some(nginx_ports)) = (port_sets.next(), port_sets.next()) else {
         bail!("could not choose free ports");
@@ -254,10 +301,18 @@ pub(super) fn run(args: HttpArgs) -> Result<()> {
         }
     }
     for result in &results {
+        let load = result.load;
+        let scheme = if load.is_tls() { "https " } else { "" };
+        let headers: String = load
+            .headers()
+            .iter()
+            .map(|header| format!(", {header}"))
+            .collect();
         let heading = format!(
-            "{} (GET {}, {rounds} x {seconds} s, wrk -t1 -c32; medians over the rounds)",
-            result.load.title(),
-            result.load.path()
+            "{} (GET {scheme}{}{headers}, {rounds} x {seconds} s, wrk -t1 -c32; medians over \
+             the rounds)",
+            load.title(),
+            load.path()
         );
         println!();
         print!("{}", report::load_table(result, &heading));
@@ -303,7 +358,7 @@ impl Context<'_> {
         };
         let name = server.kind().name();
         println!("measuring {} on {name}", load.title());
-        let outcome = self.measure_running(server, load.port(ports), load);
+        let outcome = self.measure_running(server, ports, load);
         if let Some(status) = server.exited() {
             let reason = format!(
                 "{name} exited during {} ({status}){}",
@@ -321,21 +376,41 @@ impl Context<'_> {
     fn measure_running(
         &self,
         server: &Server,
-        port: u16,
+        ports: &Ports,
         load: Load,
     ) -> Result<Measurement, String> {
+        if load.is_tls()
+            && let Some(reason) = &server.tls_unavailable
+        {
+            return Err(format!("no TLS listeners: {}", first_line(reason)));
+        }
+        let port = load.port(ports);
         if server.dead_ports.contains(&port) {
             return Err(format!(
                 "listener 127.0.0.1:{port} never accepted connections"
             ));
         }
-        let url = format!("http://127.0.0.1:{port}{}", load.path());
-        // The warm-up's result does not matter: the measured run reports any trouble.
-        let _ = wrk::run(self.wrk, &url, WARM_UP_SECONDS, false, wrk::CONNECTIONS);
+        let url = load.url(ports);
+        let run = |seconds, latency| {
+            wrk::run_with_headers(
+                self.wrk,
+                &url,
+                seconds,
+                latency,
+                wrk::CONNECTIONS,
+                load.headers(),
+            )
+        };
+        // A TLS warm-up is checked, so it needs the report's latency lines to be parsed.
+        let warm_up = run(WARM_UP_SECONDS, load.is_tls());
+        if load.is_tls() {
+            check_tls_warm_up(warm_up)?;
+        }
+        // Otherwise the warm-up's result does not matter: the measured run reports any
+        // trouble.
 
         let before = procfs::usage(server.pid());
-        let output = wrk::run(self.wrk, &url, self.seconds, true, wrk::CONNECTIONS)
-            .map_err(|error| format!("{error:#}"))?;
+        let output = run(self.seconds, true).map_err(|error| format!("{error:#}"))?;
         let after = procfs::usage(server.pid());
 
         let report = wrk::parse(&output).map_err(|error| format!("{error:#}"))?;
@@ -349,6 +424,22 @@ impl Context<'_> {
             rss_kib: after.rss_kib,
             cpu_us_per_request: cpu_seconds * 1e6 / report.requests as f64,
         })
+    }
+}
+
+/// Fails unless a TLS warm-up completed requests: a wrk built without TLS, or a handshake
+/// that fails, would otherwise pass for a server that serves nothing.
+fn check_tls_warm_up(warm_up: Result<String>) -> Result<(), String> {
+    let report = warm_up
+        .and_then(|output| wrk::parse(&output))
+        .map_err(|error| format!("the TLS warm-up failed: {error:#}"))?;
+    match report.failure() {
+        None => Ok(()),
+        Some(reason) if report.requests == 0 => Err(format!(
+            "no TLS request succeeded during the warm-up ({reason}); wrk must be built \
+             with OpenSSL and the server's handshake must succeed"
+        )),
+        Some(reason) => Err(format!("the TLS warm-up failed: {reason}")),
     }
 }
 
@@ -398,6 +489,9 @@ mod tests {
             static_files: 2,
             proxy: 3,
             backend: 4,
+            tls_ret: 5,
+            tls_static_files: 6,
+            tls_handshakes: 7,
         };
         let targets: Vec<(u16, &str)> = Load::ALL
             .iter()
@@ -405,7 +499,51 @@ mod tests {
             .collect();
         assert_eq!(
             targets,
-            [(1, "/"), (2, "/1k.bin"), (2, "/1m.bin"), (3, "/")]
+            [
+                (1, "/"),
+                (2, "/1k.bin"),
+                (2, "/1m.bin"),
+                (3, "/"),
+                (5, "/"),
+                (6, "/1k.bin"),
+                (7, "/")
+            ]
         );
+        let urls: Vec<String> = Load::ALL.iter().map(|load| load.url(&ports)).collect();
+        assert_eq!(urls[0], "http://127.0.0.1:1/");
+        assert_eq!(urls[3], "http://127.0.0.1:3/");
+        assert_eq!(urls[4], "https://127.0.0.1:5/");
+        assert_eq!(urls[5], "https://127.0.0.1:6/1k.bin");
+        assert_eq!(urls[6], "https://127.0.0.1:7/");
+        // Only the handshake load closes its connections.
+        for load in Load::ALL {
+            let expected: &[&str] = if load == Load::TlsHandshakes {
+                &["Connection: close"]
+            } else {
+                &[]
+            };
+            assert_eq!(load.headers(), expected, "{load:?}");
+        }
+    }
+
+    #[test]
+    fn a_tls_warm_up_must_complete_requests() {
+        let completed = "\
+Running 1s test @ https://127.0.0.1:5/
+  1 threads and 32 connections
+  Latency Distribution
+     50%  287.00us
+     99%    1.02ms
+  2817 requests in 1.00s, 1.20MB read
+Requests/sec:   2817.00
+";
+        assert_eq!(check_tls_warm_up(Ok(completed.to_owned())), Ok(()));
+        let none = completed.replace("2817 requests", "0 requests");
+        let error = check_tls_warm_up(Ok(none)).expect_err("nothing completed");
+        assert!(error.starts_with("no TLS request succeeded"), "{error}");
+        assert!(error.contains("OpenSSL"), "{error}");
+        let error = check_tls_warm_up(Err(anyhow::anyhow!("wrk failed (exit status: 1)")))
+            .expect_err("wrk failed");
+        assert!(error.contains("wrk failed"), "{error}");
     }
 }

@@ -265,6 +265,36 @@ pub(super) fn targets(results: &[LoadResult], idle: &IdleRss) -> Vec<Target> {
         },
     );
 
+    targets.push(cpu_against_nginx(
+        "TLS return 200: unitd CPU/request <= 1.0x nginx",
+        Load::TlsReturn200,
+        1.0,
+    ));
+    targets.push(cpu_against_nginx(
+        "TLS 1 KiB static: unitd CPU/request <= 0.8x nginx",
+        Load::TlsStatic1k,
+        0.8,
+    ));
+    // Every request of this load is a new connection, so requests per second are
+    // handshakes per second.
+    let goal = "TLS handshakes: unitd handshakes/s >= 1.0x nginx";
+    targets.push(match find(Load::TlsHandshakes).and_then(LoadResult::pair) {
+        Some((unitd, nginx)) => {
+            let requests_per_sec = |measured: &Measurement| measured.wrk.requests_per_sec;
+            let measured = paired_ratio(unitd, nginx, requests_per_sec);
+            Target {
+                goal,
+                verdict: verdict(measured >= 1.0),
+                detail: format!(
+                    "{:.0} vs {:.0}/s: {measured:.2}x",
+                    unitd.median(requests_per_sec),
+                    nginx.median(requests_per_sec)
+                ),
+            }
+        }
+        None => not_measured(goal, "needs both servers measured on this load"),
+    });
+
     let goal = "unitd req/s never below nginx's";
     let pairs: Vec<(Load, f64)> = results
         .iter()
@@ -395,12 +425,29 @@ mod tests {
             result(Load::Static1k, measured(200.0, 5.0), measured(100.0, 10.0)),
             result(Load::Static1m, measured(200.0, 8.0), measured(100.0, 10.0)),
             result(Load::Proxy, measured(200.0, 27.0), measured(100.0, 10.0)),
+            result(
+                Load::TlsReturn200,
+                measured(200.0, 10.0),
+                measured(100.0, 10.0),
+            ),
+            result(
+                Load::TlsStatic1k,
+                measured(200.0, 8.0),
+                measured(100.0, 10.0),
+            ),
+            result(
+                Load::TlsHandshakes,
+                measured(100.0, 90.0),
+                measured(100.0, 100.0),
+            ),
         ];
         let idle = IdleRss {
             unitd: Some((1000, 3)),
             nginx: Some((2000, 3)),
         };
-        assert_eq!(verdicts(&targets(&results, &idle)), [Verdict::Met; 6]);
+        let targets = targets(&results, &idle);
+        assert_eq!(verdicts(&targets), [Verdict::Met; 9]);
+        assert!(targets[6].detail.ends_with("100 vs 100/s: 1.00x"));
     }
 
     #[test]
@@ -414,6 +461,21 @@ mod tests {
             ),
             result(Load::Static1m, measured(200.0, 8.0), measured(100.0, 10.0)),
             result(Load::Proxy, measured(200.0, 30.0), measured(100.0, 10.0)),
+            result(
+                Load::TlsReturn200,
+                measured(200.0, 10.5),
+                measured(100.0, 10.0),
+            ),
+            result(
+                Load::TlsStatic1k,
+                Some(Err("no TLS listeners: refused".to_owned())),
+                measured(100.0, 10.0),
+            ),
+            result(
+                Load::TlsHandshakes,
+                measured(95.0, 90.0),
+                measured(100.0, 100.0),
+            ),
         ];
         let idle = IdleRss {
             unitd: Some((3000, 3)),
@@ -428,11 +490,17 @@ mod tests {
                 Verdict::Met,
                 Verdict::Missed,
                 Verdict::Missed,
+                Verdict::NotMeasured,
+                Verdict::Missed,
+                Verdict::Missed,
                 Verdict::Missed,
             ]
         );
-        assert!(targets[4].detail.contains("return 200 0.90x"));
-        assert!(targets[4].detail.contains("3 of 4 loads"));
+        assert!(targets[4].detail.ends_with("10.50 vs 10.00 µs: 1.05x"));
+        assert!(targets[6].detail.ends_with("95 vs 100/s: 0.95x"));
+        assert!(targets[7].detail.contains("return 200 0.90x"));
+        assert!(targets[7].detail.contains("TLS handshakes 0.95x"));
+        assert!(targets[7].detail.contains("5 of 7 loads"));
         let printed = targets_table(&targets);
         assert!(printed.contains("MISSED"));
         assert!(printed.contains("not measured"));
@@ -446,7 +514,7 @@ mod tests {
             nginx: Some((2000, 3)),
         };
         let targets = targets(&results, &idle);
-        assert_eq!(verdicts(&targets), [Verdict::NotMeasured; 6]);
+        assert_eq!(verdicts(&targets), [Verdict::NotMeasured; 9]);
     }
 
     #[test]

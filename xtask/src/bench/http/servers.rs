@@ -1,8 +1,10 @@
 //! The two servers under test: their work directory, equivalent configurations, start-up,
 //! readiness and shutdown.
 //!
-//! Both serve the same four loopback listeners: `return 200`, static files from one `www`
-//! directory, a reverse proxy, and the proxy's backend (another `return 200`).
+//! Both serve the same seven loopback listeners: `return 200`, static files from one `www`
+//! directory, a reverse proxy, the proxy's backend (another `return 200`), and three TLS
+//! listeners on one self-signed certificate made in the work directory (`return 200`,
+//! the static files, and `return 200` for the handshake load).
 //! Everything a server writes goes into the work directory, which a guard removes (unless
 //! asked to keep it); another guard stops each server and whatever it forked.
 //! The configuration texts come from pure functions so tests can check them.
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 
 use super::procfs::{self, ProcessId};
-use crate::cmd::{UnitdDir, create_dir};
+use crate::cmd::{UnitdDir, create_dir, describe};
 
 /// How long a server gets to become ready.
 const START_DEADLINE: Duration = Duration::from_secs(20);
@@ -28,8 +30,21 @@ const START_DEADLINE: Duration = Duration::from_secs(20);
 /// How long a server gets to exit after SIGTERM before it is killed.
 const STOP_DEADLINE: Duration = Duration::from_secs(5);
 
+/// How long a request on unitd's control socket may take, applying a configuration
+/// included.
+const CONTROL_DEADLINE: Duration = Duration::from_secs(10);
+
 /// The files every server serves, with their sizes.
 pub(super) const STATIC_FILES: [(&str, usize); 2] = [("1k.bin", 1024), ("1m.bin", 1024 * 1024)];
+
+/// The name of the certificate bundle in unitd's store.
+const CERTIFICATE_NAME: &str = "bench";
+
+/// The self-signed certificate both servers present, in the work directory.
+const CERTIFICATE_FILE: &str = "bench.crt";
+
+/// Its private key, in the work directory.
+const PRIVATE_KEY_FILE: &str = "bench.key";
 
 /// The loopback ports of one server.
 #[derive(Debug, Clone, Copy)]
@@ -42,25 +57,58 @@ pub(super) struct Ports {
     pub(super) proxy: u16,
     /// The proxied backend, answering like `ret`.
     pub(super) backend: u16,
+    /// Answers like `ret`, over TLS.
+    pub(super) tls_ret: u16,
+    /// Serves the `www` directory over TLS.
+    pub(super) tls_static_files: u16,
+    /// Answers like `ret` over TLS, for the load that opens a connection per request; a
+    /// listener of its own keeps its handshakes apart from the keep-alive TLS load's.
+    pub(super) tls_handshakes: u16,
 }
 
 impl Ports {
-    /// `count` sets of four ports that were free a moment ago, no port in two sets.
+    /// How many ports a set holds.
+    const COUNT: usize = 7;
+
+    /// `count` sets of ports that were free a moment ago, no port in two sets.
     pub(super) fn free(count: usize) -> Result<Vec<Ports>> {
-        Ok(free_ports(count * 4)?
-            .chunks_exact(4)
+        Ok(free_ports(count * Ports::COUNT)?
+            .chunks_exact(Ports::COUNT)
             .map(|set| Ports {
                 ret: set[0],
                 static_files: set[1],
                 proxy: set[2],
                 backend: set[3],
+                tls_ret: set[4],
+                tls_static_files: set[5],
+                tls_handshakes: set[6],
             })
             .collect())
     }
 
     /// Every port, for readiness checks.
-    pub(super) fn all(&self) -> [u16; 4] {
+    pub(super) fn all(&self) -> [u16; Ports::COUNT] {
+        let [ret, static_files, proxy, backend] = self.plain();
+        let [tls_ret, tls_static_files, tls_handshakes] = self.tls();
+        [
+            ret,
+            static_files,
+            proxy,
+            backend,
+            tls_ret,
+            tls_static_files,
+            tls_handshakes,
+        ]
+    }
+
+    /// The ports served without TLS.
+    pub(super) fn plain(&self) -> [u16; 4] {
         [self.ret, self.static_files, self.proxy, self.backend]
+    }
+
+    /// The ports served over TLS.
+    pub(super) fn tls(&self) -> [u16; 3] {
+        [self.tls_ret, self.tls_static_files, self.tls_handshakes]
     }
 }
 
@@ -130,6 +178,43 @@ impl WorkDir {
     pub(super) fn www(&self) -> PathBuf {
         self.path.join("www")
     }
+
+    /// Makes the TLS listeners' key (ECDSA P-256) and a self-signed certificate for it
+    /// with `openssl`, the same pair for both servers so their handshakes sign alike.
+    pub(super) fn make_certificate(&self, openssl: &Path) -> Result<()> {
+        let mut command = Command::new(openssl);
+        command
+            .args(["req", "-x509", "-newkey", "ec"])
+            .args(["-pkeyopt", "ec_paramgen_curve:P-256"])
+            .args(["-nodes", "-subj", "/CN=localhost", "-days", "30"])
+            .arg("-keyout")
+            .arg(self.path.join(PRIVATE_KEY_FILE))
+            .arg("-out")
+            .arg(self.path.join(CERTIFICATE_FILE))
+            .stdin(Stdio::null());
+        let output = command
+            .output()
+            .with_context(|| format!("starting {}", openssl.display()))?;
+        if !output.status.success() {
+            bail!(
+                "`{}` failed ({}): {}",
+                describe(&command),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    /// The certificate bundle unitd takes: the private key, then the certificate.
+    fn certificate_bundle(&self) -> Result<Vec<u8>> {
+        let mut bundle = Vec::new();
+        for name in [PRIVATE_KEY_FILE, CERTIFICATE_FILE] {
+            let file = self.path.join(name);
+            bundle.extend(fs::read(&file).with_context(|| format!("reading {}", file.display()))?);
+        }
+        Ok(bundle)
+    }
 }
 
 impl Drop for WorkDir {
@@ -174,13 +259,35 @@ pub(super) struct Server {
     listeners: Vec<u16>,
     /// Ports that never accepted a connection while starting, with nothing to measure.
     pub(super) dead_ports: Vec<u16>,
+    /// Why the server has no TLS listeners, when it refused the certificate or them.
+    pub(super) tls_unavailable: Option<String>,
 }
 
 impl Server {
-    /// Starts unitd with a configuration file in `work` and waits until it is ready.
+    /// Starts unitd with the listeners that have no TLS, uploads the certificate bundle
+    /// made by [`WorkDir::make_certificate`], then configures every listener, and waits
+    /// until it is ready.
+    ///
+    /// The TLS listeners come last because unitd refuses a listener whose certificate is
+    /// not in its store yet. A unitd that refuses the bundle or those listeners still
+    /// serves the others, with the reason in `tls_unavailable`, so a build from before
+    /// TLS can still be compared on the loads it serves.
     pub(super) fn start_unitd(unitd: &Path, work: &WorkDir, ports: Ports) -> Result<Server> {
-        let config = unit_config(&ports, &work.www());
-        Server::start_unitd_with(unitd, work, &config, ports.all().to_vec())
+        let config = unit_config(&ports, &work.www(), false);
+        let mut server = Server::start_unitd_with(unitd, work, &config, ports.plain().to_vec())?;
+        let control = UnitdDir::new(work.path().to_path_buf()).control();
+        match configure_unitd_tls(&control, work, &ports) {
+            Ok(()) => {
+                server.listeners.extend(ports.tls());
+                server.wait_for_listeners();
+            }
+            Err(error) => {
+                let reason = format!("{error:#}");
+                eprintln!("warning: unitd serves no TLS: {reason}");
+                server.tls_unavailable = Some(reason);
+            }
+        }
+        Ok(server)
     }
 
     /// Starts unitd with `config` (listening on `listeners`) and waits until it is ready.
@@ -279,6 +386,7 @@ impl Server {
             logs,
             listeners,
             dead_ports: Vec::new(),
+            tls_unavailable: None,
         })
     }
 
@@ -445,27 +553,77 @@ pub(super) fn accepts(port: u16) -> bool {
 
 /// Whether `GET /config` on the control socket at `path` gets a 200 response.
 fn control_answers(path: &Path) -> bool {
-    let Ok(mut stream) = UnixStream::connect(path) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-    if stream
-        .write_all(b"GET /config HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
+    // Short, since this polls a unitd that is starting.
+    let timeout = Duration::from_secs(2);
+    control_request(path, "GET", "/config", b"", timeout).is_ok_and(|(status, _)| status == 200)
+}
+
+/// Uploads the work directory's certificate bundle to the unitd on the control socket at
+/// `control`, then gives it the configuration with every listener, TLS ones included.
+fn configure_unitd_tls(control: &Path, work: &WorkDir, ports: &Ports) -> Result<()> {
+    let bundle = work.certificate_bundle()?;
+    control_put(
+        control,
+        &format!("/certificates/{CERTIFICATE_NAME}"),
+        &bundle,
+    )
+    .context("uploading the certificate bundle")?;
+    let config = unit_config(ports, &work.www(), true);
+    control_put(control, "/config", config.as_bytes()).context("configuring the TLS listeners")
+}
+
+/// `PUT`s `body` at `target` on the control socket at `path`, failing unless unitd
+/// answers 200.
+fn control_put(path: &Path, target: &str, body: &[u8]) -> Result<()> {
+    let (status, answer) = control_request(path, "PUT", target, body, CONTROL_DEADLINE)?;
+    if status != 200 {
+        let answer: Vec<&str> = answer.split_whitespace().collect();
+        bail!("PUT {target} answered {status}: {}", answer.join(" "));
     }
-    let mut head = [0_u8; 16];
-    let mut filled = 0;
-    while filled < head.len() {
-        match stream.read(&mut head[filled..]) {
-            Ok(0) | Err(_) => break,
-            Ok(read) => filled += read,
-        }
-    }
-    let head = String::from_utf8_lossy(&head[..filled]);
-    head.starts_with("HTTP/1.") && head.get(9..12) == Some("200")
+    Ok(())
+}
+
+/// Sends one request to the control socket at `path` and returns the answer's status and
+/// body; each read and write may take up to `timeout`.
+fn control_request(
+    path: &Path,
+    method: &str,
+    target: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<(u16, String)> {
+    let mut stream =
+        UnixStream::connect(path).with_context(|| format!("connecting to {}", path.display()))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .context("setting the control socket's timeouts")?;
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body))
+        .with_context(|| format!("sending {method} {target}"))?;
+    // The request asked for the connection to close, so the answer ends where the stream
+    // does.
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .with_context(|| format!("reading the answer to {method} {target}"))?;
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer
+        .strip_prefix("HTTP/1.")
+        .and_then(|rest| rest.get(2..5))
+        .and_then(|status| status.parse::<u16>().ok())
+        .with_context(|| format!("{method} {target} got no HTTP answer: {answer:?}"))?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, body)| body)
+        .to_owned();
+    Ok((status, body))
 }
 
 /// Writes `text` to `path` with mode 0644.
@@ -475,15 +633,31 @@ pub(super) fn write_file(path: &Path, text: &str) -> Result<()> {
         .with_context(|| format!("setting the mode of {}", path.display()))
 }
 
-/// unitd's start-up configuration: the four listeners and their routes.
-pub(super) fn unit_config(ports: &Ports, www: &Path) -> String {
+/// unitd's configuration: the four listeners without TLS and their routes, and with
+/// `with_tls` the three TLS listeners on the certificate bundle named
+/// [`CERTIFICATE_NAME`].
+pub(super) fn unit_config(ports: &Ports, www: &Path, with_tls: bool) -> String {
     let share = json_string(&format!("{}$uri", www.display()));
     let Ports {
         ret,
         static_files,
         proxy,
         backend,
+        tls_ret,
+        tls_static_files,
+        tls_handshakes,
     } = *ports;
+    let tls_listeners = if with_tls {
+        let tls = format!(r#""tls": {{ "certificate": "{CERTIFICATE_NAME}" }}"#);
+        format!(
+            r#",
+    "127.0.0.1:{tls_ret}": {{ "pass": "routes/ret", {tls} }},
+    "127.0.0.1:{tls_static_files}": {{ "pass": "routes/static", {tls} }},
+    "127.0.0.1:{tls_handshakes}": {{ "pass": "routes/ret", {tls} }}"#
+        )
+    } else {
+        String::new()
+    };
     format!(
         r#"{{
   "settings": {{ "http": {{ "server_version": true }} }},
@@ -491,7 +665,7 @@ pub(super) fn unit_config(ports: &Ports, www: &Path) -> String {
     "127.0.0.1:{ret}": {{ "pass": "routes/ret" }},
     "127.0.0.1:{static_files}": {{ "pass": "routes/static" }},
     "127.0.0.1:{proxy}": {{ "pass": "routes/proxy" }},
-    "127.0.0.1:{backend}": {{ "pass": "routes/ret" }}
+    "127.0.0.1:{backend}": {{ "pass": "routes/ret" }}{tls_listeners}
   }},
   "routes": {{
     "ret": [{{ "action": {{ "return": 200 }} }}],
@@ -503,11 +677,13 @@ pub(super) fn unit_config(ports: &Ports, www: &Path) -> String {
     )
 }
 
-/// nginx's configuration equivalent to [`unit_config`], every path inside `dir`.
+/// nginx's configuration equivalent to [`unit_config`] with TLS, every path inside `dir`.
 pub(super) fn nginx_config(dir: &Path, www: &Path, ports: &Ports) -> String {
     let path = |name: &str| nginx_string(&dir.join(name).display().to_string());
     let pid = path("nginx.pid");
     let error_log = path("nginx-error.log");
+    let certificate = path(CERTIFICATE_FILE);
+    let private_key = path(PRIVATE_KEY_FILE);
     let root = nginx_string(&www.display().to_string());
     let temp_paths: String = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
         .iter()
@@ -518,6 +694,9 @@ pub(super) fn nginx_config(dir: &Path, www: &Path, ports: &Ports) -> String {
         static_files,
         proxy,
         backend,
+        tls_ret,
+        tls_static_files,
+        tls_handshakes,
     } = *ports;
     format!(
         r#"daemon off;
@@ -537,6 +716,13 @@ http {{
     keepalive_requests 100000;
     default_type application/octet-stream;
 {temp_paths}
+    ssl_certificate {certificate};
+    ssl_certificate_key {private_key};
+    ssl_protocols TLSv1.3;
+    # unitd keeps no session cache and issues no tickets unless configured to, so nginx
+    # does neither: on both, every new connection is a full handshake.
+    ssl_session_cache off;
+    ssl_session_tickets off;
     upstream backend {{
         server 127.0.0.1:{backend};
         keepalive 64;
@@ -565,6 +751,25 @@ http {{
 
     server {{
         listen 127.0.0.1:{backend};
+        location / {{
+            return 200;
+        }}
+    }}
+
+    server {{
+        listen 127.0.0.1:{tls_ret} ssl;
+        location / {{
+            return 200;
+        }}
+    }}
+
+    server {{
+        listen 127.0.0.1:{tls_static_files} ssl;
+        root {root};
+    }}
+
+    server {{
+        listen 127.0.0.1:{tls_handshakes} ssl;
         location / {{
             return 200;
         }}
@@ -607,18 +812,39 @@ mod tests {
         static_files: 40002,
         proxy: 40003,
         backend: 40004,
+        tls_ret: 40005,
+        tls_static_files: 40006,
+        tls_handshakes: 40007,
     };
 
     #[test]
     fn unit_config_wires_every_listener() {
-        let config = unit_config(&PORTS, Path::new("/tmp/b \"x\"/www"));
+        let www = Path::new("/tmp/b \"x\"/www");
+        let config = unit_config(&PORTS, www, true);
         assert!(config.contains(r#""127.0.0.1:40001": { "pass": "routes/ret" }"#));
         assert!(config.contains(r#""127.0.0.1:40002": { "pass": "routes/static" }"#));
         assert!(config.contains(r#""127.0.0.1:40003": { "pass": "routes/proxy" }"#));
         assert!(config.contains(r#""127.0.0.1:40004": { "pass": "routes/ret" }"#));
         assert!(config.contains(r#""share": "/tmp/b \"x\"/www$uri""#));
         assert!(config.contains(r#""proxy": "http://127.0.0.1:40004""#));
-        assert_eq!(config.matches('{').count(), config.matches('}').count());
+        let parsed: serde_json::Value = serde_json::from_str(&config).expect("valid JSON");
+        let tls = serde_json::json!({ "certificate": "bench" });
+        for (port, pass) in [
+            (40005, "routes/ret"),
+            (40006, "routes/static"),
+            (40007, "routes/ret"),
+        ] {
+            let listener = &parsed["listeners"][format!("127.0.0.1:{port}")];
+            assert_eq!(listener["pass"], pass, "{config}");
+            assert_eq!(listener["tls"], tls, "{config}");
+        }
+
+        // Without TLS, only the four plain listeners, which name no certificate.
+        let plain = unit_config(&PORTS, www, false);
+        let parsed: serde_json::Value = serde_json::from_str(&plain).expect("valid JSON");
+        let listeners = parsed["listeners"].as_object().expect("listeners");
+        assert_eq!(listeners.len(), 4, "{plain}");
+        assert!(!plain.contains("tls"), "{plain}");
     }
 
     #[test]
@@ -633,6 +859,14 @@ mod tests {
             "listen 127.0.0.1:40001;",
             "listen 127.0.0.1:40004;",
             "server 127.0.0.1:40004;",
+            "listen 127.0.0.1:40005 ssl;",
+            "listen 127.0.0.1:40006 ssl;",
+            "listen 127.0.0.1:40007 ssl;",
+            "ssl_certificate \"/w/bench.crt\";",
+            "ssl_certificate_key \"/w/bench.key\";",
+            "ssl_protocols TLSv1.3;",
+            "ssl_session_cache off;",
+            "ssl_session_tickets off;",
         ] {
             assert!(config.contains(needle), "{needle} missing from:\n{config}");
         }
@@ -666,7 +900,7 @@ mod tests {
         let mut command = Command::new("sh");
         command.args(["-c", script]);
         let stderr = work.path().join("fake.stderr");
-        let ports = free_ports(4).expect("ports");
+        let ports = free_ports(Ports::COUNT).expect("ports");
         Server::spawn(Kind::Unitd, command, ports, &stderr, vec![stderr.clone()])
             .expect("spawning sh")
     }
@@ -702,6 +936,60 @@ mod tests {
         assert!(!tree.into_iter().any(procfs::is_alive));
     }
 
+    /// Answers one request on a unix socket in `work` with `answer`, and returns the
+    /// socket's path and a handle yielding the request received.
+    fn fake_control(
+        work: &WorkDir,
+        answer: &'static str,
+    ) -> (PathBuf, std::thread::JoinHandle<String>) {
+        let path = work.path().join("control.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("binding");
+        let handle = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accepting");
+            let mut request = Vec::new();
+            let mut buffer = [0_u8; 4096];
+            // The request is read up to its body's end, which the test knows: "hello".
+            while !request.ends_with(b"hello") {
+                let read = stream.read(&mut buffer).expect("reading");
+                assert_ne!(read, 0, "the request ended early");
+                request.extend_from_slice(&buffer[..read]);
+            }
+            stream.write_all(answer.as_bytes()).expect("answering");
+            String::from_utf8(request).expect("text")
+        });
+        (path, handle)
+    }
+
+    #[test]
+    fn control_puts_send_the_body_and_check_the_status() {
+        let work = WorkDir::create(false).expect("work dir");
+        let (path, handle) = fake_control(
+            &work,
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        control_put(&path, "/certificates/bench", b"hello").expect("a 200");
+        let request = handle.join().expect("the fake control socket");
+        assert!(
+            request.starts_with("PUT /certificates/bench HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(request.contains("Content-Length: 5\r\n"), "{request}");
+        fs::remove_file(&path).expect("removing the socket");
+
+        let (path, handle) = fake_control(
+            &work,
+            "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n{\n  \"error\": \"Invalid certificate.\"\n}\n",
+        );
+        let error = control_put(&path, "/config", b"hello").expect_err("a 400");
+        handle.join().expect("the fake control socket");
+        let message = error.to_string();
+        assert!(message.contains("PUT /config answered 400"), "{message}");
+        assert!(
+            message.contains(r#""error": "Invalid certificate.""#),
+            "{message}"
+        );
+    }
+
     #[test]
     fn free_ports_are_distinct() {
         let sets = Ports::free(2).expect("ports");
@@ -709,6 +997,6 @@ mod tests {
         let mut ports: Vec<u16> = sets.iter().flat_map(Ports::all).collect();
         ports.sort_unstable();
         ports.dedup();
-        assert_eq!(ports.len(), 8);
+        assert_eq!(ports.len(), 2 * Ports::COUNT);
     }
 }

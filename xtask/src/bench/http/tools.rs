@@ -1,7 +1,7 @@
-//! Finding `wrk` and `nginx`, and installing them with apt when they are missing.
+//! Finding `wrk`, `nginx` and `openssl`, and installing them with apt when they are missing.
 //!
 //! Installing needs root; without it the task stops with a message saying what to install.
-//! Nothing is installed when both programs are already on the machine.
+//! Nothing is installed when the programs are already on the machine.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -22,6 +22,16 @@ pub(super) struct Tools {
     pub(super) wrk: PathBuf,
     /// The reference server, when it is part of the run.
     pub(super) nginx: Option<PathBuf>,
+}
+
+/// Finds `openssl`, which makes the TLS loads' certificate, installing it when missing.
+pub(super) fn openssl() -> Result<PathBuf> {
+    if let Some(openssl) = find_program("openssl") {
+        return Ok(openssl);
+    }
+    install(&["openssl"])?;
+    find_program("openssl")
+        .ok_or_else(|| anyhow::anyhow!("openssl is still missing after installing it with apt-get"))
 }
 
 /// Finds wrk (and nginx when `need_nginx`), installing whichever is missing.

@@ -71,6 +71,18 @@ pub(super) fn run(
     run_threads(wrk, url, seconds, latency, THREADS, connections)
 }
 
+/// [`run`] with every request carrying the header lines `headers` (`Name: value`).
+pub(super) fn run_with_headers(
+    wrk: &Path,
+    url: &str,
+    seconds: u64,
+    latency: bool,
+    connections: u32,
+    headers: &[&str],
+) -> Result<String> {
+    run_command(wrk, url, seconds, latency, THREADS, connections, headers)
+}
+
 /// [`run`] with `threads` wrk threads (wrk wants at least as many connections).
 pub(super) fn run_threads(
     wrk: &Path,
@@ -80,6 +92,19 @@ pub(super) fn run_threads(
     threads: u32,
     connections: u32,
 ) -> Result<String> {
+    run_command(wrk, url, seconds, latency, threads, connections, &[])
+}
+
+/// Runs wrk with every option the other functions choose from.
+fn run_command(
+    wrk: &Path,
+    url: &str,
+    seconds: u64,
+    latency: bool,
+    threads: u32,
+    connections: u32,
+    headers: &[&str],
+) -> Result<String> {
     let mut command = Command::new(wrk);
     command
         .args([
@@ -88,6 +113,7 @@ pub(super) fn run_threads(
             &format!("-d{seconds}s"),
         ])
         .args(latency.then_some("--latency"))
+        .args(headers.iter().flat_map(|header| ["-H", header]))
         .arg(url)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
