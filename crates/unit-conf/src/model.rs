@@ -14,7 +14,7 @@
 //! percent escapes as each condition requires), templates are parsed into
 //! [`TemplatePart`]s, and address patterns are parsed into [`AddressPattern`]s.
 //!
-//! An application's `type` is resolved against the [`Modules`] main discovered when the
+//! An application's `type` is resolved against the [`Modules`](crate::Modules) main discovered when the
 //! configuration is parsed, so a Python application carries the runner that runs it.
 //!
 //! What it deliberately does not model: members this build reports as missing features
@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::modules::Modules;
+use crate::available::Available;
 use crate::tls::TlsCommands;
 use crate::validate::{
     AddressPattern, ListenerAddress, TemplateError, TemplatePart, ValidationError, Variable,
@@ -79,45 +79,6 @@ const DEFAULT_TLS_CACHE_SIZE: usize = 0;
 
 /// `tls.session.timeout` when absent, as Unit's (OpenSSL's default).
 const DEFAULT_TLS_SESSION_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// What a configuration may name outside itself: the language modules main discovered
-/// and the certificates in the store.
-#[derive(Clone, Copy)]
-pub struct Available<'a> {
-    /// The modules applications' types resolve against.
-    pub modules: &'a Modules,
-    /// Whether the store holds a certificate of this name; `None` where the store is not
-    /// at hand (the router, which gets every bundle a configuration names from main and
-    /// fails to apply it without one).
-    pub certificates: Option<&'a dyn Fn(&str) -> bool>,
-}
-
-impl<'a> Available<'a> {
-    /// `modules`, with certificate names left unchecked.
-    pub fn modules(modules: &'a Modules) -> Available<'a> {
-        Available {
-            modules,
-            certificates: None,
-        }
-    }
-
-    /// The same, with certificate names checked by `exists`.
-    pub fn with_certificates(self, exists: &'a dyn Fn(&str) -> bool) -> Available<'a> {
-        Available {
-            certificates: Some(exists),
-            ..self
-        }
-    }
-}
-
-impl std::fmt::Debug for Available<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Available")
-            .field("modules", self.modules)
-            .field("certificates", &self.certificates.is_some())
-            .finish()
-    }
-}
 
 /// Validates a complete configuration (the root object) and builds its typed model;
 /// applications' types are resolved against the modules of `available`, and

@@ -32,7 +32,7 @@ mod variables;
 
 use serde_json::Value;
 
-use crate::model::Available;
+use crate::available::Available;
 
 use self::schema::{Context, JsonType, Member, Types, validate_members};
 

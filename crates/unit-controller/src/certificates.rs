@@ -11,7 +11,7 @@ use serde_json::Value;
 use unit_log::alert;
 use unit_tls::Bundle;
 
-use crate::api::{ApiResponse, Plan};
+use crate::plan::{ApiResponse, Plan};
 use crate::tree;
 
 /// The bundles the controller knows, by name, in name order.

@@ -17,6 +17,7 @@ mod certificates;
 mod connection;
 mod controller;
 mod error;
+mod plan;
 mod tree;
 
 pub use controller::{ControllerSetup, run};

@@ -120,6 +120,10 @@ struct PoolState {
     starting: usize,
     waiting: VecDeque<Waiter>,
     next_ticket: u64,
+    /// The application left the configuration while requests of the configurations
+    /// that had it may still come (a head half read when it changed): its processes
+    /// serve them, and none is started but for a request waiting.
+    leaving: bool,
     /// The application left the configuration: its processes stop once idle.
     removed: bool,
     /// The last start failed, or a process died before it served: requests that would
@@ -547,6 +551,12 @@ impl AppPool {
         }
     }
 
+    /// The application left the configuration: its processes serve what the older
+    /// configurations still send, until [`remove`](Self::remove).
+    pub(crate) fn leave(&self) {
+        self.lock().leaving = true;
+    }
+
     /// The application left the configuration: nothing new reaches it, waiting requests
     /// fail, and its processes stop once idle.
     pub(crate) fn remove(&self) {
@@ -580,7 +590,7 @@ impl AppPool {
         let generation = state.generation;
         // `spare` is how many idle processes are kept ready (as in Unit): a request that
         // takes one of them starts another, up to `max`.
-        let (min, spare, max, idle_timeout) = match self.application.processes {
+        let (mut min, mut spare, max, idle_timeout) = match self.application.processes {
             Processes::Fixed(n) => (n as usize, 0, n as usize, None),
             Processes::Dynamic {
                 max,
@@ -593,6 +603,10 @@ impl AppPool {
                 Some(idle_timeout),
             ),
         };
+        // A leaving application keeps what it has and starts only for waiting requests.
+        if state.leaving {
+            (min, spare) = (0, 0);
+        }
         if !state.removed {
             // Idle processes beyond `spare` that idled out go first, so they are not
             // counted.

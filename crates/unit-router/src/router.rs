@@ -599,8 +599,11 @@ impl Router {
                         .reply_to(applying.requester, error_reply(&compile_error.to_string()));
                 }
             };
+        // A request whose head was half read when this configuration came runs on the
+        // last one, as in Unit: the applications it leaves serve until no configuration
+        // that has them is in use.
         for pool in &retired {
-            pool.remove();
+            pool.leave();
         }
         self.apps = apps;
         self.retired_apps.extend(retired);
@@ -730,6 +733,13 @@ impl Router {
     /// Starts and stops the processes every pool asks for.
     fn plan_applications(&mut self, engine: &mut Engine<Router>) {
         let now = std::time::Instant::now();
+        // A retired pool only this list still holds is in no configuration in use, and
+        // no request holds it: its processes can go.
+        for pool in &self.retired_apps {
+            if Arc::strong_count(pool) == 1 {
+                pool.remove();
+            }
+        }
         let pools: Vec<Arc<AppPool>> = self
             .apps
             .iter()

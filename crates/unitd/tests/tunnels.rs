@@ -181,3 +181,42 @@ fn a_websocket_handshake_unit_refuses_is_answered_and_closed_by_the_router() {
         "a refused handshake reached the upstream"
     );
 }
+
+#[test]
+fn an_upgrade_over_tls_becomes_a_tunnel() {
+    let (upstream, _heads) = upgrading_upstream();
+    let authority = support::tls::Authority::new("Test Root");
+    let leaf = authority.leaf("localhost", &["localhost"]);
+    let port = free_port();
+    let unit = support::TestUnit::start("tunnel-tls", &[]);
+    assert_eq!(
+        support::tls::upload(&unit, "bundle", &leaf.bundle).status,
+        200
+    );
+    let conf = json!({
+        "listeners": {format!("127.0.0.1:{port}"): {"pass": "routes", "tls": {"certificate": "bundle"}}},
+        "routes": [{"action": {"proxy": format!("http://127.0.0.1:{upstream}")}}],
+    });
+    assert_eq!(unit.put("/config", &conf.to_string()).status, 200);
+    let mut client =
+        support::tls::connect(&authority.client(), port, "localhost").expect("a TLS connection");
+    client
+        .write_all(
+            b"GET /chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .expect("send the upgrade");
+    let reply = read_reply(&mut client, true).expect("the 101 head");
+    assert_eq!(reply.status, 101, "{}", reply.head);
+    let mut hello = [0u8; 5];
+    client
+        .read_exact(&mut hello)
+        .expect("the upstream's first bytes");
+    assert_eq!(&hello, b"hello");
+    for message in [&b"ping"[..], &vec![b'y'; 300_000]] {
+        client.write_all(message).expect("send on the tunnel");
+        let mut echoed = vec![0u8; message.len()];
+        client.read_exact(&mut echoed).expect("the echo");
+        assert_eq!(echoed, message.to_ascii_uppercase());
+    }
+}

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
+use crate::Modules;
 use crate::validate::{parse_address_pattern, parse_template};
 
 /// Parses `config` as JSON and checks the model [`parse_config`] builds from it.

@@ -7,16 +7,28 @@ use std::time::{Duration, Instant};
 
 use super::{ModuleInfoError, discover_modules, glob_text, module_info, parse_answer};
 
-/// A fresh directory for one test, removed when dropped.
-struct ModulesDir(PathBuf);
+/// Held by each test while it writes and runs its scripts. A script being written in
+/// one test while another forks leaves a writable descriptor to it in that child until
+/// the child's exec, and executing the script then fails with ETXTBSY.
+static SCRIPTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A fresh directory for one test, removed when dropped; the test runs alone among
+/// those of this module while it lives.
+struct ModulesDir(
+    PathBuf,
+    #[allow(dead_code)] std::sync::MutexGuard<'static, ()>,
+);
 
 impl ModulesDir {
     fn new(name: &str) -> ModulesDir {
+        let serial = SCRIPTS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir =
             std::env::temp_dir().join(format!("unit-discovery-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("creating the modules directory");
-        ModulesDir(dir)
+        ModulesDir(dir, serial)
     }
 
     /// Writes a shell script `name` with `body` and mode `mode`.
