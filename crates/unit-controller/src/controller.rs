@@ -12,7 +12,10 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde_json::Value;
 use unit_conf::{Available, Modules, parse_json, validate_config};
-use unit_engine::{Engine, Event, HashMap, Interest, Listener, TimerId, Token, WORKER_SIGNALS};
+use unit_engine::{
+    ACCEPT_PAUSE, AcceptBackoff, AcceptFailure, Engine, Event, HashMap, Interest, Listener,
+    TimerId, Token, WORKER_SIGNALS,
+};
 use unit_log::alert;
 use unit_port::{
     ChildEvent, ChildPort, ProcessType, Reply as PortReply, RpcStreams, ToChild, ToMain, ToRouter,
@@ -33,6 +36,8 @@ const LISTENER: Token = Token(2);
 const FIRST_CONNECTION: usize = 16;
 /// Timer key of the RPC in flight.
 const RPC_TIMER: u64 = 1;
+/// Timer key that resumes accepting after the process ran out of descriptors.
+const ACCEPT_RETRY_TIMER: u64 = 2;
 /// How long the router or main may take to answer an RPC.
 const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -95,6 +100,8 @@ struct Controller {
     port: ChildPort,
     listener: Listener,
     accepting: bool,
+    /// Accepting pauses when the process runs out of descriptors.
+    backoff: AcceptBackoff,
     /// The configuration the router runs; `None` until main sends the stored one.
     conf: Option<Value>,
     /// The router that has the current configuration.
@@ -120,6 +127,7 @@ pub fn run(setup: ControllerSetup) -> Result<(), ControllerError> {
         port: setup.port,
         listener: Listener::from_fd(setup.listener).map_err(ControllerError::Socket)?,
         accepting: false,
+        backoff: AcceptBackoff::default(),
         conf: None,
         conf_sent_to: None,
         rpc: RpcStreams::new(),
@@ -158,7 +166,17 @@ impl Controller {
             } => {}
             Event::Io {
                 token: LISTENER, ..
-            } => self.accept_connections(engine),
+            } if !self.backoff.is_paused() => self.accept_connections(engine),
+            Event::Io {
+                token: LISTENER, ..
+            } => {}
+            Event::Timer {
+                key: ACCEPT_RETRY_TIMER,
+                ..
+            } => {
+                self.backoff.resume();
+                self.accept_connections(engine);
+            }
             Event::Io { token, .. } => self.drive_connection(engine, token.0),
             Event::Timer { key: RPC_TIMER, .. } => self.rpc_timed_out(engine),
             Event::Timer { key, .. } => {
@@ -512,7 +530,21 @@ impl Controller {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
-                    tracing::warn!("accept on the control socket failed: {error}");
+                    match self.backoff.failed(&error, engine.now()) {
+                        // Open control connections go on; new ones wait in the backlog.
+                        AcceptFailure::Paused { log } => {
+                            if log {
+                                tracing::error!(
+                                    "accept on the control socket failed: {error}; accepting pauses for {} ms",
+                                    ACCEPT_PAUSE.as_millis()
+                                );
+                            }
+                            engine.add_timer(ACCEPT_PAUSE, ACCEPT_RETRY_TIMER);
+                        }
+                        AcceptFailure::Other => {
+                            tracing::warn!("accept on the control socket failed: {error}");
+                        }
+                    }
                     return;
                 }
             };
@@ -660,6 +692,7 @@ mod tests {
             port: ChildPort::new(own_port, main, nix::unistd::getpid()),
             listener: Listener::from_fd(OwnedFd::from(socket)).expect("a listener"),
             accepting: false,
+            backoff: AcceptBackoff::default(),
             conf: Some(json!({"listeners": {}, "routes": [{"action": {"return": 204}}]})),
             conf_sent_to: Some(Pid::from_raw(1)),
             rpc: RpcStreams::new(),

@@ -18,6 +18,7 @@
 
 #![deny(unsafe_code)]
 
+mod accept;
 mod collections;
 mod engine;
 mod error;
@@ -28,6 +29,7 @@ mod timers;
 
 pub use mio::{Interest, Registry, Token};
 
+pub use accept::{ACCEPT_PAUSE, AcceptBackoff, AcceptFailure, is_out_of_resources};
 pub use collections::{HashMap, HashSet};
 pub use engine::{Engine, Event, Remote, Work};
 pub use error::EngineError;

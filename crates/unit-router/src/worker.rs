@@ -9,7 +9,10 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use unit_engine::{Engine, Event, HashMap, Interest, Listener, Remote, TimerId, Token};
+use unit_engine::{
+    ACCEPT_PAUSE, AcceptBackoff, AcceptFailure, Engine, Event, HashMap, Interest, Listener, Remote,
+    TimerId, Token,
+};
 use unit_http::DateCache;
 
 use crate::applications::{Lease, Unavailable};
@@ -31,6 +34,10 @@ const NO_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The timer key of the periodic sweep of cached files (no connection has this token).
 const SWEEP_TIMER: u64 = u64::MAX;
+
+/// The timer that resumes accepting after the process ran out of descriptors.
+const ACCEPT_RETRY_TIMER: u64 = u64::MAX - 1;
+
 /// How often cached files are swept, and how long one may go unused before it is closed.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -111,6 +118,7 @@ pub(crate) fn spawn_worker(index: usize, counters: Arc<Counters>) -> io::Result<
                 date: TurnDate::default(),
                 pool: UpstreamPool::new(FIRST_CONNECTION, APP_TOKENS_START - 1, home),
                 request_ids: RequestIds::new(),
+                accepting: AcceptBackoff::default(),
             };
             if let Err(error) = engine.run(&mut worker, |worker, engine, event| {
                 worker.on_event(engine, event)
@@ -176,6 +184,8 @@ pub(crate) struct Worker {
     date: TurnDate,
     pool: UpstreamPool,
     request_ids: RequestIds,
+    /// Accepting pauses when the process runs out of descriptors.
+    accepting: AcceptBackoff,
 }
 
 impl std::fmt::Debug for Worker {
@@ -206,7 +216,26 @@ impl Worker {
 
     fn on_event(&mut self, engine: &mut Engine<Worker>, event: Event) {
         match event {
-            Event::Io { token, .. } if token.0 < FIRST_CONNECTION => self.accept(engine, token.0),
+            Event::Io { token, .. } if token.0 < FIRST_CONNECTION => {
+                if !self.accepting.is_paused() {
+                    self.accept(engine, token.0);
+                }
+            }
+            Event::Timer {
+                key: ACCEPT_RETRY_TIMER,
+                ..
+            } => {
+                // Edge-triggered listeners raise no new event for connections already
+                // waiting: each is tried again.
+                self.accepting.resume();
+                let tokens: Vec<usize> = self.listeners.values().map(|(token, _)| *token).collect();
+                for token in tokens {
+                    if self.accepting.is_paused() {
+                        break;
+                    }
+                    self.accept(engine, token);
+                }
+            }
             Event::Io {
                 token,
                 readable,
@@ -367,7 +396,22 @@ impl Worker {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
-                    tracing::warn!("accept on \"{address}\" failed: {error}");
+                    match self.accepting.failed(&error, engine.now()) {
+                        // The connections served go on; new ones wait in the backlog
+                        // until descriptors are free again.
+                        AcceptFailure::Paused { log } => {
+                            if log {
+                                tracing::error!(
+                                    "accept on \"{address}\" failed: {error}; accepting pauses for {} ms",
+                                    ACCEPT_PAUSE.as_millis()
+                                );
+                            }
+                            engine.add_timer(ACCEPT_PAUSE, ACCEPT_RETRY_TIMER);
+                        }
+                        AcceptFailure::Other => {
+                            tracing::warn!("accept on \"{address}\" failed: {error}")
+                        }
+                    }
                     return;
                 }
             };

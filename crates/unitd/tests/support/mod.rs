@@ -119,7 +119,26 @@ impl TestUnit {
 
     /// Starts unitd with extra environment variables as well.
     pub(crate) fn start_with_env(paths: Paths, extra: &[&str], env: &[(&str, &str)]) -> TestUnit {
-        let mut command = Command::new(UNITD);
+        Self::start_through(paths, &[], extra, env)
+    }
+
+    /// Starts unitd through `launcher` (a program and its arguments that execs the
+    /// rest of its command line, such as `prlimit --nofile=64 --`), so main keeps the
+    /// launcher's pid.
+    pub(crate) fn start_through(
+        paths: Paths,
+        launcher: &[&str],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> TestUnit {
+        let mut command = match launcher {
+            [] => Command::new(UNITD),
+            [program, arguments @ ..] => {
+                let mut command = Command::new(program);
+                command.args(arguments).arg(UNITD);
+                command
+            }
+        };
         command.envs(env.iter().copied());
         command
             .arg("--no-daemon")
