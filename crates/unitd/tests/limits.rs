@@ -16,8 +16,15 @@ const NOFILE: &str = "--nofile=96:96";
 
 #[test]
 fn running_out_of_descriptors_pauses_accepting_and_recovers() {
-    if std::process::Command::new("prlimit").arg("--version").output().is_err() {
-        return skip("running_out_of_descriptors", "prlimit (util-linux) is not installed");
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return skip(
+            "running_out_of_descriptors",
+            "prlimit (util-linux) is not installed",
+        );
     }
     let unit = TestUnit::start_through(Paths::new("emfile"), &["prlimit", NOFILE, "--"], &[], &[]);
     let port = free_port();
@@ -29,7 +36,9 @@ fn running_out_of_descriptors_pauses_accepting_and_recovers() {
     assert_eq!(unit.put("/config", &conf.to_string()).status, 200);
     let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     let mut first = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    first.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    first
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     first.write_all(request).expect("send");
     assert_eq!(read_reply(&mut first, false).expect("served").status, 200);
     // More connections than the router has descriptors for: the kernel completes them
@@ -38,21 +47,35 @@ fn running_out_of_descriptors_pauses_accepting_and_recovers() {
         .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
         .collect();
     let log_line = "accepting pauses";
-    assert!(wait_until(|| unit.log_text().contains(log_line)), "{}", unit.log_text());
+    assert!(
+        wait_until(|| unit.log_text().contains(log_line)),
+        "{}",
+        unit.log_text()
+    );
     // The connection it has is still served while the rest wait.
     let started = Instant::now();
     std::thread::sleep(Duration::from_millis(1500));
     first.write_all(request).expect("send");
-    assert_eq!(read_reply(&mut first, false).expect("still served").status, 200);
+    assert_eq!(
+        read_reply(&mut first, false).expect("still served").status,
+        200
+    );
     let logged = unit.log_text().matches(log_line).count();
     let seconds = started.elapsed().as_secs() as usize + 2;
-    assert!(logged <= seconds, "logged {logged} times in about {seconds} s: it must not spin");
+    assert!(
+        logged <= seconds,
+        "logged {logged} times in about {seconds} s: it must not spin"
+    );
     // Once descriptors are free, the connections that waited are served too.
     drop(flood);
     let mut late = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    late.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    late.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     late.write_all(request).expect("send");
-    assert_eq!(read_reply(&mut late, false).expect("served again").status, 200);
+    assert_eq!(
+        read_reply(&mut late, false).expect("served again").status,
+        200
+    );
     // The control API answered throughout, and nothing died.
     assert_eq!(unit.get("/config").status, 200);
 }

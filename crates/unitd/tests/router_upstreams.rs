@@ -776,3 +776,78 @@ fn main_binds_a_privileged_port_and_opens_a_root_only_log_for_a_router_running_a
         fs::read_to_string(&access_log)
     );
 }
+
+/// An upstream that reads a request's body in small pieces with pauses between them,
+/// so the proxy's writes keep filling the socket, and answers with the length it got.
+fn slow_reading_upstream() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    thread::spawn(move || {
+        while let Ok((stream, _)) = listener.accept() {
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let Some(head) = read_request_head(&mut reader) else {
+                    return;
+                };
+                let length: usize = header_field(&head, "Content-Length")
+                    .and_then(|value| value.parse().ok())
+                    .unwrap_or(0);
+                let mut piece = vec![0u8; 16 * 1024];
+                let mut got = 0;
+                while got < length {
+                    let want = piece.len().min(length - got);
+                    match reader.read(&mut piece[..want]) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got += n,
+                    }
+                    thread::sleep(Duration::from_micros(200));
+                }
+                let text = got.to_string();
+                let mut writer = stream;
+                let _ = writer.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        text.len()
+                    )
+                    .as_bytes(),
+                );
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_large_body_reaches_an_upstream_that_reads_slowly() {
+    let upstream = slow_reading_upstream();
+    let port = free_port();
+    let _unit = start_with(
+        "slow-upstream",
+        &json!({
+            "listeners": {format!("127.0.0.1:{port}"): {"pass": "routes"}},
+            "routes": [{"action": {"proxy": format!("http://127.0.0.1:{upstream}")}}],
+            "settings": {"http": {"max_body_size": 33554432, "body_read_timeout": 5}}
+        }),
+    );
+    // The client sends the whole body before it reads: the proxy's buffers fill and
+    // empty many times over, and a write that empties them must take the body already
+    // read from the client even though no event will come for it.
+    let body = vec![b'z'; 24 * 1024 * 1024];
+    let mut client = connect(port);
+    let writer = {
+        let mut client = client.try_clone().expect("clone");
+        let body = body.clone();
+        thread::spawn(move || {
+            let head = format!(
+                "POST /upload HTTP/1.0\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            client.write_all(head.as_bytes()).expect("send the head");
+            client.write_all(&body).expect("send the body");
+        })
+    };
+    let reply = read_reply(&mut client, false).expect("the answer");
+    writer.join().expect("the sender");
+    assert_eq!(reply.status, 200, "{}", reply.head);
+    assert_eq!(reply.text(), body.len().to_string());
+}

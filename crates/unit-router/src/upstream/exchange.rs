@@ -295,7 +295,12 @@ impl Exchange {
                     None => continue,
                 }
             }
-            let mut progressed = false;
+            // A write that emptied a full buffer makes room for body the client sent
+            // meanwhile: it is taken now, since no event will say so (the client's
+            // bytes are read already, and the upstream socket has room).
+            let waiting_input = client_input.len();
+            self.take_request_body(client_input);
+            let mut progressed = client_input.len() != waiting_input;
             let mut eof = false;
             if client_output.len() < HIGH_WATER {
                 match self.read_in() {
