@@ -240,6 +240,7 @@ fn shares_proxies_and_large_bodies_over_tls() {
     let unit = start("tls-actions", &[("bundle", &leaf.bundle)], |unit| {
         let root = unit.paths.dir.path().join("www");
         write_public(&root, "big.bin", &big);
+        write_public(&root, "sub/index.html", "inside");
         json!({
             "listeners": {address(port): {"pass": "routes", "tls": {"certificate": "bundle"}}},
             "routes": [
@@ -258,6 +259,16 @@ fn shares_proxies_and_large_bodies_over_tls() {
     .expect("a file over TLS");
     assert_eq!(file.reply.status, 200);
     assert!(file.reply.body == big, "the file arrives whole");
+    // A directory's redirect is relative, so it stays on https.
+    let redirect = exchange(
+        &client,
+        port,
+        "localhost",
+        &get_request("/sub", "localhost"),
+    )
+    .expect("a redirect");
+    assert_eq!(redirect.reply.status, 301);
+    assert_eq!(redirect.reply.header("Location").as_deref(), Some("/sub/"));
     let body = "x".repeat(500_000);
     let post = format!(
         "POST /echo-length HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
