@@ -234,6 +234,7 @@ mod tests {
             stdout: Some("/dev/null".into()),
             stderr: None,
             reports_ready: false,
+            isolation: None,
         }
     }
 

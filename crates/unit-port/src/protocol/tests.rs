@@ -78,6 +78,7 @@ fn to_main_round_trips() -> Result<(), PortError> {
             stdout: None,
             stderr: Some("/var/log/blog.err".into()),
             reports_ready: true,
+            isolation: Some(r#"{"namespaces":{"pid":true},"rootfs":"/srv/root"}"#.into()),
         }),
         ToMain::StartProcess(AppStart {
             name: "bare".into(),
@@ -91,6 +92,7 @@ fn to_main_round_trips() -> Result<(), PortError> {
             stdout: None,
             stderr: None,
             reports_ready: false,
+            isolation: None,
         }),
         ToMain::StopProcess(Pid::from_raw(321)),
         ToMain::CertificateStore {
