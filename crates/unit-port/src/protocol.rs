@@ -68,7 +68,7 @@ pub enum ToMain {
     AccessLog(String),
     /// Start a process of an application (router; RPC, the ready reply carries an
     /// [`AppStarted`]).
-    StartProcess(AppStart),
+    StartProcess(Box<AppStart>),
     /// Stop a process of an application: SIGTERM, then SIGKILL after a grace period
     /// (router).
     StopProcess(Pid),
@@ -304,7 +304,7 @@ impl ToMain {
             }
             MsgType::SocketClose => ToMain::SocketClose(fields.text()?),
             MsgType::AccessLog => ToMain::AccessLog(fields.text()?),
-            MsgType::StartProcess => ToMain::StartProcess(AppStart::read(&mut fields)?),
+            MsgType::StartProcess => ToMain::StartProcess(Box::new(AppStart::read(&mut fields)?)),
             MsgType::StopProcess => ToMain::StopProcess(Pid::from_raw(fields.i32()?)),
             MsgType::CertificateStore => ToMain::CertificateStore {
                 name: fields.text()?,
