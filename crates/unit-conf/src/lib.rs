@@ -37,12 +37,13 @@ pub use cli::{Action, CommandLine, help_text, parse_command_line, version_text};
 pub use error::{AddressError, CliError, ModulesError};
 pub use json::{JsonError, parse_json};
 pub use model::{
-    AccessLog, ActionKind, Application, ApplicationKind, Compression, Compressor, Condition, Conf,
-    DEFAULT_ACCESS_LOG_FORMAT, DEFAULT_SHARE_INDEX, FieldPatterns, Forwarded, GlobalSettings,
-    HttpSettings, Limits, Listener, ListenerTls, LogFormat, MatchCondition, MimeType, Processes,
-    Protocol, PythonApplication, PythonTarget, ResponseHeader, Route, RouteAction, Routes, Scheme,
-    ServerAddress, SessionTickets, Share, StaticSettings, Step, TlsSession, Upstream,
-    UpstreamServer, WebSocketSettings, parse_config, validate_config,
+    AccessLog, ActionKind, Application, ApplicationKind, Automount, Compression, Compressor,
+    Condition, Conf, DEFAULT_ACCESS_LOG_FORMAT, DEFAULT_SHARE_INDEX, FieldPatterns, Forwarded,
+    GlobalSettings, HttpSettings, IdMapping, Isolation, Limits, Listener, ListenerTls, LogFormat,
+    MatchCondition, MimeType, Namespaces, Processes, Protocol, PythonApplication, PythonTarget,
+    ResponseHeader, Route, RouteAction, Routes, Scheme, ServerAddress, SessionTickets, Share,
+    StaticSettings, Step, TlsSession, Upstream, UpstreamServer, WebSocketSettings, parse_config,
+    parse_isolation, validate_config,
 };
 pub use modules::{MODULE_TYPES, MODULES_ENV, Module, Modules, PYTHON_APP_ENV};
 pub use pretty::to_pretty_json;

@@ -17,9 +17,13 @@
 //! An application's `type` is resolved against the [`Modules`](crate::Modules) main discovered when the
 //! configuration is parsed, so a Python application carries the runner that runs it.
 //!
+//! An application's `isolation` is modelled too ([`Isolation`]), and main, which starts
+//! the processes, reads it again from the object the router sends it
+//! ([`parse_isolation`]), checking it as the controller did.
+//!
 //! What it deliberately does not model: members this build reports as missing features
-//! (`js_module`, `telemetry`) and application `isolation` (each [`Application`]
-//! keeps its raw JSON, which is also what a language runner is given).
+//! (`js_module`, `telemetry`). Each [`Application`] also keeps its raw JSON, which is
+//! what a language runner is given.
 
 mod build;
 
@@ -33,7 +37,7 @@ use crate::available::Available;
 use crate::tls::TlsCommands;
 use crate::validate::{
     AddressPattern, ListenerAddress, TemplateError, TemplatePart, ValidationError, Variable,
-    check_config,
+    check_config, validate_isolation,
 };
 
 /// The index file name a `share` appends to paths ending in `/` unless `index` says
@@ -54,6 +58,9 @@ const DEFAULT_TRAVERSE_MOUNTS: bool = true;
 
 /// `forwarded.recursive` (and `client_ip.recursive`) when absent.
 const DEFAULT_RECURSIVE: bool = false;
+
+/// `isolation.new_privs` when absent.
+const DEFAULT_NEW_PRIVS: bool = true;
 
 /// An upstream server's `weight` when absent.
 const DEFAULT_SERVER_WEIGHT: f64 = 1.0;
@@ -453,9 +460,109 @@ pub struct Application {
     pub stdout: Option<PathBuf>,
     /// `stderr`.
     pub stderr: Option<PathBuf>,
-    /// The application's object as configured: for the members not modelled here
-    /// (`isolation`), and what a language runner is given.
+    /// `isolation`; none at all when absent.
+    pub isolation: Isolation,
+    /// The application's object as configured: what a language runner is given.
     pub raw: Value,
+}
+
+/// An application's `isolation`: the namespaces, root directory, cgroup and privileges
+/// its processes are started with (UNIT-COMPAT 3.6). The default isolates nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Isolation {
+    /// `namespaces`: which ones each process gets of its own.
+    pub namespaces: Namespaces,
+    /// `uidmap`, in configuration order; empty when absent.
+    pub uidmap: Vec<IdMapping>,
+    /// `gidmap`, in configuration order; empty when absent.
+    pub gidmap: Vec<IdMapping>,
+    /// `rootfs` as written: main checks it is an absolute path other than `/` when it
+    /// starts a process, as Unit does.
+    pub rootfs: Option<String>,
+    /// `automount`: what is mounted inside `rootfs`.
+    pub automount: Automount,
+    /// `new_privs`; true when absent. False sets `PR_SET_NO_NEW_PRIVS`.
+    pub new_privs: bool,
+    /// `cgroup.path`: a cgroup v2 path, relative to main's own cgroup or, starting with
+    /// `/`, to the cgroup root.
+    pub cgroup: Option<String>,
+}
+
+impl Default for Isolation {
+    /// No isolation, as when `isolation` is absent.
+    fn default() -> Isolation {
+        Isolation {
+            namespaces: Namespaces::default(),
+            uidmap: Vec::new(),
+            gidmap: Vec::new(),
+            rootfs: None,
+            automount: Automount::default(),
+            new_privs: DEFAULT_NEW_PRIVS,
+            cgroup: None,
+        }
+    }
+}
+
+/// `isolation.namespaces`: each true member gives a process a namespace of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Namespaces {
+    /// `credential`: a user namespace.
+    pub credential: bool,
+    /// `pid`.
+    pub pid: bool,
+    /// `network`.
+    pub network: bool,
+    /// `mount`.
+    pub mount: bool,
+    /// `uname`: a UTS namespace.
+    pub uname: bool,
+    /// `cgroup`.
+    pub cgroup: bool,
+}
+
+/// One entry of `uidmap` or `gidmap`: `size` ids from `container` inside the user
+/// namespace are `host` and up outside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdMapping {
+    /// `container`: the first id inside.
+    pub container: i64,
+    /// `host`: the first id outside.
+    pub host: i64,
+    /// `size`: how many ids.
+    pub size: i64,
+}
+
+/// `isolation.automount`: what is mounted inside the root directory; each is true
+/// when absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Automount {
+    /// `language_deps`: what the language runtime needs (for Python, its runner and
+    /// the interpreter's directories).
+    pub language_deps: bool,
+    /// `tmpfs`: a small tmpfs on `/tmp`.
+    pub tmpfs: bool,
+    /// `procfs`: `/proc`.
+    pub procfs: bool,
+}
+
+impl Default for Automount {
+    /// Everything mounted, as when `automount` or a member of it is absent.
+    fn default() -> Automount {
+        Automount {
+            language_deps: true,
+            tmpfs: true,
+            procfs: true,
+        }
+    }
+}
+
+/// Reads an `isolation` object on its own, checking it as the validator checks it
+/// inside an application: main reads what the router asks it to start a process
+/// with this way.
+pub fn parse_isolation(value: &Value) -> Result<Isolation, ValidationError> {
+    validate_isolation(value)?;
+    build::build_isolation(value)
+        .map_err(|build_error| ValidationError::new(build_error.to_string()))
 }
 
 /// The type-specific members of an application.

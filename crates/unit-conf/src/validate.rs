@@ -40,7 +40,7 @@ pub use self::address::{
     AddressPattern, AddressRange, ListenerAddress, parse_address_pattern, parse_listener_address,
 };
 pub(crate) use self::address::{parse_socket_address, parse_unix_address};
-pub(crate) use self::applications::is_external_type;
+pub(crate) use self::applications::{is_external_type, validate_isolation};
 pub use self::variables::{TemplateError, TemplatePart, Variable, parse_template};
 
 /// The first problem found in a configuration. `Display` gives [`detail`](Self::detail),

@@ -68,7 +68,7 @@ pub enum ToMain {
     AccessLog(String),
     /// Start a process of an application (router; RPC, the ready reply carries an
     /// [`AppStarted`]).
-    StartProcess(AppStart),
+    StartProcess(Box<AppStart>),
     /// Stop a process of an application: SIGTERM, then SIGKILL after a grace period
     /// (router).
     StopProcess(Pid),
@@ -118,6 +118,9 @@ pub struct AppStart {
     /// The program reports when it is ready to serve, and how many requests it serves
     /// at once, on a pipe (a language runner); main answers only then.
     pub reports_ready: bool,
+    /// The application's `isolation` object as configured (JSON), which main reads
+    /// and checks again; `None` when it has none.
+    pub isolation: Option<String>,
 }
 
 /// The ready reply to [`ToMain::StartProcess`]: the process and where it listens.
@@ -301,7 +304,7 @@ impl ToMain {
             }
             MsgType::SocketClose => ToMain::SocketClose(fields.text()?),
             MsgType::AccessLog => ToMain::AccessLog(fields.text()?),
-            MsgType::StartProcess => ToMain::StartProcess(AppStart::read(&mut fields)?),
+            MsgType::StartProcess => ToMain::StartProcess(Box::new(AppStart::read(&mut fields)?)),
             MsgType::StopProcess => ToMain::StopProcess(Pid::from_raw(fields.i32()?)),
             MsgType::CertificateStore => ToMain::CertificateStore {
                 name: fields.text()?,
@@ -349,7 +352,8 @@ impl AppStart {
         ] {
             fields = optional(fields, text);
         }
-        fields.i32(i32::from(self.reports_ready)).finish()
+        fields = fields.i32(i32::from(self.reports_ready));
+        optional(fields, &self.isolation).finish()
     }
 
     fn read(fields: &mut Reader<'_>) -> Result<AppStart, PortError> {
@@ -373,22 +377,38 @@ impl AppStart {
                 )),
             }
         };
+        let working_directory = optional()?;
+        let user = optional()?;
+        let group = optional()?;
+        let stdout = optional()?;
+        let stderr = optional()?;
+        let reports_ready = match fields.i32()? {
+            0 => false,
+            1 => true,
+            _ => return Err(PortError::Malformed("a flag is neither 0 nor 1")),
+        };
+        let isolation = match fields.i32()? {
+            0 => None,
+            1 => Some(fields.text()?),
+            _ => {
+                return Err(PortError::Malformed(
+                    "an optional field is neither absent nor present",
+                ));
+            }
+        };
         Ok(AppStart {
             name,
             generation,
             executable,
             arguments,
             environment,
-            working_directory: optional()?,
-            user: optional()?,
-            group: optional()?,
-            stdout: optional()?,
-            stderr: optional()?,
-            reports_ready: match fields.i32()? {
-                0 => false,
-                1 => true,
-                _ => return Err(PortError::Malformed("a flag is neither 0 nor 1")),
-            },
+            working_directory,
+            user,
+            group,
+            stdout,
+            stderr,
+            reports_ready,
+            isolation,
         })
     }
 }

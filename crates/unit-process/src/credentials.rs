@@ -2,7 +2,9 @@
 
 use std::ffi::CString;
 
-use nix::unistd::{Gid, Group, Uid, User, geteuid, initgroups, setgid, setgroups, setuid};
+use nix::unistd::{
+    Gid, Group, Uid, User, geteuid, getgrouplist, initgroups, setgid, setgroups, setuid,
+};
 
 use crate::error::ProcessError;
 
@@ -75,6 +77,42 @@ impl Credentials {
         })
     }
 
+    /// The groups of this user: its group and the supplementary groups the group
+    /// database gives it.
+    pub fn groups(&self) -> Result<Vec<Gid>, ProcessError> {
+        let user = CString::new(self.user.as_str())
+            .map_err(|_| ProcessError::InvalidName(self.user.clone()))?;
+        getgrouplist(&user, self.gid).map_err(|source| ProcessError::Lookup {
+            name: self.user.clone(),
+            source,
+        })
+    }
+
+    /// Becomes this user with exactly `groups` (when given) and this group, whatever
+    /// the current user: an isolated process does, inside its user namespace or
+    /// inside a root directory without a group database.
+    ///
+    /// Outside a user namespace it checks that root cannot be regained. Inside one it
+    /// cannot: a process whose uid was never the namespace's root keeps its
+    /// capabilities there across setuid, until it executes its program, which takes
+    /// them (a user other than root, no file capabilities), and which is what runs
+    /// the application's code.
+    pub(crate) fn apply(
+        &self,
+        groups: &[Gid],
+        in_user_namespace: bool,
+    ) -> Result<(), ProcessError> {
+        let failed =
+            |operation: String| move |source| ProcessError::Credentials { operation, source };
+        let groups = if groups.is_empty() {
+            std::slice::from_ref(&self.gid)
+        } else {
+            groups
+        };
+        setgroups(groups).map_err(failed(format!("setgroups({groups:?})")))?;
+        self.switch_ids(!in_user_namespace)
+    }
+
     /// Becomes this user and group if running as root (supplementary groups from the
     /// user database, then the group, then the user), and checks root cannot be regained.
     /// Does nothing when not root: an unprivileged unitd cannot switch users.
@@ -89,9 +127,17 @@ impl Credentials {
         if initgroups(&user, self.gid).is_err() {
             setgroups(&[self.gid]).map_err(failed(format!("setgroups({})", self.gid)))?;
         }
+        self.switch_ids(true)
+    }
+
+    /// The group, then the user, and (with `check_regain`) the check that root cannot
+    /// be regained.
+    fn switch_ids(&self, check_regain: bool) -> Result<(), ProcessError> {
+        let failed =
+            |operation: String| move |source| ProcessError::Credentials { operation, source };
         setgid(self.gid).map_err(failed(format!("setgid({})", self.gid)))?;
         setuid(self.uid).map_err(failed(format!("setuid({})", self.uid)))?;
-        if !self.uid.is_root() && setuid(Uid::from_raw(0)).is_ok() {
+        if check_regain && !self.uid.is_root() && setuid(Uid::from_raw(0)).is_ok() {
             return Err(ProcessError::RegainedRoot);
         }
         Ok(())

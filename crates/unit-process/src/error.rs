@@ -86,4 +86,22 @@ pub enum ProcessError {
     /// The inherited-descriptor variable is malformed.
     #[error("invalid inherited descriptor list \"{0}\"")]
     BadInheritedFds(String),
+    /// A step of isolating a process failed: a mount, a change of root, an id map.
+    #[error("{operation} failed ({}: {})", *errno as i32, errno.desc())]
+    Isolation {
+        /// The call, as Unit's messages name it: `chroot("/srv/root")`.
+        operation: String,
+        /// Why.
+        errno: Errno,
+    },
+    /// An isolated process failed before it could execute its program, and said why.
+    #[error("{0}")]
+    Isolated(String),
+    /// Isolated processes are cloned from main without an exec in between, which only a
+    /// process without other threads may do.
+    #[error("an isolated process cannot be started by a process with several threads")]
+    Threads,
+    /// An isolated process neither executed its program nor failed in time.
+    #[error("the isolated process did not execute its program within {0} s")]
+    Timeout(u64),
 }

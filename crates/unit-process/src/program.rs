@@ -15,7 +15,7 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -25,7 +25,8 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::{chdir, dup2_stderr, dup2_stdout, execve, getpid, getppid};
 
 use crate::error::ProcessError;
-use crate::spawn::{LISTEN_FD_NAME, PROGRAM_ENV, ProgramSpec, READY_FD_NAME, take_inherited_fds};
+use crate::isolation::{Isolation, enter_root};
+use crate::spec::{LISTEN_FD_NAME, PROGRAM_ENV, ProgramSpec, READY_FD_NAME, take_inherited_fds};
 use crate::sys::{place_fd, reset_signal_dispositions};
 
 /// The descriptor a program finds its listen socket at.
@@ -47,11 +48,27 @@ pub fn run_program() -> ProcessError {
 fn prepare_and_exec() -> Result<std::convert::Infallible, ProcessError> {
     let text = std::env::var(PROGRAM_ENV).unwrap_or_default();
     let spec = ProgramSpec::from_json(&text).ok_or(ProcessError::BadProgramSpec)?;
-    let main = getppid();
     let mut fds = take_inherited_fds()?;
-    let mut listen_socket = fds.remove(LISTEN_FD_NAME);
-    let mut ready_pipe = fds.remove(READY_FD_NAME);
-    // Output files are opened before privileges are dropped, as main opens its log.
+    let listen_socket = fds.remove(LISTEN_FD_NAME);
+    let ready_pipe = fds.remove(READY_FD_NAME);
+    exec_program(&spec, listen_socket, ready_pipe, None)
+}
+
+/// Becomes `spec`'s program: the steps of the `exec` role, which an isolated process
+/// cloned from main takes too, with its root directory entered before its credentials
+/// change and without new privileges when its isolation says so. Returns only why it
+/// could not.
+pub(crate) fn exec_program(
+    spec: &ProgramSpec,
+    mut listen_socket: Option<OwnedFd>,
+    mut ready_pipe: Option<OwnedFd>,
+    isolation: Option<&Isolation>,
+) -> Result<std::convert::Infallible, ProcessError> {
+    // Zero in a PID namespace of its own, where main is outside; the check below then
+    // cannot tell, and a main that dies takes the whole namespace with it anyway.
+    let main = getppid();
+    // Output files are opened before privileges are dropped (and the root changes), as
+    // main opens its log.
     if let Some(path) = &spec.stdout {
         dup2_stdout(open_output(path)?).map_err(|errno| ProcessError::Redirect {
             path: path.clone(),
@@ -64,8 +81,20 @@ fn prepare_and_exec() -> Result<std::convert::Infallible, ProcessError> {
             errno,
         })?;
     }
+    if let Some(root) = isolation.and_then(|isolation| isolation.root.as_ref()) {
+        let own_mount_namespace = isolation.is_some_and(|isolation| isolation.namespaces.mount);
+        enter_root(root, own_mount_namespace)?;
+    }
     if let Some(credentials) = &spec.credentials {
-        credentials.drop_privileges()?;
+        match isolation {
+            // Inside a user namespace the process is not root by its uid but has the
+            // capabilities to switch; outside one main is root. Either way the switch
+            // must happen, with the groups main looked up.
+            Some(isolation) => {
+                credentials.apply(&isolation.groups, isolation.namespaces.user)?;
+            }
+            None => credentials.drop_privileges()?,
+        }
     }
     // Set after the credentials change, which clears it; main may have died before it
     // was set, leaving this process to init.
@@ -86,6 +115,12 @@ fn prepare_and_exec() -> Result<std::convert::Infallible, ProcessError> {
         .thread_set_mask()
         .map_err(ProcessError::SignalMask)?;
     reset_signal_dispositions().map_err(ProcessError::SignalMask)?;
+    if isolation.is_some_and(|isolation| isolation.no_new_privs) {
+        prctl::set_no_new_privs().map_err(|errno| ProcessError::Isolation {
+            operation: "prctl(PR_SET_NO_NEW_PRIVS)".to_owned(),
+            errno,
+        })?;
+    }
     let mut environment = spec.environment.clone();
     environment.retain(|(name, _)| name != READY_FD_ENV);
     // Neither may sit at the other's number when they are put in place.

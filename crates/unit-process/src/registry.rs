@@ -7,7 +7,7 @@ use nix::unistd::Pid;
 use unit_engine::HashMap;
 use unit_port::{PortId, ProcessType};
 
-use crate::spawn::StartSpec;
+use crate::spec::StartSpec;
 
 /// What a process is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

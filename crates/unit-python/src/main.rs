@@ -1,7 +1,8 @@
 //! unitd's Python language runner.
 //!
 //! unitd finds this executable in its modules directory (`--module-info` prints the
-//! module type and version, e.g. `python 3.11.2`) and starts it as each process of a
+//! module type and version, e.g. `python 3.11.2`, then what it needs mounted inside an
+//! application's root directory) and starts it as each process of a
 //! Python application, with the application's configuration in `UNITD_PYTHON_APP`
 //! and its listening socket as descriptor 3. The runner starts an embedded CPython,
 //! imports the application's targets and serves the router's connections: WSGI on
@@ -14,6 +15,7 @@
 
 mod asgi;
 mod config;
+mod deps;
 mod exchange;
 mod interpreter;
 mod wsgi;
@@ -49,7 +51,12 @@ const QUIT_SIGNALS: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQ
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("--module-info") {
         let version = interpreter::python_version();
-        let printed = writeln!(std::io::stdout(), "python {version}");
+        let mut answer = format!("python {version}\n");
+        // What an application's root directory needs for this runner to start there.
+        for path in deps::language_deps(std::env::args().next().as_deref()) {
+            answer.push_str(&format!("mount {}\n", path.display()));
+        }
+        let printed = std::io::stdout().write_all(answer.as_bytes());
         return if printed.is_ok() {
             ExitCode::SUCCESS
         } else {

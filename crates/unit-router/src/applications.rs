@@ -707,6 +707,10 @@ impl AppPool {
             stdout: path(&application.stdout),
             stderr: path(&application.stderr),
             reports_ready: self.speaks_frames,
+            isolation: application
+                .raw
+                .get("isolation")
+                .map(|isolation| isolation.to_string()),
         }
     }
 

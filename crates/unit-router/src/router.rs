@@ -386,7 +386,7 @@ impl Router {
             for start in pool.plan(now).starts {
                 let generation = start.generation;
                 calls.push((
-                    ToMain::StartProcess(start),
+                    ToMain::StartProcess(Box::new(start)),
                     MainCall::StartProcess(Arc::clone(pool), generation),
                 ));
             }
@@ -751,7 +751,7 @@ impl Router {
             for start in plan.starts {
                 let generation = start.generation;
                 let call = MainCall::StartProcess(Arc::clone(&pool), generation);
-                if !self.call_main(engine, ToMain::StartProcess(start), call) {
+                if !self.call_main(engine, ToMain::StartProcess(Box::new(start)), call) {
                     pool.start_failed();
                 }
             }

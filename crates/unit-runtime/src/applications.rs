@@ -9,6 +9,10 @@
 //! socket. A process's socket file is removed when the process is gone, and the
 //! directory when main exits.
 //!
+//! An application with an `isolation` object gets it resolved (`crate::isolation`):
+//! its process is then cloned from main into its namespaces, and what main mounted or
+//! made for it is let go of when it is gone.
+//!
 //! What it does not do: decide when to start or stop processes (the router does) or
 //! supervise them (the supervisor does).
 
@@ -27,6 +31,7 @@ use unit_port::AppStart;
 use unit_process::{Credentials, Launch, ProgramSpec, StartSpec};
 
 use crate::error::RuntimeError;
+use crate::isolation::{Held, Isolations, StartContext};
 
 /// The `PATH` an application process starts with, unless its configuration sets one.
 pub(crate) const BASE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -49,6 +54,8 @@ pub(crate) struct Applications {
     /// Whether unitd stays in the foreground: applications keep its stdout and stderr
     /// then, whatever their configuration says, as in Unit.
     no_daemon: bool,
+    /// What isolated processes were given, and the mounts main made for them.
+    isolations: Isolations,
 }
 
 /// An application process ready to be started: its socket and its start specification.
@@ -59,6 +66,9 @@ pub(crate) struct PreparedStart {
     pub(crate) spec: StartSpec,
     /// The process's standard error is the unit log (not a file of its own).
     pub(crate) stderr_is_log: bool,
+    /// What main holds for it when it is isolated, for [`Applications::started`] or
+    /// [`Applications::not_started`].
+    pub(crate) held: Option<Held>,
 }
 
 impl Applications {
@@ -79,6 +89,7 @@ impl Applications {
             default_group: settings.group.clone(),
             privileged: geteuid().is_root(),
             no_daemon: settings.no_daemon,
+            isolations: Isolations::default(),
         };
         applications.make_dir()?;
         Ok(applications)
@@ -100,6 +111,14 @@ impl Applications {
         Ok(())
     }
 
+    /// Takes what discovery found each language runner needs in a root directory.
+    pub(crate) fn set_language_deps(
+        &mut self,
+        language_deps: unit_engine::HashMap<PathBuf, Vec<PathBuf>>,
+    ) {
+        self.isolations.set_language_deps(language_deps);
+    }
+
     /// Resolves what `start` asks for and makes the process's socket; the errors are
     /// the log lines that say why the process cannot start.
     pub(crate) fn prepare(&mut self, start: &AppStart) -> Result<PreparedStart, RuntimeError> {
@@ -110,7 +129,31 @@ impl Applications {
         } else {
             None
         };
-        let (socket, socket_path) = self.make_socket()?;
+        let resolved = match &start.isolation {
+            None => None,
+            Some(isolation) => self.isolations.resolve(
+                isolation,
+                StartContext {
+                    name: &start.name,
+                    executable: Path::new(&start.executable),
+                    credentials: credentials.as_ref(),
+                    privileged: self.privileged,
+                },
+            )?,
+        };
+        let (isolation, held) = match resolved {
+            Some(resolved) => (Some(Box::new(resolved.isolation)), Some(resolved.held)),
+            None => (None, None),
+        };
+        let (socket, socket_path) = match self.make_socket() {
+            Ok(made) => made,
+            Err(error) => {
+                if let Some(held) = held {
+                    self.isolations.release_held(held);
+                }
+                return Err(error);
+            }
+        };
         let mut environment = base_environment(credentials.as_ref());
         for (name, value) in &start.environment {
             environment.retain(|(existing, _)| existing != name);
@@ -136,6 +179,7 @@ impl Applications {
             credentials,
             stdout: output(&start.stdout),
             stderr: output(&start.stderr),
+            isolation,
         };
         let spec = StartSpec {
             title,
@@ -148,7 +192,28 @@ impl Applications {
             socket_path,
             spec,
             stderr_is_log,
+            held,
         })
+    }
+
+    /// A prepared process started as `pid`: what is held for it is kept until it is
+    /// gone.
+    pub(crate) fn started(&mut self, pid: nix::unistd::Pid, held: Option<Held>) {
+        if let Some(held) = held {
+            self.isolations.hold(pid, held);
+        }
+    }
+
+    /// A prepared process did not start: what was held for it goes.
+    pub(crate) fn not_started(&mut self, held: Option<Held>) {
+        if let Some(held) = held {
+            self.isolations.release_held(held);
+        }
+    }
+
+    /// A process is gone: what was held for its isolation goes.
+    pub(crate) fn process_gone(&mut self, pid: nix::unistd::Pid) {
+        self.isolations.release(pid);
     }
 
     /// A listening unix socket for one process, readable and writable by its owner.
@@ -234,6 +299,7 @@ mod tests {
             stdout: Some("/dev/null".into()),
             stderr: None,
             reports_ready: false,
+            isolation: None,
         }
     }
 

@@ -10,6 +10,11 @@
 //! discovery never keeps unitd from starting. What is found goes to the controller and
 //! the router in `UNITD_MODULES` (`unit_conf::Modules`).
 //!
+//! The lines after the first may name what the runner needs inside an application's
+//! root directory (`mount <absolute path>`: the runner itself, the libraries it loaded,
+//! the interpreter's directories), which main mounts there for `automount.language_deps`
+//! as Unit mounts what its language module was built with; main keeps them.
+//!
 //! What it does not do: load anything into main, or check that a module can run an
 //! application (its runner finds out when it starts one).
 
@@ -24,6 +29,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use unit_conf::{MODULE_TYPES, Module, Modules};
+use unit_engine::HashMap;
 use unit_log::{alert, notice};
 use unit_process::{Credentials, INHERITED_FDS_ENV, ROLE_ENV};
 
@@ -35,30 +41,59 @@ use crate::launcher::ARGV_ENV;
 const MODULE_INFO_ARGUMENT: &str = "--module-info";
 /// How long a runner may take to answer.
 const MODULE_INFO_TIMEOUT: Duration = Duration::from_secs(10);
-/// How much of a runner's answer is kept; only its first line matters.
-const MAX_ANSWER: usize = 4096;
+/// How much of a runner's answer is kept: its first line and what it needs mounted.
+const MAX_ANSWER: usize = 64 * 1024;
+/// What starts a line naming a path a runner needs inside a root directory.
+const MOUNT_PREFIX: &str = "mount ";
 /// How often a runner that closed its output is checked for having exited.
 const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// The file name ending of a module.
 const MODULE_SUFFIX: &str = ".unit";
 
+/// What discovery found: the modules, and what each runner needs inside a root
+/// directory, by its file.
+#[derive(Debug, Default)]
+pub(crate) struct Discovered {
+    /// The modules, for the controller and the router.
+    pub(crate) modules: Modules,
+    /// The paths each module's runner needs mounted for `language_deps`.
+    pub(crate) language_deps: HashMap<PathBuf, Vec<PathBuf>>,
+}
+
+/// One runner's answer to `--module-info`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ModuleAnswer {
+    /// Its type: `python`.
+    pub(crate) module_type: String,
+    /// Its version: `3.11.2`.
+    pub(crate) version: String,
+    /// The absolute paths it needs inside a root directory.
+    pub(crate) mounts: Vec<PathBuf>,
+}
+
 /// Finds the modules in `modulesdir`, logging each as Unit does, and running each
 /// runner as `credentials` when main has them (it is root).
-pub(crate) fn discover_modules(modulesdir: &Path, credentials: Option<&Credentials>) -> Modules {
+pub(crate) fn discover_modules(modulesdir: &Path, credentials: Option<&Credentials>) -> Discovered {
     let candidates = module_candidates(modulesdir);
     if candidates.is_empty() {
         notice!("no modules matching: \"{}\" found", glob_text(modulesdir));
-        return Modules::default();
+        return Discovered::default();
     }
     let mut modules: Vec<Module> = Vec::new();
+    let mut language_deps = HashMap::default();
     for file in candidates {
-        let (module_type, version) = match module_info(&file, credentials, MODULE_INFO_TIMEOUT) {
+        let answer = match module_info(&file, credentials, MODULE_INFO_TIMEOUT) {
             Ok(answer) => answer,
             Err(error) => {
                 alert!("discovering module \"{}\" failed: {error}", file.display());
                 continue;
             }
         };
+        let ModuleAnswer {
+            module_type,
+            version,
+            mounts,
+        } = answer;
         notice!("module: {module_type} {version} \"{}\"", file.display());
         if !MODULE_TYPES.contains(&module_type.as_str()) {
             notice!("unknown module type {module_type}");
@@ -75,13 +110,17 @@ pub(crate) fn discover_modules(modulesdir: &Path, credentials: Option<&Credentia
             );
             continue;
         }
+        language_deps.insert(file.clone(), mounts);
         modules.push(Module {
             module_type,
             version,
             file,
         });
     }
-    Modules::new(modules)
+    Discovered {
+        modules: Modules::new(modules),
+        language_deps,
+    }
 }
 
 /// The pattern the files are matched against, as Unit's message shows it.
@@ -115,12 +154,13 @@ fn module_candidates(modulesdir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Runs `file --module-info` and reads its answer: the module's type and version.
+/// Runs `file --module-info` and reads its answer: the module's type and version, and
+/// what it needs mounted.
 fn module_info(
     file: &Path,
     credentials: Option<&Credentials>,
     timeout: Duration,
-) -> Result<(String, String), ModuleInfoError> {
+) -> Result<ModuleAnswer, ModuleInfoError> {
     let executable = std::fs::metadata(file)
         .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0);
     if !executable {
@@ -168,8 +208,22 @@ fn module_info(
         return Err(ModuleInfoError::Signal(signal));
     }
     let text = String::from_utf8_lossy(&answer);
-    let first_line = text.lines().next().unwrap_or_default();
-    parse_answer(first_line).ok_or_else(|| ModuleInfoError::BadAnswer(first_line.to_owned()))
+    let mut lines = text.lines();
+    let first_line = lines.next().unwrap_or_default();
+    let (module_type, version) = parse_answer(first_line)
+        .ok_or_else(|| ModuleInfoError::BadAnswer(first_line.to_owned()))?;
+    // Only absolute paths: what is mounted for an application must not depend on
+    // where main happens to be.
+    let mounts = lines
+        .filter_map(|line| line.strip_prefix(MOUNT_PREFIX))
+        .map(PathBuf::from)
+        .filter(|path| path.is_absolute())
+        .collect();
+    Ok(ModuleAnswer {
+        module_type,
+        version,
+        mounts,
+    })
 }
 
 /// Reads a runner's output to its end, keeping the first [`MAX_ANSWER`] bytes; `None`

@@ -95,6 +95,9 @@ pub enum RuntimeError {
     /// The pipe a language runner reports its readiness on could not be made.
     #[error("socketpair() for a readiness channel failed ({0})")]
     ReadyPipe(nix::errno::Errno),
+    /// An application's `isolation` cannot be carried out; the message is Unit's.
+    #[error("{0}")]
+    Isolation(String),
 }
 
 /// Why a file in the modules directory is not taken as a language module. The message
@@ -128,6 +131,18 @@ pub(crate) enum ModuleInfoError {
 }
 
 impl RuntimeError {
+    /// Whether a process could not start because of what its application asks for:
+    /// an isolation that cannot be carried out, or a failure its isolated process
+    /// reported from inside its namespaces and root directory (a program that is not
+    /// there, a mount refused).
+    pub(crate) fn is_application_environment(&self) -> bool {
+        matches!(
+            self,
+            RuntimeError::Isolation(_)
+                | RuntimeError::Process(unit_process::ProcessError::Isolated(_))
+        )
+    }
+
     pub(crate) fn path(
         operation: &'static str,
         path: impl Into<PathBuf>,

@@ -19,6 +19,7 @@ mod control_socket;
 mod discovery;
 mod error;
 mod inherited;
+mod isolation;
 mod launcher;
 mod listen;
 mod main_process;

@@ -355,6 +355,7 @@ impl MainProcess {
             if let Some(socket) = self.app_sockets.remove(&pid) {
                 self.applications.remove_socket(&socket);
             }
+            self.applications.process_gone(pid);
             self.own_port.forget_sender(exited.process.pid);
             if let Some(delay) = exited.restart_after {
                 schedule_restart(engine, &exited.process.kind, delay);
@@ -417,7 +418,10 @@ impl MainProcess {
             Ok(Handled::Start(start)) => {
                 let reply_to = (sender, message.reply_port, message.stream);
                 let delay = self.supervisor.backoff(&start.name);
-                let delayed = DelayedStart { start, reply_to };
+                let delayed = DelayedStart {
+                    start: *start,
+                    reply_to,
+                };
                 if delay.is_zero() {
                     self.start_application(engine, delayed);
                 } else {
@@ -457,24 +461,37 @@ impl MainProcess {
             // A socket pair rather than a pipe: after the readiness line main keeps its
             // end to hand the process a reopened log (SIGUSR1).
             let ready_pipe = if start.reports_ready {
-                Some(
-                    socketpair(
-                        AddressFamily::Unix,
-                        SockType::Stream,
-                        None,
-                        SockFlag::SOCK_CLOEXEC,
-                    )
-                    .map_err(RuntimeError::ReadyPipe)?,
-                )
+                match socketpair(
+                    AddressFamily::Unix,
+                    SockType::Stream,
+                    None,
+                    SockFlag::SOCK_CLOEXEC,
+                ) {
+                    Ok(pair) => Some(pair),
+                    Err(errno) => {
+                        self.applications.not_started(prepared.held);
+                        return Err(RuntimeError::ReadyPipe(errno));
+                    }
+                }
             } else {
                 None
             };
-            let pid = self.supervisor.start_program(
+            let started = self.supervisor.start_program(
                 kind,
                 prepared.spec,
                 prepared.socket.as_fd(),
                 ready_pipe.as_ref().map(|(_, write)| write.as_fd()),
-            )?;
+            );
+            let pid = match started {
+                Ok(pid) => {
+                    self.applications.started(pid, prepared.held);
+                    pid
+                }
+                Err(error) => {
+                    self.applications.not_started(prepared.held);
+                    return Err(error);
+                }
+            };
             // The write end is the process's alone now: its end of file is the process's.
             Ok((
                 pid,
@@ -519,7 +536,14 @@ impl MainProcess {
                 }
             }
             Err(error) => {
-                alert!("failed to start \"{}\" application: {error}", start.name);
+                // What an application's isolation cannot have (its configuration, its
+                // root directory's contents) is an error of the application's, as Unit
+                // logs it; the rest is main's own trouble.
+                if error.is_application_environment() {
+                    tracing::error!("failed to start \"{}\" application: {error}", start.name);
+                } else {
+                    alert!("failed to start \"{}\" application: {error}", start.name);
+                }
                 self.supervisor.note_failed_start(&start.name);
                 self.answer_start_failed(reply_to, &error.to_string());
             }

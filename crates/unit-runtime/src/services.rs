@@ -39,7 +39,7 @@ pub(crate) enum Handled {
     /// The child is ready.
     Ready,
     /// Start an application process (and answer when it is started or failed).
-    Start(AppStart),
+    Start(Box<AppStart>),
     /// Stop an application process.
     Stop(Pid),
     /// Nothing to answer.

@@ -151,8 +151,10 @@ impl Started {
 
         let (own_port, own_sender) = port_pair()?;
         let supervisor = Supervisor::new(own_pid, own_sender);
-        let applications = Applications::create(&settings, credentials.as_ref(), own_pid)?;
-        let modules = discover_modules(&settings.modulesdir, credentials.as_ref());
+        let mut applications = Applications::create(&settings, credentials.as_ref(), own_pid)?;
+        let discovered = discover_modules(&settings.modulesdir, credentials.as_ref());
+        applications.set_language_deps(discovered.language_deps);
+        let modules = discovered.modules;
 
         Ok(Started {
             credentials,

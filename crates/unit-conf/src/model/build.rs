@@ -16,14 +16,15 @@ use serde_json::{Map, Value};
 
 use super::BuildError;
 use super::{
-    AccessLog, ActionKind, Application, ApplicationKind, Compression, Compressor, Condition, Conf,
-    DEFAULT_FOLLOW_SYMLINKS, DEFAULT_MAX_PROCESSES, DEFAULT_PROCESS_IDLE_TIMEOUT,
-    DEFAULT_PYTHON_FACTORY, DEFAULT_PYTHON_THREADS, DEFAULT_RECURSIVE, DEFAULT_SERVER_WEIGHT,
-    DEFAULT_SHARE_INDEX, DEFAULT_SPARE_PROCESSES, DEFAULT_TRAVERSE_MOUNTS, FieldPatterns,
-    Forwarded, GlobalSettings, HttpSettings, Limits, Listener, ListenerTls, LogFormat,
-    MatchCondition, MimeType, Processes, Protocol, PythonApplication, PythonTarget, ResponseHeader,
-    Route, RouteAction, Routes, Scheme, ServerAddress, SessionTickets, Share, StaticSettings, Step,
-    TlsSession, Upstream, UpstreamServer, WebSocketSettings,
+    AccessLog, ActionKind, Application, ApplicationKind, Automount, Compression, Compressor,
+    Condition, Conf, DEFAULT_FOLLOW_SYMLINKS, DEFAULT_MAX_PROCESSES, DEFAULT_NEW_PRIVS,
+    DEFAULT_PROCESS_IDLE_TIMEOUT, DEFAULT_PYTHON_FACTORY, DEFAULT_PYTHON_THREADS,
+    DEFAULT_RECURSIVE, DEFAULT_SERVER_WEIGHT, DEFAULT_SHARE_INDEX, DEFAULT_SPARE_PROCESSES,
+    DEFAULT_TRAVERSE_MOUNTS, FieldPatterns, Forwarded, GlobalSettings, HttpSettings, IdMapping,
+    Isolation, Limits, Listener, ListenerTls, LogFormat, MatchCondition, MimeType, Namespaces,
+    Processes, Protocol, PythonApplication, PythonTarget, ResponseHeader, Route, RouteAction,
+    Routes, Scheme, ServerAddress, SessionTickets, Share, StaticSettings, Step, TlsSession,
+    Upstream, UpstreamServer, WebSocketSettings,
 };
 use crate::modules::{Module, Modules};
 use crate::tls::{TlsCommands, decode_ticket_key, parse_commands};
@@ -540,8 +541,79 @@ fn build_application(
         environment,
         stdout: optional_path(application, "stdout")?,
         stderr: optional_path(application, "stderr")?,
+        isolation: match application.get("isolation") {
+            None => Isolation::default(),
+            Some(isolation) => build_isolation(isolation)?,
+        },
         raw: raw.clone(),
     })
+}
+
+/// The typed `isolation` of an application, from a value the validator accepted.
+pub(super) fn build_isolation(value: &Value) -> Result<Isolation, BuildError> {
+    let isolation = expect_object("isolation", value)?;
+    let namespaces = match optional_object(isolation, "namespaces")? {
+        None => Namespaces::default(),
+        Some(namespaces) => Namespaces {
+            credential: flag(namespaces, "credential", false)?,
+            pid: flag(namespaces, "pid", false)?,
+            network: flag(namespaces, "network", false)?,
+            mount: flag(namespaces, "mount", false)?,
+            uname: flag(namespaces, "uname", false)?,
+            cgroup: flag(namespaces, "cgroup", false)?,
+        },
+    };
+    let automount = match optional_object(isolation, "automount")? {
+        None => Automount::default(),
+        Some(automount) => {
+            let default = Automount::default();
+            Automount {
+                language_deps: flag(automount, "language_deps", default.language_deps)?,
+                tmpfs: flag(automount, "tmpfs", default.tmpfs)?,
+                procfs: flag(automount, "procfs", default.procfs)?,
+            }
+        }
+    };
+    let cgroup = match optional_object(isolation, "cgroup")? {
+        None => None,
+        Some(cgroup) => Some(optional_string(cgroup, "path")?.ok_or(BuildError::Missing("path"))?),
+    };
+    Ok(Isolation {
+        namespaces,
+        uidmap: id_mappings(isolation, "uidmap")?,
+        gidmap: id_mappings(isolation, "gidmap")?,
+        rootfs: optional_string(isolation, "rootfs")?,
+        automount,
+        new_privs: flag(isolation, "new_privs", DEFAULT_NEW_PRIVS)?,
+        cgroup,
+    })
+}
+
+/// The entries of `uidmap` or `gidmap`, when present.
+fn id_mappings(isolation: &Object, name: &str) -> Result<Vec<IdMapping>, BuildError> {
+    let Some(entries) = isolation.get(name) else {
+        return Ok(Vec::new());
+    };
+    let entries = entries
+        .as_array()
+        .ok_or_else(|| BuildError::unexpected(name, "an array"))?;
+    entries
+        .iter()
+        .map(|entry| {
+            let entry = expect_object(name, entry)?;
+            let number = |member: &'static str| {
+                entry
+                    .get(member)
+                    .ok_or(BuildError::Missing(member))
+                    .and_then(|value| saturating_integer(member, value))
+            };
+            Ok(IdMapping {
+                container: number("container")?,
+                host: number("host")?,
+                size: number("size")?,
+            })
+        })
+        .collect()
 }
 
 fn build_python(application: &Object, module: &Module) -> Result<PythonApplication, BuildError> {

@@ -102,6 +102,7 @@ fn application(raw: Value) -> Application {
         environment: Vec::new(),
         stdout: None,
         stderr: None,
+        isolation: Isolation::default(),
         raw,
     }
 }
@@ -677,6 +678,13 @@ fn applications() {
                 ],
                 stdout: Some(PathBuf::from("/var/log/app.out")),
                 stderr: Some(PathBuf::from("/var/log/app.err")),
+                isolation: Isolation {
+                    namespaces: Namespaces {
+                        pid: true,
+                        ..Namespaces::default()
+                    },
+                    ..Isolation::default()
+                },
                 ..application(full.clone())
             }],
             ..Conf::default()
@@ -722,6 +730,105 @@ fn applications() {
                 }],
                 ..Conf::default()
             },
+        );
+    }
+}
+
+#[test]
+fn isolation() {
+    let check_isolation = |isolation: &str, expected: Isolation| {
+        let value: Value = serde_json::from_str(isolation).expect("test JSON parses");
+        assert_eq!(parse_isolation(&value), Ok(expected.clone()), "{isolation}");
+        let raw =
+            serde_json::json!({"type": "external", "executable": "/bin/app", "isolation": value});
+        check(
+            &format!(r#"{{"applications": {{"app": {raw}}}}}"#),
+            Conf {
+                applications: vec![Application {
+                    isolation: expected,
+                    ..application(raw.clone())
+                }],
+                ..Conf::default()
+            },
+        );
+    };
+    check_isolation("{}", Isolation::default());
+    check_isolation(
+        r#"{
+            "namespaces": {"credential": true, "pid": true, "network": true, "mount": true, "uname": true, "cgroup": true},
+            "uidmap": [{"container": 0, "host": 1000, "size": 10}, {"container": 10, "host": 2000, "size": 1}],
+            "gidmap": [{"container": 0, "host": 1000, "size": 1}],
+            "rootfs": "/srv/root/",
+            "automount": {"language_deps": false, "procfs": false},
+            "new_privs": false,
+            "cgroup": {"path": "unit/app"}
+        }"#,
+        Isolation {
+            namespaces: Namespaces {
+                credential: true,
+                pid: true,
+                network: true,
+                mount: true,
+                uname: true,
+                cgroup: true,
+            },
+            uidmap: vec![
+                IdMapping {
+                    container: 0,
+                    host: 1000,
+                    size: 10,
+                },
+                IdMapping {
+                    container: 10,
+                    host: 2000,
+                    size: 1,
+                },
+            ],
+            gidmap: vec![IdMapping {
+                container: 0,
+                host: 1000,
+                size: 1,
+            }],
+            rootfs: Some("/srv/root/".to_owned()),
+            automount: Automount {
+                language_deps: false,
+                tmpfs: true,
+                procfs: false,
+            },
+            new_privs: false,
+            cgroup: Some("unit/app".to_owned()),
+        },
+    );
+    check_isolation(
+        r#"{"namespaces": {"uname": true, "network": false}}"#,
+        Isolation {
+            namespaces: Namespaces {
+                uname: true,
+                ..Namespaces::default()
+            },
+            ..Isolation::default()
+        },
+    );
+    // Main reads the object the router sends it with the validator's messages.
+    for (isolation, detail) in [
+        (
+            "[]",
+            r#"The "isolation" value must be an object, but not an array."#,
+        ),
+        (
+            r#"{"cgroup": {"path": ""}}"#,
+            r#"The cgroup path "" is invalid."#,
+        ),
+        (
+            r#"{"namespaces": {"ipc": true}}"#,
+            r#"Unknown parameter "ipc"."#,
+        ),
+    ] {
+        let value: Value = serde_json::from_str(isolation).expect("test JSON parses");
+        assert_eq!(
+            parse_isolation(&value).map_err(|error| error.detail),
+            Err(detail.to_owned()),
+            "{isolation}"
         );
     }
 }

@@ -7,13 +7,14 @@
 //! type shares, as one table, in Unit's order and with Unit's messages.
 
 use nix::unistd::{SysconfVar, sysconf};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::ValidationError;
 use super::schema::{
     Context, Member, Types, expect_object, expect_str, object_elements, string_elements,
     validate_member_tables, validate_members, validate_object,
 };
+use crate::modules::Modules;
 
 /// The largest process count.
 const MAX_PROCESSES: i64 = i32::MAX as i64;
@@ -124,7 +125,16 @@ const AUTOMOUNT_MEMBERS: &[Member] = &[
     Member::new("procfs", Types::BOOLEAN),
 ];
 
-const CGROUP_MEMBERS: &[Member] = &[Member::new("path", Types::STRING).required()];
+const CGROUP_MEMBERS: &[Member] = &[Member::new("path", Types::STRING)
+    .required()
+    .check(check_cgroup_path)];
+
+/// The longest path the system takes (`PATH_MAX`), which a cgroup's directory must fit
+/// in under the cgroup root.
+const MAX_PATH_LEN: usize = 4096;
+/// The cgroup root the length of a `cgroup.path` is checked against: where a cgroup v2
+/// hierarchy is usually mounted (main finds the real one when it starts a process).
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// The check of the root `applications` member.
 pub(super) fn check_applications(
@@ -302,6 +312,40 @@ fn check_automount(
 
 fn check_cgroup(context: &Context<'_>, name: &str, value: &Value) -> Result<(), ValidationError> {
     validate_object(context, name, value, CGROUP_MEMBERS)
+}
+
+/// Checks `cgroup.path` as Unit does: not empty, no `..` component, and short enough
+/// to fit under the cgroup root.
+fn check_cgroup_path(
+    _context: &Context<'_>,
+    _name: &str,
+    value: &Value,
+) -> Result<(), ValidationError> {
+    let path = value.as_str().unwrap_or_default();
+    if path.len() >= MAX_PATH_LEN - CGROUP_ROOT.len() - 1 {
+        return Err(ValidationError::new(format!(
+            "The cgroup path \"{path}\" is too long."
+        )));
+    }
+    if path.is_empty() || path.split('/').any(|component| component == "..") {
+        return Err(ValidationError::new(format!(
+            "The cgroup path \"{path}\" is invalid."
+        )));
+    }
+    Ok(())
+}
+
+/// Checks an `isolation` object on its own, as main does with what the router asks it
+/// to start a process with.
+pub(crate) fn validate_isolation(value: &Value) -> Result<(), ValidationError> {
+    let root = Map::new();
+    let modules = Modules::default();
+    let context = Context {
+        root: &root,
+        modules: &modules,
+        certificates: None,
+    };
+    check_isolation(&context, "isolation", value)
 }
 
 // === Python ===

@@ -890,6 +890,52 @@ fn applications() {
         &external(r#""isolation": {"automount": {"sysfs": true}}"#),
         Err(r#"Unknown parameter "sysfs"."#),
     );
+    check(
+        &external(r#""isolation": {"uidmap": ["0 0 1"]}"#),
+        Err(r#"The "uidmap" array must contain only object values."#),
+    );
+    check(
+        &external(r#""isolation": {"rootfs": 1}"#),
+        Err(r#"The "rootfs" value must be a string, but not an integer number."#),
+    );
+    check(
+        &external(r#""isolation": {"new_privs": "no"}"#),
+        Err(r#"The "new_privs" value must be a boolean, but not a string."#),
+    );
+    check(
+        &external(r#""isolation": {"cgroup": {"path": "unit/app"}}"#),
+        Ok(()),
+    );
+    check(
+        &external(r#""isolation": {"cgroup": {"path": "/unit/app/"}}"#),
+        Ok(()),
+    );
+    check(
+        &external(r#""isolation": {"cgroup": {"path": "a..b/..c"}}"#),
+        Ok(()),
+    );
+    for path in ["", "..", "../scope", "scope/../python", "/scope/.."] {
+        check(
+            &external(&format!(
+                r#""isolation": {{"cgroup": {{"path": "{path}"}}}}"#
+            )),
+            Err(&format!(r#"The cgroup path "{path}" is invalid."#)),
+        );
+    }
+    let long = "a".repeat(4096 - "/sys/fs/cgroup".len() - 1);
+    check(
+        &external(&format!(
+            r#""isolation": {{"cgroup": {{"path": "{long}"}}}}"#
+        )),
+        Err(&format!(r#"The cgroup path "{long}" is too long."#)),
+    );
+    check(
+        &external(&format!(
+            r#""isolation": {{"cgroup": {{"path": "{}"}}}}"#,
+            &long[1..]
+        )),
+        Ok(()),
+    );
 }
 
 #[test]

@@ -66,7 +66,7 @@ fn to_main_round_trips() -> Result<(), PortError> {
         },
         ToMain::SocketClose("[::1]:80".into()),
         ToMain::AccessLog("/var/log/access.log".into()),
-        ToMain::StartProcess(AppStart {
+        ToMain::StartProcess(Box::new(AppStart {
             name: "blog".into(),
             generation: 3,
             executable: "/srv/blog/server".into(),
@@ -78,8 +78,9 @@ fn to_main_round_trips() -> Result<(), PortError> {
             stdout: None,
             stderr: Some("/var/log/blog.err".into()),
             reports_ready: true,
-        }),
-        ToMain::StartProcess(AppStart {
+            isolation: Some(r#"{"namespaces":{"pid":true},"rootfs":"/srv/root"}"#.into()),
+        })),
+        ToMain::StartProcess(Box::new(AppStart {
             name: "bare".into(),
             generation: 0,
             executable: "app".into(),
@@ -91,7 +92,8 @@ fn to_main_round_trips() -> Result<(), PortError> {
             stdout: None,
             stderr: None,
             reports_ready: false,
-        }),
+            isolation: None,
+        })),
         ToMain::StopProcess(Pid::from_raw(321)),
         ToMain::CertificateStore {
             name: "default".into(),

@@ -5,7 +5,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{ModuleInfoError, discover_modules, glob_text, module_info, parse_answer};
+use super::{
+    ModuleAnswer, ModuleInfoError, discover_modules, glob_text, module_info, parse_answer,
+};
 
 /// Held by each test while it writes and runs its scripts. A script being written in
 /// one test while another forks leaves a writable descriptor to it in that child until
@@ -68,7 +70,7 @@ fn every_answering_runner_is_a_module_and_the_rest_are_skipped() {
     dir.script("python.unit.so", "echo python 3.14.0", 0o755);
     fs::create_dir(dir.path().join("directory.unit")).expect("a directory");
 
-    let modules = discover_modules(dir.path(), None);
+    let modules = discover_modules(dir.path(), None).modules;
     let found: Vec<(String, String, PathBuf)> = modules
         .iter()
         .map(|module| {
@@ -100,7 +102,7 @@ fn every_answering_runner_is_a_module_and_the_rest_are_skipped() {
 #[test]
 fn a_missing_directory_has_no_modules() {
     let missing = std::env::temp_dir().join("unit-discovery-no-such-directory");
-    assert!(discover_modules(&missing, None).is_empty());
+    assert!(discover_modules(&missing, None).modules.is_empty());
     assert_eq!(
         glob_text(Path::new("/usr/lib/unit/modules")),
         "/usr/lib/unit/modules/*.unit"
@@ -112,12 +114,44 @@ fn a_missing_directory_has_no_modules() {
 }
 
 #[test]
+fn a_runner_names_what_it_needs_mounted() {
+    let dir = ModulesDir::new("mounts");
+    let file = dir.script(
+        "python3.unit",
+        r#"printf 'python 3.11.2\nmount /usr/lib/python3.11\nmount relative/path\nnoise\nmount /lib64/ld-linux-x86-64.so.2\n'"#,
+        0o755,
+    );
+    let answer =
+        module_info(&file, None, Duration::from_secs(5)).map_err(|error| error.to_string());
+    assert_eq!(
+        answer,
+        Ok(ModuleAnswer {
+            module_type: "python".to_owned(),
+            version: "3.11.2".to_owned(),
+            mounts: vec![
+                PathBuf::from("/usr/lib/python3.11"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2"),
+            ],
+        })
+    );
+    let discovered = discover_modules(dir.path(), None);
+    assert_eq!(
+        discovered.language_deps.get(&file).map(Vec::len),
+        Some(2),
+        "{:?}",
+        discovered.language_deps
+    );
+}
+
+#[test]
 fn a_failing_runner_says_why() {
     let dir = ModulesDir::new("failures");
     let timeout = Duration::from_secs(5);
     let check = |name: &str, body: &str, mode: u32| {
         let file = dir.script(name, body, mode);
-        module_info(&file, None, timeout).map_err(|error| error.to_string())
+        module_info(&file, None, timeout)
+            .map(|answer| (answer.module_type, answer.version))
+            .map_err(|error| error.to_string())
     };
     assert_eq!(
         check("ok.unit", "echo python 3.11.2", 0o755),

@@ -50,8 +50,41 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // A killed unitd may leave mounts inside (an isolated application's root
+        // directory, with system directories bound into it): removing through them
+        // would remove what they show, so they are detached first, and the directory
+        // is kept if any stays.
+        if !detach_mounts_under(&self.0) {
+            eprintln!(
+                "keeping {}: something is still mounted inside",
+                self.0.display()
+            );
+            return;
+        }
         let _ = fs::remove_dir_all(&self.0);
     }
+}
+
+/// The mount points at or under `dir` in this process's mount namespace, innermost
+/// first.
+pub(crate) fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut mounts: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|point| PathBuf::from(point.replace("\\040", " ")))
+        .filter(|point| point.starts_with(dir))
+        .collect();
+    mounts.sort_by_key(|point| std::cmp::Reverse(point.components().count()));
+    mounts
+}
+
+/// Detaches every mount at or under `dir`; whether none is left.
+pub(crate) fn detach_mounts_under(dir: &Path) -> bool {
+    for point in mounts_under(dir) {
+        let _ = nix::mount::umount2(&point, nix::mount::MntFlags::MNT_DETACH);
+    }
+    mounts_under(dir).is_empty()
 }
 
 /// The paths a test unitd uses, all inside one temporary directory.
