@@ -664,7 +664,25 @@ impl Router {
             return;
         }
         if let Some(swapping) = self.swapping.take() {
+            // Every worker runs the new configuration: the applications it left that no
+            // request still holds stop now, before the answer, as in Unit.
+            self.stop_unused_retired();
             self.reply_to(swapping.requester, Reply::ready());
+        }
+    }
+
+    /// Stops the processes of retired pools that only the list of them still holds.
+    fn stop_unused_retired(&mut self) {
+        let now = std::time::Instant::now();
+        let mut stops = Vec::new();
+        for pool in &self.retired_apps {
+            if Arc::strong_count(pool) == 1 {
+                pool.remove();
+                stops.extend(pool.plan(now).stops);
+            }
+        }
+        for pid in stops {
+            self.tell_main(ToMain::StopProcess(pid));
         }
     }
 

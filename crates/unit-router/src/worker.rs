@@ -367,6 +367,12 @@ impl Worker {
         for token in retired {
             self.close(engine, token);
         }
+        // Connections between requests take the new configuration now rather than at
+        // their next request, so an idle one holds nothing of the old (the processes of
+        // an application that left it stop once nothing does).
+        for entry in self.connections.values_mut() {
+            entry.connection.refresh_conf(&conf);
+        }
         // Cached open files and pooled upstream connections belong to the old
         // configuration: nothing of it is held open past the change.
         self.services.share.clear();
