@@ -529,36 +529,11 @@ impl Exchange {
         if outgoing.done || outgoing.bytes.len() - outgoing.written >= HIGH_WATER {
             return;
         }
-        match &mut outgoing.body {
-            RequestBody::Done => outgoing.done = true,
-            RequestBody::Length(remaining) => {
-                let taken = (*remaining).min(client_input.len() as u64) as usize;
-                outgoing.body_forwarded |= taken > 0;
-                outgoing.bytes.extend_from_slice(&client_input[..taken]);
-                client_input.drain(..taken);
-                *remaining -= taken as u64;
-                if *remaining == 0 {
-                    outgoing.done = true;
-                }
-            }
-            RequestBody::Chunked(decoder) => {
-                let mut decoded = Vec::new();
-                let Ok(consumed) = decoder.decode(client_input, &mut decoded) else {
-                    // A malformed body: stop forwarding; the upstream sees a truncated
-                    // chunked body and the client connection is closed afterwards.
-                    outgoing.done = true;
-                    self.client.close = true;
-                    client_input.clear();
-                    return;
-                };
-                client_input.drain(..consumed);
-                outgoing.body_forwarded |= consumed > 0;
-                encode_chunk(&decoded, &mut outgoing.bytes);
-                if decoder.is_done() {
-                    encode_last_chunk(&mut outgoing.bytes);
-                    outgoing.done = true;
-                }
-            }
+        let taken = forward_body(&mut outgoing.body, client_input, &mut outgoing.bytes);
+        outgoing.body_forwarded |= taken.forwarded;
+        outgoing.done |= taken.done;
+        if taken.malformed {
+            self.client.close = true;
         }
     }
 
@@ -777,8 +752,61 @@ enum Passed {
     Upgraded,
 }
 
+/// What one [`forward_body`] call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct BodyTaken {
+    /// Body bytes left the client's input.
+    pub(crate) forwarded: bool,
+    /// The whole body has been taken (or, when `malformed`, forwarding stopped).
+    pub(crate) done: bool,
+    /// The chunked body is malformed: the upstream sees it cut short, and the client
+    /// connection must close after the answer.
+    pub(crate) malformed: bool,
+}
+
+/// Moves what has arrived of the request body from `client_input` to `out`, the bytes
+/// for the upstream: a length-framed body as it is, a chunked one decoded and encoded
+/// again, so only well-formed chunks reach the upstream.
+pub(crate) fn forward_body(
+    body: &mut RequestBody,
+    client_input: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> BodyTaken {
+    let mut taken = BodyTaken::default();
+    match body {
+        RequestBody::Done => taken.done = true,
+        RequestBody::Length(remaining) => {
+            let n_taken = (*remaining).min(client_input.len() as u64) as usize;
+            taken.forwarded = n_taken > 0;
+            out.extend_from_slice(&client_input[..n_taken]);
+            client_input.drain(..n_taken);
+            *remaining -= n_taken as u64;
+            taken.done = *remaining == 0;
+        }
+        RequestBody::Chunked(decoder) => {
+            let mut decoded = Vec::new();
+            let Ok(consumed) = decoder.decode(client_input, &mut decoded) else {
+                // A malformed body: stop forwarding; the upstream sees a truncated
+                // chunked body and the client connection is closed afterwards.
+                taken.done = true;
+                taken.malformed = true;
+                client_input.clear();
+                return taken;
+            };
+            client_input.drain(..consumed);
+            taken.forwarded = consumed > 0;
+            encode_chunk(&decoded, out);
+            if decoder.is_done() {
+                encode_last_chunk(out);
+                taken.done = true;
+            }
+        }
+    }
+    taken
+}
+
 /// Writes the request line and fields that go to the upstream.
-fn write_request_head(
+pub(crate) fn write_request_head(
     request: &HttpRequest,
     body: &RequestBody,
     upgrade: bool,
