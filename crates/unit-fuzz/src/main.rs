@@ -147,7 +147,7 @@ fn fuzz_one(
                 target.name,
                 finding.saved.display()
             );
-            bail!("{} found a {}", target.name, problem_kind(&finding.problem))
+            bail!("{}: {} found", target.name, problem_kind(&finding.problem))
         }
         Err(error) => Err(error).with_context(|| format!("fuzzing {}", target.name)),
     }

@@ -83,7 +83,7 @@ const TARGETS: &[Target] = &[
         description: "the control API's JSON parser and the pretty printer's round trip",
         run: json::run,
         dictionary: json::DICTIONARY,
-        max_len: 4096,
+        max_len: 1024,
         mutate: Some(json::mutate),
     },
     Target {
