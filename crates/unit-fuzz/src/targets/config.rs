@@ -7,7 +7,7 @@
 //! right. Checked: `validate_config` agrees with `parse_config`; a configuration
 //! printed as `conf.json` and read back validates the same; and a configuration the
 //! validator accepts compiles in the router, which then routes a request through each
-//! of its routes. The one refusal the router may add is a listener with nothing to pass
+//! of its routes; and the model never refuses what the validator passed. The one refusal the router may add is a listener with nothing to pass
 //! to, which the validator allows as Unit's does.
 
 use unit_conf::{
@@ -250,7 +250,16 @@ pub(super) fn run(input: &[u8]) -> u64 {
 
     let conf = match parsed {
         Ok(conf) => conf,
-        Err(error) => return outcome(("refused", message_shape(&error.to_string()))),
+        Err(error) => {
+            let message = error.to_string();
+            // The model's own refusals (`BuildError`) say this: the validator passed
+            // something the model cannot build, and the two disagree.
+            assert!(
+                !message.contains("although it was validated"),
+                "the validator and the model disagree: {message}"
+            );
+            return outcome(("refused", message_shape(&message)));
+        }
     };
     let compiled = unit_router::fuzzing::compile_check(&conf);
     let passless = conf
@@ -288,14 +297,16 @@ fn python_modules() -> Modules {
     }])
 }
 
-/// A validation message without the names and values it quotes, cut short, so the
-/// outcomes count kinds of refusal, not every value that was refused.
+/// A validation message without the names and values it quotes (whatever quotes those
+/// hold), so the outcomes count kinds of refusal, not every value that was refused.
 fn message_shape(message: &str) -> String {
-    message
-        .split('"')
-        .step_by(2)
-        .flat_map(str::chars)
-        .filter(|character| character.is_ascii_alphabetic() || *character == ' ')
-        .take(48)
+    // A regular expression's error shows it on lines of their own, unquoted.
+    let before = message.split('"').next().unwrap_or_default();
+    let before = before.lines().next().unwrap_or_default();
+    let after = message.rsplit('"').next().unwrap_or_default();
+    let after = after.lines().last().unwrap_or_default();
+    format!("{before}\"\"{after}")
+        .chars()
+        .filter(|character| !character.is_ascii_digit())
         .collect()
 }

@@ -133,8 +133,8 @@ pub(super) fn run(input: &[u8]) -> u64 {
         normalized.map(|normalized| bucket(normalized.len())),
         kept.is_ok(),
         matches!(location, std::borrow::Cow::Borrowed(_)),
-        bucket(n_arguments),
-        bucket(n_cookies),
+        bucket(n_arguments).min(3),
+        bucket(n_cookies).min(3),
     ))
 }
 
