@@ -2,8 +2,8 @@
 //!
 //! Each task lives in its own module: `ci` (`cargo xtask test`, the exact gate CI runs),
 //! `dist` (a stripped release binary plus packaging files), `run` (a foreground unitd
-//! with every path under `run/`), `bench` (benchmark suites) and `compat` (NGINX Unit's
-//! own test suite against this unitd).
+//! with every path under `run/`), `bench` (benchmark suites), `compat` (NGINX Unit's
+//! own test suite against this unitd) and `fuzz` (mutation fuzzing of the parsers).
 //! Shared plumbing (the workspace root, running cargo) is in `cmd`.
 //! The tidy checks are `#[test]` functions in `tidy`, so a plain `cargo test` runs them.
 //!
@@ -17,6 +17,7 @@ mod ci;
 mod cmd;
 mod compat;
 mod dist;
+mod fuzz;
 mod python;
 mod run;
 mod runner;
@@ -48,6 +49,8 @@ enum Task {
     Bench(bench::BenchArgs),
     /// Run NGINX Unit's own test suite against a release unitd (as root).
     Compat(compat::CompatArgs),
+    /// Fuzz the parsers (one target, or each in turn) with the stable-toolchain fuzzer.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Task::Run(run_args) => run::run(run_args),
         Task::Bench(bench_args) => bench::run(bench_args),
         Task::Compat(compat_args) => compat::run(compat_args),
+        Task::Fuzz(fuzz_args) => fuzz::run(fuzz_args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

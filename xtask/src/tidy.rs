@@ -126,6 +126,8 @@ fn allowed_dependencies(crate_name: &str) -> Option<AllowedDependencies> {
         ]),
         // A language runner frames HTTP and logs as unitd does, and nothing more.
         "unit-python" => Only(&["unit-http", "unit-log"]),
+        // The fuzz targets run the parsers of these crates, and nothing depends on it.
+        "unit-fuzz" => Only(&["unit-http", "unit-conf", "unit-port", "unit-router"]),
         "unitd" => Any,
         _ => return None,
     };

@@ -3,8 +3,9 @@
 //! [`parse_json`] accepts standard JSON with the extensions and limits `unitd` applies to
 //! request bodies: a leading UTF-8 byte order mark is skipped, `//` and `/* */` comments
 //! may appear wherever whitespace may and are dropped, duplicate object member names are
-//! refused, numbers are at most 14 characters long and no larger in magnitude than
-//! 2^63 − 1, and arrays and objects nest at most 512 levels deep. Members keep
+//! refused, numbers are at most 14 characters long (as written, and as printed once the
+//! exponent is normalized, see below) and no larger in magnitude than 2^63 − 1, and
+//! arrays and objects nest at most 512 levels deep. Members keep
 //! their order and numbers keep the spelling they had in the body (`1.50` stays `1.50`, `-0`
 //! stays `-0`), except that serde_json's documented number parser writes an exponent with a
 //! lower-case `e` and an explicit sign (`1E3` becomes `1e+3`).
@@ -391,7 +392,13 @@ impl Parser<'_> {
         if !in_range {
             return Err(self.error(start, OUT_OF_RANGE));
         }
-        Number::from_str(spelling).map_err(|_| self.error(start, OUT_OF_RANGE))
+        let number = Number::from_str(spelling).map_err(|_| self.error(start, OUT_OF_RANGE))?;
+        // The exponent is written `e+`/`e-` once parsed, which may lengthen the number:
+        // what is printed (and stored in `conf.json`) must parse again.
+        if number.as_str().len() > MAX_NUMBER_LEN {
+            return Err(self.error(start, TOO_LONG));
+        }
+        Ok(number)
     }
 
     /// Requires at least one digit at the current position and skips all of them.

@@ -85,13 +85,17 @@ impl HeaderBuffers {
         let mut capacity = self.first_size;
         let mut used = 0;
         let mut n_large_used = 0;
+        let mut before_request_line = true;
         for line in head.split_inclusive(|&byte| byte == b'\n') {
+            // Empty lines before the request line are skipped, as httparse skips them.
+            let is_request_line = before_request_line && !is_blank_line(line);
+            before_request_line &= !is_request_line;
             if used + line.len() <= capacity {
                 used += line.len();
                 continue;
             }
             n_large_used += 1;
-            if n_large_used > self.n_large || carried_len(line) > self.large_size {
+            if n_large_used > self.n_large || carried_len(line, is_request_line) > self.large_size {
                 return false;
             }
             capacity = self.large_size;
@@ -101,22 +105,33 @@ impl HeaderBuffers {
     }
 }
 
+/// Whether `line` holds nothing but its line ending.
+fn is_blank_line(line: &[u8]) -> bool {
+    line.iter().all(|&byte| byte == b'\r' || byte == b'\n')
+}
+
 /// How much of a line that does not fit where it started must fit in a large buffer, as
-/// Unit's parser moves it: a header field from its value on (the name and the colon
-/// are parsed already), up to the `\r` that ends it.
-fn carried_len(line: &[u8]) -> usize {
-    let value_start = line
-        .iter()
-        .position(|&byte| byte == b':')
-        .map_or(0, |colon| {
-            colon
-                + 1
-                + line[colon + 1..]
-                    .iter()
-                    .take_while(|&&byte| byte == b' ' || byte == b'\t')
-                    .count()
-        });
+/// Unit's parser moves it: the request line whole, a header field from its value on
+/// (the name and the colon are parsed already), up to the `\r` that ends it.
+///
+/// A field line that has not ended and has no colon yet counts nothing: its value, the
+/// part that moves, has not begun. So the start of a head never counts more than the
+/// whole head will, and a start that does not fit never becomes a head that does.
+fn carried_len(line: &[u8], is_request_line: bool) -> usize {
     let line_end = line.len() - usize::from(line.ends_with(b"\n"));
+    if is_request_line {
+        return line_end;
+    }
+    let Some(colon) = line.iter().position(|&byte| byte == b':') else {
+        let complete = line.ends_with(b"\n");
+        return if complete { line_end } else { 0 };
+    };
+    let value_start = colon
+        + 1
+        + line[colon + 1..]
+            .iter()
+            .take_while(|&&byte| byte == b' ' || byte == b'\t')
+            .count();
     line_end.saturating_sub(value_start)
 }
 
@@ -298,19 +313,20 @@ fn spaced_target(window: &[u8]) -> SpacedTarget {
         return SpacedTarget::No;
     };
     if !complete {
-        // More may come: `GET /a b` can still become `GET /a b HTTP/1.1`, while
-        // `GET / HTTP/3` is already what it is.
+        // More may come: `GET /a b` can still become `GET /a b HTTP/1.1`, and so can
+        // `GET / HTTP/3` become `GET / HTTP/3 HTTP/1.1` (a target of `/ HTTP/3`). Only
+        // a line no target can be read from (a space or a control byte where the target
+        // goes) is refused before it ends, so a request is never refused or taken
+        // depending on how its line was split into reads.
         let rest = &line[method_end + 1..];
-        let Some(last_space) = rest.iter().rposition(|&byte| byte == b' ') else {
-            return SpacedTarget::No;
-        };
-        let last_word = &rest[last_space + 1..];
-        let may_be_version = b"HTTP/".starts_with(last_word) || last_word.starts_with(b"HTTP/");
-        let spaced = rest[..last_space].contains(&b' ') || !may_be_version;
-        return if spaced && !rest.starts_with(b" ") {
-            SpacedTarget::LineIncomplete
-        } else {
+        // A CR at the end may be the start of the line's CRLF.
+        let text = rest.strip_suffix(b"\r").unwrap_or(rest);
+        let never_a_target =
+            rest.starts_with(b" ") || text.iter().any(|&byte| byte < b' ' || byte == 0x7f);
+        return if never_a_target {
             SpacedTarget::No
+        } else {
+            SpacedTarget::LineIncomplete
         };
     }
     let Some(version_start) = line
@@ -321,8 +337,15 @@ fn spaced_target(window: &[u8]) -> SpacedTarget {
         return SpacedTarget::No;
     };
     let target_start = method_end + 1;
-    // Spaces before the version are surplus, not part of the target.
-    let target = line[target_start..version_start].trim_ascii_end();
+    // Spaces before the version are surplus, not part of the target. Only spaces: a tab
+    // or a bare CR stays in the target, which refuses it.
+    let target = &line[target_start..version_start];
+    let target = &target[..target.len()
+        - target
+            .iter()
+            .rev()
+            .take_while(|&&byte| byte == b' ')
+            .count()];
     if target.is_empty()
         || target.starts_with(b" ")
         || !target.contains(&b' ')

@@ -161,6 +161,63 @@ struct PartialMessage {
     fds: Vec<OwnedFd>,
 }
 
+/// The messages of a port still arriving in fragments, by sender and stream: packets go
+/// in, whole messages come out. [`PortReceiver`] runs every packet it reads through one;
+/// it is public (and hidden) for the fuzz targets, which feed it packets directly.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct Reassembly {
+    partial: HashMap<(Pid, u32), PartialMessage>,
+}
+
+impl Reassembly {
+    /// Adds one packet (header and payload), which came from `sender` with `fds`, to
+    /// the message it belongs to; the message once it is whole.
+    pub fn take_packet(
+        &mut self,
+        packet: &[u8],
+        fds: Vec<OwnedFd>,
+        sender: Pid,
+    ) -> Result<Option<Message>, PortError> {
+        let header = Header::decode(packet)?;
+        let chunk = &packet[Header::SIZE..];
+        let key = (sender, header.stream);
+        let mut partial = match self.partial.remove(&key) {
+            Some(partial) => partial,
+            None => PartialMessage {
+                msg_type: header.msg_type,
+                reply_port: header.reply_port,
+                payload: Vec::new(),
+                fds: Vec::new(),
+            },
+        };
+        if partial.payload.len() + chunk.len() > MAX_MESSAGE {
+            return Err(PortError::Malformed(
+                "message larger than the reassembly limit",
+            ));
+        }
+        partial.payload.extend_from_slice(chunk);
+        partial.fds.extend(fds);
+        if !header.is_last() {
+            self.partial.insert(key, partial);
+            return Ok(None);
+        }
+        Ok(Some(Message {
+            msg_type: partial.msg_type,
+            stream: header.stream,
+            sender,
+            reply_port: partial.reply_port,
+            payload: partial.payload,
+            fds: partial.fds,
+        }))
+    }
+
+    /// Drops half-received messages of a process that is gone.
+    pub fn forget_sender(&mut self, pid: Pid) {
+        self.partial.retain(|(sender, _), _| *sender != pid);
+    }
+}
+
 /// The reading end of a port, owned by the process the port belongs to.
 /// Register it with an engine and call [`PortReceiver::receive`] until it returns `None`.
 ///
@@ -170,7 +227,7 @@ struct PartialMessage {
 pub struct PortReceiver {
     fd: OwnedFd,
     buf: Vec<u8>,
-    partial: HashMap<(Pid, u32), PartialMessage>,
+    reassembly: Reassembly,
 }
 
 impl PortReceiver {
@@ -181,7 +238,7 @@ impl PortReceiver {
         Ok(PortReceiver {
             fd,
             buf: vec![0; Header::SIZE + MAX_FRAGMENT],
-            partial: HashMap::default(),
+            reassembly: Reassembly::default(),
         })
     }
 
@@ -216,42 +273,13 @@ impl PortReceiver {
         let sender = packet.sender.ok_or(PortError::Malformed(
             "packet without the sender's credentials",
         ))?;
-        let header = Header::decode(&self.buf[..packet.len])?;
-        let chunk = &self.buf[Header::SIZE..packet.len];
-        let key = (sender, header.stream);
-        let mut partial = match self.partial.remove(&key) {
-            Some(partial) => partial,
-            None => PartialMessage {
-                msg_type: header.msg_type,
-                reply_port: header.reply_port,
-                payload: Vec::new(),
-                fds: Vec::new(),
-            },
-        };
-        if partial.payload.len() + chunk.len() > MAX_MESSAGE {
-            return Err(PortError::Malformed(
-                "message larger than the reassembly limit",
-            ));
-        }
-        partial.payload.extend_from_slice(chunk);
-        partial.fds.extend(packet.fds);
-        if !header.is_last() {
-            self.partial.insert(key, partial);
-            return Ok(None);
-        }
-        Ok(Some(Message {
-            msg_type: partial.msg_type,
-            stream: header.stream,
-            sender,
-            reply_port: partial.reply_port,
-            payload: partial.payload,
-            fds: partial.fds,
-        }))
+        self.reassembly
+            .take_packet(&self.buf[..packet.len], packet.fds, sender)
     }
 
     /// Drops half-received messages of a process that is gone.
     pub fn forget_sender(&mut self, pid: Pid) {
-        self.partial.retain(|(sender, _), _| *sender != pid);
+        self.reassembly.forget_sender(pid);
     }
 }
 

@@ -58,7 +58,7 @@ fn millis(duration: Duration) -> u32 {
 }
 
 impl HttpSettings {
-    fn new(http: &unit_conf::HttpSettings) -> HttpSettings {
+    pub(crate) fn new(http: &unit_conf::HttpSettings) -> HttpSettings {
         HttpSettings {
             header_read_timeout: http.header_read_timeout,
             body_read_timeout: http.body_read_timeout,

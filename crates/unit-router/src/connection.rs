@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use mio::Registry;
 use mio::event::Source;
 use unit_http::{
-    BodyKind, ChunkedDecoder, HeadLimits, HeadWriter, RequestHead, is_safe_field_name,
-    parse_request_head_into,
+    BodyKind, ChunkedDecoder, HeadLimits, HeadWriter, HeaderBuffers, RequestHead,
+    is_safe_field_name, parse_request_head_into,
 };
 
 use crate::applications::{Acquired, AppPool, Lease, Unavailable};
@@ -807,30 +807,13 @@ impl Connection {
                 return false;
             }
             let buffers = self.conf.http.header_buffers();
-            let limits = HeadLimits {
-                max_head_bytes: buffers.max_head_bytes(),
-                max_headers: 256,
-            };
-            let complete = match parse_request_head_into(&self.input, &limits, &mut self.head) {
-                Ok(complete) => complete,
-                Err(error) => {
-                    // The version is unknown: the refusal is answered as HTTP/1.1.
-                    self.head.version_minor = 1;
-                    self.refuse_status(error.status(), context.date);
+            match read_head(&self.input, &buffers, &mut self.head) {
+                Ok(true) => {}
+                Ok(false) => return false,
+                Err(status) => {
+                    self.refuse_status(status, context.date);
                     return true;
                 }
-            };
-            let head_len = if complete {
-                self.head.head_len
-            } else {
-                self.input.len()
-            };
-            if !buffers.fits(&self.input[..head_len]) {
-                self.refuse_status(431, context.date);
-                return true;
-            }
-            if !complete {
-                return false;
             }
             // `$request_time` runs from the head's first byte, as in Unit.
             self.started = self.head_started.take().unwrap_or(context.now);
@@ -1028,45 +1011,15 @@ impl Connection {
     /// The router's view of the parsed request head. It takes the head's strings, and
     /// the head takes those of the last request, so neither allocates once warm.
     fn build_request(&mut self, request_id: u128) -> Result<HttpRequest, u16> {
-        // Unit serves an HTTP/1.1 request without a Host (`$host` is then empty).
-        let head = &mut self.head;
         let mut request = self.recycled.take().unwrap_or_else(|| {
             HttpRequest::empty(self.remote.clone(), self.local.clone(), self.started)
         });
         request.arrived = self.started;
-        let (raw_path, query) = unit_http::split_target(&head.target);
-        request.uri.clear();
-        if unit_http::is_normal_path(raw_path.as_bytes()) {
-            request.uri.push_str(raw_path);
-        } else {
-            let uri =
-                unit_http::normalize_path(raw_path.as_bytes()).map_err(|error| error.status())?;
-            request.uri.push_str(&String::from_utf8_lossy(&uri));
-        }
-        request.query.clear();
-        request.query.push_str(query.unwrap_or(""));
-        request.host.clear();
-        if let Some(host) = head.host() {
-            request.host.push_str(unit_http::host_name(host));
-            request.host.make_ascii_lowercase();
-        }
-        request.request_line.clear();
-        let line = &mut request.request_line;
-        line.push_str(&head.method);
-        line.push(' ');
-        line.push_str(&head.target);
-        line.push_str(if head.version_minor == 0 {
-            " HTTP/1.0"
-        } else {
-            " HTTP/1.1"
-        });
-        std::mem::swap(&mut request.method, &mut head.method);
-        std::mem::swap(&mut request.target, &mut head.target);
-        std::mem::swap(&mut request.headers, &mut head.headers);
-        if self.conf.http.discard_unsafe_fields {
-            request.headers.retain(|(name, _)| is_safe_field_name(name));
-        }
-        request.version_minor = head.version_minor;
+        fill_request(
+            &mut self.head,
+            &mut request,
+            self.conf.http.discard_unsafe_fields,
+        )?;
         // `client_ip` may have replaced the address for the last request.
         request.remote.clone_from(&self.remote);
         request.https = self.transport.is_tls();
@@ -1210,4 +1163,78 @@ impl Connection {
         // Its buffers serve the next request.
         self.recycled = Some(finished.request);
     }
+}
+
+/// Fills `request` with what the parsed `head` says: the path as `$uri` (decoded and
+/// normalized; a path that does not normalize is the status to refuse it with), the
+/// query, the host, the request line, and the method, target and fields, taken from the
+/// head (which gets the request's old strings back). With `discard_unsafe_fields`, fields
+/// whose names are not safe are dropped.
+pub(crate) fn fill_request(
+    head: &mut RequestHead,
+    request: &mut HttpRequest,
+    discard_unsafe_fields: bool,
+) -> Result<(), u16> {
+    // Unit serves an HTTP/1.1 request without a Host (`$host` is then empty).
+    let (raw_path, query) = unit_http::split_target(&head.target);
+    request.uri.clear();
+    if unit_http::is_normal_path(raw_path.as_bytes()) {
+        request.uri.push_str(raw_path);
+    } else {
+        let uri = unit_http::normalize_path(raw_path.as_bytes()).map_err(|error| error.status())?;
+        request.uri.push_str(&String::from_utf8_lossy(&uri));
+    }
+    request.query.clear();
+    request.query.push_str(query.unwrap_or(""));
+    request.host.clear();
+    if let Some(host) = head.host() {
+        request.host.push_str(unit_http::host_name(host));
+        request.host.make_ascii_lowercase();
+    }
+    request.request_line.clear();
+    let line = &mut request.request_line;
+    line.push_str(&head.method);
+    line.push(' ');
+    line.push_str(&head.target);
+    line.push_str(if head.version_minor == 0 {
+        " HTTP/1.0"
+    } else {
+        " HTTP/1.1"
+    });
+    std::mem::swap(&mut request.method, &mut head.method);
+    std::mem::swap(&mut request.target, &mut head.target);
+    std::mem::swap(&mut request.headers, &mut head.headers);
+    if discard_unsafe_fields {
+        request.headers.retain(|(name, _)| is_safe_field_name(name));
+    }
+    request.version_minor = head.version_minor;
+    Ok(())
+}
+
+/// Parses the request head at the start of `input` as a connection does: `Ok(true)` once
+/// it is whole in `head`, `Ok(false)` while more is to come, or the status to refuse it
+/// with (431 when it does not fit `buffers`; a head whose version is unknown is refused
+/// as HTTP/1.1).
+pub(crate) fn read_head(
+    input: &[u8],
+    buffers: &HeaderBuffers,
+    head: &mut RequestHead,
+) -> Result<bool, u16> {
+    let limits = HeadLimits {
+        max_head_bytes: buffers.max_head_bytes(),
+        max_headers: 256,
+    };
+    let complete = match parse_request_head_into(input, &limits, head) {
+        Ok(complete) => complete,
+        Err(error) => {
+            // The version is unknown: the refusal is answered as HTTP/1.1.
+            head.version_minor = 1;
+            return Err(error.status());
+        }
+    };
+    let head_len = if complete { head.head_len } else { input.len() };
+    if !buffers.fits(&input[..head_len]) {
+        return Err(431);
+    }
+    Ok(complete)
 }

@@ -16,6 +16,9 @@ mod conf;
 mod connection;
 mod counters;
 mod error;
+/// Entry points for the fuzz targets; not part of the router's interface.
+#[doc(hidden)]
+pub mod fuzzing;
 mod handler;
 mod http;
 mod pattern;

@@ -4,5 +4,8 @@
 mod exchange;
 mod pool;
 
-pub(crate) use exchange::{Exchange, ExchangeStep, HIGH_WATER, HeadFormat, Peer, RequestBody};
+pub(crate) use exchange::{
+    Exchange, ExchangeStep, HIGH_WATER, HeadFormat, Peer, RequestBody, forward_body,
+    write_request_head,
+};
 pub(crate) use pool::{APP_TOKENS_START, Parked, Upstream, UpstreamPool, WorkerHome};

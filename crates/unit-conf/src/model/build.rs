@@ -165,16 +165,14 @@ fn build_tls_session(session: &Object) -> Result<TlsSession, BuildError> {
     let defaults = TlsSession::default();
     let cache_size = match session.get("cache_size") {
         None => defaults.cache_size,
-        Some(size) => size
-            .as_u64()
+        Some(size) => non_negative(size)
             .and_then(|size| usize::try_from(size).ok())
             .ok_or_else(|| BuildError::unexpected("cache_size", "a size"))?,
     };
     let timeout = match session.get("timeout") {
         None => defaults.timeout,
         Some(timeout) => Duration::from_secs(
-            timeout
-                .as_u64()
+            non_negative(timeout)
                 .ok_or_else(|| BuildError::unexpected("timeout", "a number of seconds"))?,
         ),
     };
@@ -340,8 +338,7 @@ fn build_action(action: &Object) -> Result<RouteAction, BuildError> {
     let kind = if let Some(pass) = action.get("pass") {
         ActionKind::Pass(template("pass", expect_str("pass", pass)?)?)
     } else if let Some(status) = action.get("return") {
-        let status = status
-            .as_u64()
+        let status = non_negative(status)
             .and_then(|status| u16::try_from(status).ok())
             .ok_or_else(|| BuildError::unexpected("return", "an HTTP status code"))?;
         ActionKind::Return {
@@ -503,8 +500,7 @@ fn build_application(
             idle_timeout: seconds(processes, "idle_timeout", DEFAULT_PROCESS_IDLE_TIMEOUT)?,
         },
         Some(count) => Processes::Fixed(
-            count
-                .as_u64()
+            non_negative(count)
                 .and_then(|count| u32::try_from(count).ok())
                 .ok_or_else(|| BuildError::unexpected("processes", "a process count"))?,
         ),
@@ -885,8 +881,7 @@ fn optional_unsigned<T: TryFrom<u64>>(
     object
         .get(name)
         .map(|value| {
-            value
-                .as_u64()
+            non_negative(value)
                 .and_then(|number| T::try_from(number).ok())
                 .ok_or_else(|| BuildError::unexpected(name, "an integer in range"))
         })
@@ -901,6 +896,14 @@ fn unsigned<T: TryFrom<u64>>(object: &Object, name: &str, default: T) -> Result<
 /// The member `name` of `object`, a number of seconds, or `default`.
 fn seconds(object: &Object, name: &str, default: Duration) -> Result<Duration, BuildError> {
     Ok(optional_unsigned(object, name)?.map_or(default, Duration::from_secs))
+}
+
+/// A non-negative integer as the validator reads one: `-0` is 0, which `as_u64` (reading
+/// the spelling) would refuse.
+fn non_negative(value: &Value) -> Option<u64> {
+    value
+        .as_u64()
+        .or_else(|| value.as_i64().and_then(|number| u64::try_from(number).ok()))
 }
 
 /// An integer held as an `i64`; one beyond its range becomes the nearest end, as the

@@ -1024,6 +1024,37 @@ fn access_logs() {
     );
 }
 
+/// Found by fuzzing (`config`): `-0` is an integer the validator reads as 0, but the
+/// model read unsigned numbers by their spelling and refused it, "although it was
+/// validated".
+#[test]
+fn minus_zero_is_zero() {
+    check(
+        r#"{"routes": [{"action": {"return": -0}}]}"#,
+        Conf {
+            routes: Some(Routes::Steps(vec![Step {
+                conditions: Vec::new(),
+                action: return_action(0),
+            }])),
+            ..Conf::default()
+        },
+    );
+    check(
+        r#"{"settings": {"http": {"idle_timeout": -0, "max_body_size": -0}}}"#,
+        Conf {
+            settings: GlobalSettings {
+                http: HttpSettings {
+                    idle_timeout: Duration::ZERO,
+                    max_body_size: 0,
+                    ..HttpSettings::default()
+                },
+                ..GlobalSettings::default()
+            },
+            ..Conf::default()
+        },
+    );
+}
+
 #[test]
 fn validation_errors_come_first() {
     check_error(

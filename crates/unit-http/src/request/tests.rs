@@ -324,7 +324,9 @@ fn bad_request_lines() {
             "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
             "error UnsupportedVersion",
         ),
-        ("GET / HTTP/3", "error UnsupportedVersion"),
+        // The line has not ended: it may still become `GET / HTTP/3 HTTP/1.1`.
+        ("GET / HTTP/3", "partial"),
+        ("GET / HTTP/3\r\n", "error UnsupportedVersion"),
         ("GET / HTTP/22.0\r\n\r\n", "error BadRequestLine"),
     ];
     for (input, expected) in cases {
@@ -507,9 +509,20 @@ fn header_buffers() {
         (line(10) + &line(20) + &line(20) + &line(20), false),
         // Lines fill a large buffer in turn.
         (line(10) + &line(16) + &line(16) + &line(32), true),
-        // The start of a head: a partial line that already cannot fit, or still can.
-        (line(16) + &"a".repeat(33), false),
-        (line(16) + &"a".repeat(20), true),
+        // The start of a head: a partial field that already cannot fit, or still can;
+        // one with no colon yet may still turn out to have a short value.
+        (line(16) + "X: " + &"a".repeat(33), false),
+        (line(16) + "X: " + &"a".repeat(20), true),
+        (line(16) + &"a".repeat(33), true),
+        // The request line moves whole, whatever colons its target holds.
+        (
+            format!("GET /{}:{} HTTP/1.1\r\n", "p".repeat(30), "q".repeat(10)),
+            false,
+        ),
+        (
+            format!("\r\nGET /{}:{} HTTP/1.1\r\n", "p".repeat(4), "q".repeat(4)),
+            true,
+        ),
     ];
     for (head, fits) in cases {
         assert_eq!(buffers.fits(head.as_bytes()), fits, "{head:?}");
@@ -522,6 +535,76 @@ fn header_buffers() {
     };
     assert!(big_first.fits((line(40) + &line(8)).as_bytes()));
     assert!(!big_first.fits((line(40) + &line(20) + &line(10)).as_bytes()));
+}
+
+/// Found by fuzzing (`http-request`): the start of a request line whose last word began
+/// with `HTTP/` was refused, though the line could go on to a target with spaces and a
+/// version, which is taken whole; so a request was refused or taken depending on how it
+/// was split into reads. The fuzzer's line also held a bare CR and a tab before its
+/// version, which were dropped as if they were spaces; they are refused now.
+#[test]
+fn a_spaced_target_split_before_its_version_is_partial() {
+    let head = "GET /ws HTTP/91.Transfer-Encoding: gzip, chunked HTTP/1.0\r\n\n";
+    check(
+        head,
+        "GET /ws HTTP/91.Transfer-Encoding: gzip, chunked HTTP/1.0 len=60 None close",
+    );
+    for end in 0..head.len() {
+        check(&head[..end], "partial");
+    }
+    check(
+        "GET / HTTP/3 HTTP/1.1\r\n\r\n",
+        "GET / HTTP/3 HTTP/1.1 len=25 None keep-alive",
+    );
+    check("GET / HTTP/3", "partial");
+    check("GET  / HTTP/3", "error BadRequestLine");
+    check("GET /a\x01b HTTP/3", "error BadRequestLine");
+    // Once refused, a start stays refused.
+    for head in [
+        "GET /ws HTTP/91.Transfer-Encoding: gzip, chunked\r HTTP/1.0\r\n\n",
+        "PUT /x Hppp \t HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+    ] {
+        check(head, "error BadRequestLine");
+        let mut refused = false;
+        for end in 0..head.len() {
+            let parsed = parse_request_head(&head.as_bytes()[..end], &HeadLimits::default());
+            if refused {
+                assert!(
+                    parsed.is_err(),
+                    "{:?} is taken after a shorter start was not",
+                    &head[..end]
+                );
+            }
+            refused = parsed.is_err();
+        }
+    }
+}
+
+/// Found by fuzzing (`http-request`): the request line was measured as a field, from
+/// the first colon of its target on, so the whole head fitted while a start of it did
+/// not, and a request was refused or taken depending on how it was split into reads.
+#[test]
+fn a_start_that_does_not_fit_never_fits() {
+    let buffers = HeaderBuffers {
+        first_size: 64,
+        large_size: 32,
+        n_large: 2,
+    };
+    let head = format!(
+        "GET /{}%{}q/ppp:ppp HTTP/1.1\r\n\nHost: a\r\nf\n",
+        "p".repeat(55),
+        "p".repeat(35)
+    );
+    assert!(!buffers.fits(head.as_bytes()));
+    for end in 0..head.len() {
+        if !buffers.fits(&head.as_bytes()[..end]) {
+            assert!(!buffers.fits(&head.as_bytes()[..end + 1]), "at {end}");
+        }
+    }
+    // A field whose name is still arriving is not refused before its value starts.
+    let field = format!("{}X-{}", line(64), "n".repeat(40));
+    assert!(buffers.fits(field.as_bytes()));
+    assert!(buffers.fits(format!("{field}: v\r\n").as_bytes()));
 }
 
 #[test]

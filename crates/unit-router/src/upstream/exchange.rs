@@ -529,36 +529,11 @@ impl Exchange {
         if outgoing.done || outgoing.bytes.len() - outgoing.written >= HIGH_WATER {
             return;
         }
-        match &mut outgoing.body {
-            RequestBody::Done => outgoing.done = true,
-            RequestBody::Length(remaining) => {
-                let taken = (*remaining).min(client_input.len() as u64) as usize;
-                outgoing.body_forwarded |= taken > 0;
-                outgoing.bytes.extend_from_slice(&client_input[..taken]);
-                client_input.drain(..taken);
-                *remaining -= taken as u64;
-                if *remaining == 0 {
-                    outgoing.done = true;
-                }
-            }
-            RequestBody::Chunked(decoder) => {
-                let mut decoded = Vec::new();
-                let Ok(consumed) = decoder.decode(client_input, &mut decoded) else {
-                    // A malformed body: stop forwarding; the upstream sees a truncated
-                    // chunked body and the client connection is closed afterwards.
-                    outgoing.done = true;
-                    self.client.close = true;
-                    client_input.clear();
-                    return;
-                };
-                client_input.drain(..consumed);
-                outgoing.body_forwarded |= consumed > 0;
-                encode_chunk(&decoded, &mut outgoing.bytes);
-                if decoder.is_done() {
-                    encode_last_chunk(&mut outgoing.bytes);
-                    outgoing.done = true;
-                }
-            }
+        let taken = forward_body(&mut outgoing.body, client_input, &mut outgoing.bytes);
+        outgoing.body_forwarded |= taken.forwarded;
+        outgoing.done |= taken.done;
+        if taken.malformed {
+            self.client.close = true;
         }
     }
 
@@ -777,8 +752,61 @@ enum Passed {
     Upgraded,
 }
 
+/// What one [`forward_body`] call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct BodyTaken {
+    /// Body bytes left the client's input.
+    pub(crate) forwarded: bool,
+    /// The whole body has been taken (or, when `malformed`, forwarding stopped).
+    pub(crate) done: bool,
+    /// The chunked body is malformed: the upstream sees it cut short, and the client
+    /// connection must close after the answer.
+    pub(crate) malformed: bool,
+}
+
+/// Moves what has arrived of the request body from `client_input` to `out`, the bytes
+/// for the upstream: a length-framed body as it is, a chunked one decoded and encoded
+/// again, so only well-formed chunks reach the upstream.
+pub(crate) fn forward_body(
+    body: &mut RequestBody,
+    client_input: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> BodyTaken {
+    let mut taken = BodyTaken::default();
+    match body {
+        RequestBody::Done => taken.done = true,
+        RequestBody::Length(remaining) => {
+            let n_taken = (*remaining).min(client_input.len() as u64) as usize;
+            taken.forwarded = n_taken > 0;
+            out.extend_from_slice(&client_input[..n_taken]);
+            client_input.drain(..n_taken);
+            *remaining -= n_taken as u64;
+            taken.done = *remaining == 0;
+        }
+        RequestBody::Chunked(decoder) => {
+            let mut decoded = Vec::new();
+            let Ok(consumed) = decoder.decode(client_input, &mut decoded) else {
+                // A malformed body: stop forwarding; the upstream sees a truncated
+                // chunked body and the client connection is closed afterwards.
+                taken.done = true;
+                taken.malformed = true;
+                client_input.clear();
+                return taken;
+            };
+            client_input.drain(..consumed);
+            taken.forwarded = consumed > 0;
+            encode_chunk(&decoded, out);
+            if decoder.is_done() {
+                encode_last_chunk(out);
+                taken.done = true;
+            }
+        }
+    }
+    taken
+}
+
 /// Writes the request line and fields that go to the upstream.
-fn write_request_head(
+pub(crate) fn write_request_head(
     request: &HttpRequest,
     body: &RequestBody,
     upgrade: bool,
@@ -793,10 +821,10 @@ fn write_request_head(
         });
         if !request.query.is_empty() {
             head.push(b'?');
-            head.extend_from_slice(request.query.as_bytes());
+            push_target_text(head, &request.query);
         }
     } else {
-        head.extend_from_slice(request.target.as_bytes());
+        push_target_text(head, &request.target);
     }
     head.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in &request.headers {
@@ -819,6 +847,20 @@ fn write_request_head(
         RequestBody::Done => {}
     }
     head.extend_from_slice(b"\r\n");
+}
+
+/// Appends target text as the client sent it, but for its spaces: a target taken with
+/// spaces in it (`GET /a b HTTP/1.1`, as Unit takes it) goes on with them encoded, so the
+/// upstream reads the whole target the router routed rather than a shorter one or a bad
+/// request line.
+fn push_target_text(head: &mut Vec<u8>, text: &str) {
+    for &byte in text.as_bytes() {
+        if byte == b' ' {
+            head.extend_from_slice(b"%20");
+        } else {
+            head.push(byte);
+        }
+    }
 }
 
 /// Appends the frame a language runner reads the request from.
@@ -892,4 +934,36 @@ fn push_field(output: &mut Vec<u8>, name: &str, value: &[u8]) {
     output.extend_from_slice(b": ");
     output.extend_from_slice(value);
     output.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RequestBody, write_request_head};
+    use crate::template::tests::sample_request;
+
+    /// Found by fuzzing (`proxy-framing`): a target with spaces, which the router takes,
+    /// went to the upstream as it came, so a strict upstream refused the request line
+    /// and a lenient one could read a shorter target than the one that was routed.
+    #[test]
+    fn a_target_with_spaces_goes_out_encoded() {
+        let mut request = sample_request();
+        request.target = "/c dex.html?x=1 2".to_owned();
+        request.headers = vec![("Host".to_owned(), b"a".to_vec())];
+        let mut head = Vec::new();
+        write_request_head(&request, &RequestBody::Done, false, &mut head);
+        assert_eq!(
+            String::from_utf8_lossy(&head),
+            "GET /c%20dex.html?x=1%202 HTTP/1.1\r\nHost: a\r\n\r\n"
+        );
+        // So does the query after a `rewrite`.
+        request.uri = "/new path".to_owned();
+        request.query = "x=1 GET /".to_owned();
+        request.rewritten = true;
+        head.clear();
+        write_request_head(&request, &RequestBody::Done, false, &mut head);
+        assert_eq!(
+            String::from_utf8_lossy(&head),
+            "GET /new%20path?x=1%20GET%20/ HTTP/1.1\r\nHost: a\r\n\r\n"
+        );
+    }
 }
