@@ -17,6 +17,7 @@ use super::http::{HttpReply, read_reply};
 pub(crate) struct Authority {
     issuer: Issuer<'static, KeyPair>,
     der: CertificateDer<'static>,
+    pem: String,
 }
 
 /// A server certificate: the PEM bundle unitd is given (key, leaf, authority) and the
@@ -34,14 +35,11 @@ impl Authority {
             .distinguished_name
             .push(DnType::CommonName, common_name);
         let key = KeyPair::generate().expect("a CA key");
-        let der = params
-            .self_signed(&key)
-            .expect("the CA certificate")
-            .der()
-            .clone();
+        let certificate = params.self_signed(&key).expect("the CA certificate");
         Authority {
             issuer: Issuer::new(params, key),
-            der,
+            der: certificate.der().clone(),
+            pem: certificate.pem(),
         }
     }
 
@@ -55,9 +53,8 @@ impl Authority {
             .push(DnType::CommonName, common_name);
         let key = KeyPair::generate().expect("a leaf key");
         let cert = params.signed_by(&key, &self.issuer).expect("the leaf");
-        let authority_pem = pem("CERTIFICATE", &self.der);
         Leaf {
-            bundle: format!("{}{}{authority_pem}", key.serialize_pem(), cert.pem()),
+            bundle: format!("{}{}{}", key.serialize_pem(), cert.pem(), self.pem),
             der: cert.der().clone(),
         }
     }
@@ -86,34 +83,6 @@ fn client_config(
         .with_root_certificates(roots)
         .with_no_client_auth();
     Arc::new(config)
-}
-
-/// DER as PEM.
-fn pem(label: &str, der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut text = String::new();
-    for chunk in der.chunks(3) {
-        let bytes = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(bytes[0]) << 16) | (u32::from(bytes[1]) << 8) | u32::from(bytes[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                text.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                text.push('=');
-            }
-        }
-    }
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in text.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
 }
 
 /// Uploads `bundle` as certificate `name`; the control API's answer.
