@@ -23,9 +23,11 @@ enum BodyLeft {
 #[derive(Debug)]
 pub(crate) struct Input {
     stream: UnixStream,
+    /// What has been read is `buffer[..end]`; the rest is room for the next read.
     buffer: Vec<u8>,
     /// Where the unused bytes in `buffer` start.
     start: usize,
+    end: usize,
     body: BodyLeft,
     /// Chunked body bytes decoded but not yet taken.
     decoded: Vec<u8>,
@@ -36,8 +38,9 @@ impl Input {
     pub(crate) fn new(stream: UnixStream) -> Input {
         Input {
             stream,
-            buffer: Vec::with_capacity(READ_SIZE),
+            buffer: vec![0; READ_SIZE],
             start: 0,
+            end: 0,
             body: BodyLeft::Done,
             decoded: Vec::new(),
             decoded_start: 0,
@@ -46,34 +49,44 @@ impl Input {
 
     /// Reads more bytes; false at end of stream.
     fn fill(&mut self) -> io::Result<bool> {
-        if self.start == self.buffer.len() {
-            self.buffer.clear();
+        if self.start == self.end {
             self.start = 0;
-        } else if self.start > 0 && self.buffer.capacity() - self.buffer.len() < READ_SIZE / 4 {
-            self.buffer.drain(..self.start);
+            self.end = 0;
+        } else if self.start > 0 && self.buffer.len() - self.end < READ_SIZE / 4 {
+            self.buffer.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
-        let used = self.buffer.len();
-        self.buffer.resize(used + READ_SIZE, 0);
+        // The room is zeroed when the buffer grows, not before every read.
+        if self.buffer.len() - self.end < READ_SIZE / 4 {
+            self.buffer.resize(self.end + READ_SIZE, 0);
+        }
         let read = loop {
-            match self.stream.read(&mut self.buffer[used..]) {
+            match self.stream.read(&mut self.buffer[self.end..]) {
                 Ok(read) => break read,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => {
-                    self.buffer.truncate(used);
-                    return Err(error);
-                }
+                Err(error) => return Err(error),
             }
         };
-        self.buffer.truncate(used + read);
+        self.end += read;
         Ok(read > 0)
+    }
+
+    /// The connection, to watch for readiness.
+    pub(crate) fn stream(&self) -> &UnixStream {
+        &self.stream
+    }
+
+    /// Whether bytes past the current request have been read already.
+    pub(crate) fn has_buffered(&self) -> bool {
+        self.start < self.end
     }
 
     /// Reads until a whole request frame is buffered: its length, or `None` when the
     /// router closed the connection between requests. A malformed frame is an error.
     pub(crate) fn next_frame(&mut self) -> io::Result<Option<usize>> {
         loop {
-            match decode_app_request(&self.buffer[self.start..]) {
+            match decode_app_request(&self.buffer[self.start..self.end]) {
                 Ok(Some((request, length))) => {
                     self.body = match request.body {
                         AppBody::None => BodyLeft::Done,
@@ -89,7 +102,7 @@ impl Input {
                 Err(error) => return Err(invalid(error)),
             }
             if !self.fill()? {
-                if self.start == self.buffer.len() {
+                if self.start == self.end {
                     return Ok(None);
                 }
                 return Err(io::Error::new(
@@ -142,7 +155,7 @@ impl Input {
                 }
                 return Ok(taken);
             }
-            let available = self.buffer.len() - self.start;
+            let available = self.end - self.start;
             match &mut self.body {
                 BodyLeft::Done => return Ok(0),
                 BodyLeft::Length(left) => {
@@ -160,7 +173,7 @@ impl Input {
                 BodyLeft::Chunked(decoder) => {
                     if available > 0 {
                         let consumed = decoder
-                            .decode(&self.buffer[self.start..], &mut self.decoded)
+                            .decode(&self.buffer[self.start..self.end], &mut self.decoded)
                             .map_err(invalid)?;
                         self.start += consumed;
                         if decoder.is_done() {

@@ -88,7 +88,6 @@ fn run() -> Result<(), ()> {
         .map_err(|errno| alert!("failed to block signals: {errno}"))?;
     interpreter::initialize(conf.home.as_deref()).map_err(|error| alert!("{error}"))?;
     let app = Python::attach(|py| interpreter::load(py, &conf)).map_err(drop)?;
-    let listener = Arc::new(listener);
     let (server, capacity) = match app.protocol {
         Protocol::Wsgi => {
             let wsgi =
@@ -96,18 +95,22 @@ fn run() -> Result<(), ()> {
                     Python::attach(|py| error.print(py));
                     alert!("Python failed to prepare the WSGI environ");
                 })?;
-            (Server::Wsgi(Arc::new(wsgi)), conf.threads)
+            let connections = wsgi::Connections::new(listener, conf.threads)
+                .map_err(|error| alert!("watching the application's socket failed: {error}"))?;
+            (
+                Server::Wsgi(Arc::new(wsgi), Arc::new(connections)),
+                conf.threads,
+            )
         }
         Protocol::Asgi => {
             let asgi = asgi::Asgi::start(app).map_err(drop)?;
             (
-                Server::Asgi(Arc::new(asgi)),
+                Server::Asgi(Arc::new(asgi), Arc::new(listener)),
                 conf.threads.saturating_mul(ASGI_REQUESTS_PER_THREAD),
             )
         }
     };
     for _ in 0..conf.threads {
-        let listener = listener.clone();
         let server = server.clone();
         let mut builder = std::thread::Builder::new();
         if let Some(size) = conf.thread_stack_size {
@@ -116,8 +119,8 @@ fn run() -> Result<(), ()> {
         builder
             .spawn(move || {
                 let outcome = match &server {
-                    Server::Wsgi(wsgi) => wsgi.serve(&listener),
-                    Server::Asgi(asgi) => asgi.serve(&listener),
+                    Server::Wsgi(wsgi, connections) => wsgi.serve(connections),
+                    Server::Asgi(asgi, listener) => asgi.serve(listener),
                 };
                 if let Err(error) = outcome {
                     alert!("accepting a connection failed: {error}");
@@ -141,7 +144,7 @@ fn run() -> Result<(), ()> {
     }
     let signal = quit.wait().ok();
     tracing::info!("exiting on {signal:?}");
-    if let Server::Asgi(asgi) = &server {
+    if let Server::Asgi(asgi, _) = &server {
         asgi.shut_down();
     }
     run_exit_functions();
@@ -150,8 +153,8 @@ fn run() -> Result<(), ()> {
 
 #[derive(Clone)]
 enum Server {
-    Wsgi(Arc<wsgi::Wsgi>),
-    Asgi(Arc<asgi::Asgi>),
+    Wsgi(Arc<wsgi::Wsgi>, Arc<wsgi::Connections>),
+    Asgi(Arc<asgi::Asgi>, Arc<UnixListener>),
 }
 
 /// Takes descriptor `fd`, which main opened for this process (`what` names it).

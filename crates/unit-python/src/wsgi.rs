@@ -7,9 +7,13 @@
 //! body of known length goes out as it is, any other in chunks.
 
 use std::io;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
 use pyo3::exceptions::{PyIOError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -45,47 +49,58 @@ impl Wsgi {
         })
     }
 
-    /// Serves connections from `listener` on this thread until accepting fails.
-    pub(crate) fn serve(&self, listener: &UnixListener) -> io::Result<()> {
+    /// Serves the connections of `connections` on this thread until waiting on them
+    /// fails.
+    pub(crate) fn serve(&self, connections: &Connections) -> io::Result<()> {
+        // The thread keeps one Python thread state for its whole life, detached while it
+        // waits: attaching a thread that has none creates a state (and maps its frame
+        // stack) and destroys it again, on every request.
+        Python::attach(|py| py.detach(|| self.serve_detached(connections)))
+    }
+
+    fn serve_detached(&self, connections: &Connections) -> io::Result<()> {
+        let mut events = vec![EpollEvent::empty(); connections.events_per_wait()];
         loop {
-            let (stream, _) = match listener.accept() {
-                Ok(accepted) => accepted,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => return Err(error),
+            let ready = match connections.epoll.wait(&mut events, EpollTimeout::NONE) {
+                Ok(ready) => ready,
+                Err(Errno::EINTR) => continue,
+                Err(errno) => return Err(errno.into()),
             };
-            if let Err(error) = self.serve_connection(stream) {
-                tracing::info!("a connection from the router ended: {error}");
+            for event in &events[..ready] {
+                let key = event.data();
+                if key == LISTENER_KEY {
+                    connections.accept()?;
+                    continue;
+                }
+                let Some(shared) = connections.get(key) else {
+                    continue;
+                };
+                match self.serve_ready(&shared) {
+                    Ok(true) => connections.rearm(key, &shared)?,
+                    Ok(false) => connections.close(key, &shared),
+                    Err(error) => {
+                        tracing::info!("a connection from the router ended: {error}");
+                        connections.close(key, &shared);
+                    }
+                }
             }
         }
     }
 
-    fn serve_connection(&self, stream: UnixStream) -> io::Result<()> {
-        let output = Output::new(stream.try_clone()?);
-        let shared = Arc::new(Shared {
-            input: Mutex::new(Input::new(stream)),
-            output: Mutex::new(output),
-            request: AtomicU64::new(0),
-        });
-        let served = self.serve_requests(&shared);
-        // The application may hold on to its request's objects (a reference cycle
-        // lives until the collector runs), and with them the socket: it is shut down
-        // here, so the router sees the connection end now.
-        let _ = shared
-            .lock_output()
-            .stream
-            .shutdown(std::net::Shutdown::Both);
-        served
-    }
-
-    fn serve_requests(&self, shared: &Arc<Shared>) -> io::Result<()> {
+    /// Serves the request that has arrived on a connection (and any buffered behind it);
+    /// `Ok(false)` when the connection is over.
+    fn serve_ready(&self, shared: &Arc<Shared>) -> io::Result<bool> {
         loop {
             let Some(length) = shared.lock_input().next_frame()? else {
-                return Ok(());
+                return Ok(false);
             };
             let keep = Python::attach(|py| self.handle(py, shared, length))?;
             let mut input = shared.lock_input();
             if !keep || (!input.body_done() && input.skip_body().is_err()) {
-                return Ok(());
+                return Ok(false);
+            }
+            if !input.has_buffered() {
+                return Ok(true);
             }
         }
     }
@@ -293,6 +308,139 @@ fn close_result(_py: Python<'_>, result: &Bound<'_, PyAny>) -> PyResult<()> {
 
 fn to_io(error: PyErr) -> io::Error {
     io::Error::other(error.to_string())
+}
+
+/// The key the listening socket is registered under (connections use their
+/// descriptor's number).
+const LISTENER_KEY: u64 = u64::MAX;
+/// How many ready connections one thread takes from a wait when it serves alone.
+const EVENTS_PER_WAIT: usize = 64;
+
+/// The router's connections to this process, served by the WSGI threads from one
+/// epoll instance. The router may send a request on one connection while the process
+/// is still answering another, so a thread goes from one answer to the next request
+/// without sleeping in between.
+pub(crate) struct Connections {
+    listener: UnixListener,
+    epoll: Epoll,
+    /// The open connections, by descriptor number.
+    open: Mutex<Vec<Option<Arc<Shared>>>>,
+    /// Several threads serve: a ready connection goes to one of them, and is watched
+    /// again once its request has been answered (`EPOLLONESHOT`).
+    one_shot: bool,
+}
+
+impl Connections {
+    pub(crate) fn new(listener: UnixListener, threads: usize) -> io::Result<Connections> {
+        listener.set_nonblocking(true)?;
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        epoll.add(
+            &listener,
+            EpollEvent::new(EpollFlags::EPOLLIN, LISTENER_KEY),
+        )?;
+        Ok(Connections {
+            listener,
+            epoll,
+            open: Mutex::new(Vec::new()),
+            one_shot: threads > 1,
+        })
+    }
+
+    fn events_per_wait(&self) -> usize {
+        if self.one_shot { 1 } else { EVENTS_PER_WAIT }
+    }
+
+    fn watched(&self) -> EpollFlags {
+        if self.one_shot {
+            EpollFlags::EPOLLIN | EpollFlags::EPOLLONESHOT
+        } else {
+            EpollFlags::EPOLLIN
+        }
+    }
+
+    fn lock_open(&self) -> MutexGuard<'_, Vec<Option<Arc<Shared>>>> {
+        self.open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes the connections waiting on the listener; an error only when accepting
+    /// fails for a reason other than a race with another thread.
+    fn accept(&self) -> io::Result<()> {
+        loop {
+            let stream = match self.listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
+            };
+            if let Err(error) = self.add(stream) {
+                tracing::warn!("taking a connection from the router failed: {error}");
+            }
+        }
+    }
+
+    fn add(&self, stream: UnixStream) -> io::Result<()> {
+        // Requests are read and answered with blocking I/O once a connection is ready.
+        stream.set_nonblocking(false)?;
+        let slot = usize::try_from(stream.as_raw_fd()).map_err(io::Error::other)?;
+        let key = slot as u64;
+        let shared = Arc::new(Shared {
+            output: Mutex::new(Output::new(stream.try_clone()?)),
+            input: Mutex::new(Input::new(stream)),
+            request: AtomicU64::new(0),
+        });
+        {
+            let mut open = self.lock_open();
+            if open.len() <= slot {
+                open.resize(slot + 1, None);
+            }
+            open[slot] = Some(Arc::clone(&shared));
+        }
+        // Watched only once it can be found: another thread may take its first request
+        // at once.
+        let watched = self.epoll.add(
+            shared.lock_input().stream(),
+            EpollEvent::new(self.watched(), key),
+        );
+        if let Err(errno) = watched {
+            self.close(key, &shared);
+            return Err(errno.into());
+        }
+        Ok(())
+    }
+
+    fn get(&self, key: u64) -> Option<Arc<Shared>> {
+        self.lock_open().get(usize::try_from(key).ok()?)?.clone()
+    }
+
+    /// Watches a served connection for its next request.
+    fn rearm(&self, key: u64, shared: &Shared) -> io::Result<()> {
+        if self.one_shot {
+            let input = shared.lock_input();
+            self.epoll.modify(
+                input.stream().as_fd(),
+                &mut EpollEvent::new(self.watched(), key),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Ends a connection. The application may hold on to its request's objects (a
+    /// reference cycle lives until the collector runs), and with them the socket: it
+    /// is shut down here, so the router sees the connection end now.
+    fn close(&self, key: u64, shared: &Shared) {
+        if let Ok(slot) = usize::try_from(key)
+            && let Some(entry) = self.lock_open().get_mut(slot)
+        {
+            *entry = None;
+        }
+        let _ = self.epoll.delete(shared.lock_input().stream());
+        let _ = shared
+            .lock_output()
+            .stream
+            .shutdown(std::net::Shutdown::Both);
+    }
 }
 
 /// What the Python objects of one connection share with its thread.

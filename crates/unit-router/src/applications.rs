@@ -11,11 +11,18 @@
 //! thread; no request is passed over more than twice. A [`Lease`] gives its process
 //! back when it is dropped.
 //!
-//! Each process has at most one connection from the router, kept open between requests
-//! and parked here while the process is idle: whichever worker leases the process next
-//! takes it along, so no request pays for a new connection (and a thread of the
-//! application's own for it), and a process that serves one connection at a time never
-//! waits on a second one.
+//! A language runner's process may also be sent one request more than it serves at
+//! once, when every process is busy and no other can be started, and it answered a
+//! request a moment ago: it reads those requests as soon as it has answered one,
+//! instead of sleeping until the router has read the answer and sent the next
+//! (`QUEUED_PER_RUNNER`). An external program is never sent a second request while it
+//! serves one.
+//!
+//! A process's connections from the router (one per request it is sent at once) are
+//! kept open between requests and parked here while unused: whichever worker leases the
+//! process next takes one along, so no request pays for a new connection (and a thread
+//! of the application's own for it), and a process that serves one connection at a time
+//! never waits on a second one.
 //!
 //! The main thread decides the processes ([`AppPool::plan`]): at least `spare` (or the
 //! fixed number) run, more start on demand up to `max`, processes idle longer than
@@ -48,6 +55,14 @@ pub(crate) const MAX_WAITING: usize = 256;
 const SAME_WORKER_WINDOW: usize = 8;
 /// ...and how often the first in line may be passed over so.
 const MAX_PASSED_OVER: u8 = 2;
+/// How many requests a language runner's process may be sent beyond its capacity while
+/// no process can be added: enough that under load it finds the next request waiting
+/// whenever it has answered one.
+const QUEUED_PER_RUNNER: u32 = 8;
+/// A busy process is sent more only if it answered a request this recently: one that
+/// has been working on the same requests for longer may be on a slow one, and what is
+/// sent to it would wait behind that instead of going to the next process free.
+const QUEUE_IF_ANSWERED_WITHIN: Duration = Duration::from_millis(20);
 
 /// Where a waiting request's process, or the news that none will come, is delivered.
 pub(crate) type Deliver = Box<dyn FnOnce(Result<Lease, Unavailable>) + Send>;
@@ -160,14 +175,16 @@ struct AppProcess {
     capacity: u32,
     active: u32,
     served: u64,
+    /// When it started or last finished a request: the start of its idleness when it
+    /// is idle.
     idle_since: Instant,
     /// Takes no new request: it is of an old generation, reached its request limit, or
     /// idled out; stopped once idle.
     retiring: bool,
     /// Main was asked to stop it.
     stopping: bool,
-    /// The router's connection to it while it is idle.
-    connection: Option<Parked>,
+    /// The router's connections to it that no request uses.
+    connections: Vec<Parked>,
 }
 
 impl AppProcess {
@@ -257,6 +274,16 @@ impl AppPool {
         }
     }
 
+    /// How many requests a process may be sent beyond its capacity now: only a
+    /// language runner's, and only while the pool cannot grow.
+    fn queue_room(&self, state: &PoolState) -> u32 {
+        if self.speaks_frames && !self.below_max(state) {
+            QUEUED_PER_RUNNER
+        } else {
+            0
+        }
+    }
+
     /// Leases a process for a request on `worker`, or queues the request (`deliver`
     /// gets the lease, or the news that none will come).
     pub(crate) fn acquire(self: &Arc<Self>, worker: usize, deliver: Deliver) -> Acquired {
@@ -265,12 +292,34 @@ impl AppPool {
             return Acquired::Unavailable;
         }
         let generation = state.generation;
-        if let Some(process) = state
+        let room = self.queue_room(&state);
+        let usable = |process: &AppProcess| process.takes_requests(generation);
+        let chosen = state
             .processes
-            .iter_mut()
-            .filter(|process| process.takes_requests(generation))
-            .find(|process| process.active < process.capacity)
-        {
+            .iter()
+            .position(|process| usable(process) && process.active < process.capacity)
+            .or_else(|| {
+                // Every process is busy: the least loaded one with room that is getting
+                // through its requests takes it.
+                if room == 0 {
+                    return None;
+                }
+                let now = Instant::now();
+                state
+                    .processes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, process)| {
+                        usable(process)
+                            && process.active < process.capacity + room
+                            && now.saturating_duration_since(process.idle_since)
+                                < QUEUE_IF_ANSWERED_WITHIN
+                    })
+                    .min_by_key(|(_, process)| process.active)
+                    .map(|(index, _)| index)
+            });
+        if let Some(index) = chosen {
+            let process = &mut state.processes[index];
             process.active += 1;
             let lease = Lease {
                 pool: Arc::clone(self),
@@ -278,7 +327,7 @@ impl AppPool {
                 worker,
                 socket: Arc::clone(&process.socket),
                 served: false,
-                connection: process.connection.take(),
+                connection: process.connections.pop(),
             };
             // As Unit: taking one of the `spare` idle processes starts another, which
             // stays whether or not this request is still running when it comes up.
@@ -379,8 +428,8 @@ impl AppPool {
         }
         process.idle_since = Instant::now();
         let usable = process.takes_requests(generation);
-        if usable {
-            process.connection = connection;
+        if usable && let Some(connection) = connection {
+            process.connections.push(connection);
         }
         let handed = if usable {
             self.hand_over(&mut state, pid, Some(worker))
@@ -433,7 +482,7 @@ impl AppPool {
             worker: waiter.worker,
             socket: Arc::clone(&process.socket),
             served: false,
-            connection: process.connection.take(),
+            connection: process.connections.pop(),
         };
         Some((waiter.deliver, lease))
     }
@@ -464,18 +513,19 @@ impl AppPool {
             idle_since: Instant::now(),
             retiring,
             stopping: false,
-            connection: None,
+            connections: Vec::new(),
         });
         let mut handed = Vec::new();
         let current = state.generation;
         if generation == current && !state.removed {
             while let Some(slot) = self.hand_over(&mut state, pid, None) {
                 handed.push(slot);
+                let room = self.queue_room(&state);
                 let full = state
                     .processes
                     .iter()
                     .find(|process| process.pid == pid)
-                    .is_none_or(|process| process.active >= process.capacity);
+                    .is_none_or(|process| process.active >= process.capacity + room);
                 if full {
                     break;
                 }
@@ -670,7 +720,7 @@ impl AppPool {
             let idle = process.active == 0;
             if idle && !process.stopping && (process.retiring || removed) {
                 process.stopping = true;
-                process.connection = None;
+                process.connections.clear();
                 plan.stops.push(process.pid);
             }
         }

@@ -276,6 +276,103 @@ fn threads_serve_slow_requests_at_once_in_one_process() {
     );
 }
 
+const ECHO_PATH_APP: &str = r#"
+import os, time
+
+def application(environ, start_response):
+    if environ['PATH_INFO'] == '/slow':
+        time.sleep(3)
+    body = f"{os.getpid()} {environ['PATH_INFO']}".encode()
+    start_response('200 OK', [('Content-Length', str(len(body)))])
+    return [body]
+"#;
+
+#[test]
+fn one_thread_serves_many_clients_at_once_each_its_own_answer() {
+    let Some(unit) = start_unit("python_many_clients") else {
+        return;
+    };
+    let port = configure_app(
+        &unit,
+        python_app(
+            &unit,
+            "wsgi",
+            ECHO_PATH_APP,
+            json!({"threads": 1, "processes": 1}),
+        ),
+    );
+    assert_eq!(get(port, "/").status, 200);
+    // More clients than the process serves at once: the router sends it requests on
+    // several connections, and each answer goes back on its own.
+    let clients: Vec<_> = (0..24)
+        .map(|client| {
+            thread::spawn(move || {
+                let mut stream = connect(port);
+                for request in 0..20 {
+                    let path = format!("/{client}/{request}");
+                    let head = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+                    stream.write_all(head.as_bytes()).expect("request");
+                    let reply = read_reply(&mut stream, false).expect("an answer");
+                    assert_eq!(reply.status, 200);
+                    let text = reply.text();
+                    assert_eq!(text.split(' ').nth(1), Some(path.as_str()), "{text}");
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("a client");
+    }
+}
+
+#[test]
+fn a_slow_request_does_not_hold_up_those_behind_it() {
+    let Some(unit) = start_unit("python_slow_ahead") else {
+        return;
+    };
+    let port = configure_app(
+        &unit,
+        python_app(
+            &unit,
+            "wsgi",
+            ECHO_PATH_APP,
+            json!({"threads": 1, "processes": 2}),
+        ),
+    );
+    assert_eq!(get(port, "/").status, 200);
+    // Both processes have been idle a while, so neither counts as getting through
+    // requests: nothing is queued behind the slow one.
+    thread::sleep(Duration::from_millis(200));
+    let slow = thread::spawn(move || get(port, "/slow").text());
+    thread::sleep(Duration::from_millis(200));
+    let quick: Vec<_> = (0..8)
+        .map(|client| {
+            thread::spawn(move || {
+                (0..10)
+                    .map(|request| get(port, &format!("/{client}/{request}")).text())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut quick_pids = std::collections::BTreeSet::new();
+    for client in quick {
+        for answer in client.join().expect("a client") {
+            quick_pids.insert(answer.split(' ').next().unwrap_or_default().to_owned());
+        }
+        assert!(
+            !slow.is_finished(),
+            "the quick requests waited for the slow one"
+        );
+    }
+    let slow_pid = slow.join().expect("the slow client");
+    let slow_pid = slow_pid.split(' ').next().unwrap_or_default();
+    assert_eq!(quick_pids.len(), 1, "{quick_pids:?}");
+    assert!(
+        !quick_pids.contains(slow_pid),
+        "{quick_pids:?} and {slow_pid}"
+    );
+}
+
 #[test]
 fn a_prefix_splits_script_name_from_path_info() {
     let Some(unit) = start_unit("python_prefix") else {

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 use serde_json::json;
 
-use super::{Acquired, AppPool, AppStatus, Lease, MAX_WAITING, Unavailable};
+use super::{
+    Acquired, AppPool, AppStatus, Lease, MAX_WAITING, QUEUE_IF_ANSWERED_WITHIN, QUEUED_PER_RUNNER,
+    Unavailable,
+};
 
 /// A pool for an external application with these extra members, counting wake-ups.
 fn pool(members: serde_json::Value) -> (Arc<AppPool>, Arc<AtomicUsize>) {
@@ -385,4 +388,69 @@ fn taking_a_spare_process_starts_another_even_once_the_request_is_done() {
     let plan = pool.plan(Instant::now());
     assert_eq!(plan.starts.len(), 1, "the spare taken is replaced");
     assert!(plan.stops.is_empty());
+}
+
+/// A pool for a Python application (its processes read request frames) with these
+/// members.
+fn python_pool(members: serde_json::Value) -> Arc<AppPool> {
+    let mut application = json!({"type": "python 3.11", "path": "/srv", "module": "wsgi"});
+    if let (Some(application), Some(members)) = (application.as_object_mut(), members.as_object()) {
+        application.extend(members.clone());
+    }
+    let conf = crate::conf::tests::parse_with(
+        &json!({"applications": {"app": application}}),
+        &crate::conf::tests::python_module(),
+    )
+    .expect("a valid configuration");
+    let application = conf
+        .applications
+        .into_iter()
+        .next()
+        .expect("the application");
+    Arc::new(AppPool::new(application, Box::new(|| {})))
+}
+
+#[test]
+fn busy_runners_are_sent_more_only_when_no_process_can_be_added() {
+    let pool = python_pool(json!({"processes": {"max": 2, "spare": 1}}));
+    assert_eq!(start_planned(&pool, 700).len(), 1);
+    let first = leased(acquire(&pool).0);
+    // Another process may still start: the request waits for it.
+    let (second, outcome) = acquire(&pool);
+    assert!(matches!(second, Acquired::Waiting(_)));
+    assert_eq!(start_planned(&pool, 710).len(), 1);
+    let second = taken(&outcome).expect("delivered").expect("a process");
+    assert_ne!(first.socket(), second.socket());
+    // At the maximum, busy processes that are getting through their requests take
+    // more, the least loaded first, up to QUEUED_PER_RUNNER each.
+    let mut queued = Vec::new();
+    for _ in 0..2 * QUEUED_PER_RUNNER {
+        queued.push(leased(acquire(&pool).0));
+    }
+    let on_first = queued
+        .iter()
+        .filter(|lease| lease.socket() == first.socket())
+        .count();
+    assert_eq!(on_first, QUEUED_PER_RUNNER as usize, "spread evenly");
+    assert!(matches!(acquire(&pool).0, Acquired::Waiting(_)));
+}
+
+#[test]
+fn a_runner_that_has_not_answered_lately_is_sent_nothing_more() {
+    let pool = python_pool(json!({"processes": 1}));
+    assert_eq!(start_planned(&pool, 800).len(), 1);
+    let slow = leased(acquire(&pool).0);
+    // It may be on a slow request: what comes waits for the next process free.
+    std::thread::sleep(QUEUE_IF_ANSWERED_WITHIN + Duration::from_millis(10));
+    assert!(matches!(acquire(&pool).0, Acquired::Waiting(_)));
+    drop(slow);
+}
+
+#[test]
+fn an_external_program_is_never_sent_a_second_request() {
+    let (pool, _) = pool(json!({"processes": 1}));
+    assert_eq!(start_planned(&pool, 900).len(), 1);
+    let lease = leased(acquire(&pool).0);
+    assert!(matches!(acquire(&pool).0, Acquired::Waiting(_)));
+    drop(lease);
 }

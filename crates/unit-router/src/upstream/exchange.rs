@@ -84,19 +84,38 @@ struct Link {
     /// The socket reported a close or an error: it is read until a read shows which,
     /// since a short read does not show a close that came with the data.
     hung_up: bool,
+    /// It is registered for writability as well as readability. A parked application
+    /// connection is not: a unix socket reports writability each time its peer reads,
+    /// which would wake the worker once more per request for nothing.
+    watches_writes: bool,
 }
 
 impl Link {
     /// A link over `upstream`: a reused connection is connected already, a new one is
     /// connecting. Readiness is awaited either way.
-    fn new(upstream: Upstream, reused: bool) -> Link {
+    fn new(upstream: Upstream, reused: bool, watches_writes: bool) -> Link {
         Link {
             upstream,
             reused,
             connected: reused,
             readable: false,
             hung_up: false,
+            watches_writes,
         }
+    }
+
+    /// Registers the connection for writability too, if it is not: from now on a full
+    /// socket that drains raises an event.
+    fn watch_writes(&mut self, registry: &Registry) -> io::Result<()> {
+        if !self.watches_writes {
+            registry.reregister(
+                self.upstream.stream.source(),
+                self.upstream.token,
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            self.watches_writes = true;
+        }
+        Ok(())
     }
 }
 
@@ -289,7 +308,7 @@ impl Exchange {
             self.take_request_body(client_input);
             // Writing goes on until the socket is full (its writability then raises an
             // event), so writes alone never call for another round: only moved input can.
-            if self.write_out().is_err() {
+            if self.write_out(registry).is_err() {
                 match self.link_failed(registry, pool) {
                     Some(step) => return step,
                     None => continue,
@@ -317,7 +336,7 @@ impl Exchange {
             // What arrived with the close is passed on before the close is handled.
             match self.pass_response(&mut pool.response_head, client_output, server, date) {
                 Ok(Passed::Moved(moved)) => progressed |= moved,
-                Ok(Passed::Upgraded) => return self.upgraded(),
+                Ok(Passed::Upgraded) => return self.upgraded(registry),
                 Err(status) => return self.fail(registry, pool, status),
             }
             if eof {
@@ -421,7 +440,7 @@ impl Exchange {
         {
             // Still registered from its first use; an idle connection that had anything
             // to say was dropped from the pool, so nothing waits unread.
-            self.link = Some(Link::new(upstream, true));
+            self.link = Some(Link::new(upstream, true, true));
             return true;
         }
         if self.peer == Peer::Application {
@@ -444,7 +463,7 @@ impl Exchange {
             pool.close(registry, Upstream { stream, token });
             return false;
         }
-        self.link = Some(Link::new(Upstream { stream, token }, false));
+        self.link = Some(Link::new(Upstream { stream, token }, false, true));
         true
     }
 
@@ -455,7 +474,7 @@ impl Exchange {
         if let Some(parked) = self.parked.take().filter(Parked::is_quiet)
             && let Some(upstream) = pool.claim_app(registry, parked, self.owner)
         {
-            self.link = Some(Link::new(upstream, true));
+            self.link = Some(Link::new(upstream, true, false));
             return true;
         }
         let Ok(stream) = connect(&self.target) else {
@@ -464,7 +483,9 @@ impl Exchange {
         let Ok(upstream) = pool.register_app(registry, stream, self.owner) else {
             return false;
         };
-        self.link = Some(Link::new(upstream, false));
+        // A new connection is watched for writability until its first park, since its
+        // connect may complete later.
+        self.link = Some(Link::new(upstream, false, true));
         true
     }
 
@@ -508,15 +529,30 @@ impl Exchange {
         }
         match self.peer {
             Peer::Upstream => pool.put(registry, self.target.clone(), link.upstream),
-            Peer::Application => self.kept = Some(pool.park_app(link.upstream)),
+            Peer::Application => {
+                let mut upstream = link.upstream;
+                if link.watches_writes
+                    && registry
+                        .reregister(upstream.stream.source(), upstream.token, Interest::READABLE)
+                        .is_err()
+                {
+                    pool.close(registry, upstream);
+                    return;
+                }
+                self.kept = Some(pool.park_app(upstream));
+            }
         }
     }
 
-    /// The upstream switched protocols: its connection goes to the client's tunnel.
-    fn upgraded(&mut self) -> ExchangeStep {
-        let Some(link) = self.link.take() else {
+    /// The upstream switched protocols: its connection goes to the client's tunnel,
+    /// which waits for its writability as well.
+    fn upgraded(&mut self, registry: &Registry) -> ExchangeStep {
+        let Some(mut link) = self.link.take() else {
             return ExchangeStep::Broken;
         };
+        if link.watch_writes(registry).is_err() {
+            return ExchangeStep::Broken;
+        }
         ExchangeStep::Upgraded {
             upstream: link.upstream,
             early: std::mem::take(&mut self.incoming.bytes),
@@ -539,7 +575,7 @@ impl Exchange {
 
     /// Writes what it can to the upstream; Ok(true) when nothing is left to write,
     /// Ok(false) when the socket is full.
-    fn write_out(&mut self) -> io::Result<bool> {
+    fn write_out(&mut self, registry: &Registry) -> io::Result<bool> {
         let Some(link) = &mut self.link else {
             return Ok(true);
         };
@@ -549,6 +585,7 @@ impl Exchange {
             .stream
             .write_pending(&outgoing.bytes, &mut outgoing.written)?
         {
+            link.watch_writes(registry)?;
             return Ok(false);
         }
         // The head alone stays for a resend; written body bytes are done with.

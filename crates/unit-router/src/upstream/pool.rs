@@ -245,12 +245,9 @@ impl UpstreamPool {
         if !Arc::ptr_eq(&home, &self.home) {
             // Its events must stop going to the other worker before they come here.
             let _ = home.registry.deregister(stream.source());
+            // Parked connections are watched for readability alone (see `Link`).
             registry
-                .register(
-                    stream.source(),
-                    token,
-                    Interest::READABLE | Interest::WRITABLE,
-                )
+                .register(stream.source(), token, Interest::READABLE)
                 .ok()?;
         }
         self.owners.insert(token, Some(owner));
