@@ -18,8 +18,6 @@ import traceback
 
 FLAG_TLS = 1
 FLAG_UPGRADE = 2
-_FIXED = struct.Struct('<BBBQHHQII')
-_U32 = struct.Struct('<I')
 _WS_GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 # Request body bytes buffered before reading from the router pauses.
 _BODY_HIGH_WATER = 256 * 1024
@@ -69,39 +67,13 @@ class FileWrapper:
         raise StopIteration
 
 
-def decode_frame(buffer):
-    """(request, frame length) for the frame at the start of buffer, or None."""
-    if len(buffer) < 4:
-        return None
-    (length,) = _U32.unpack_from(buffer, 0)
-    if len(buffer) < 4 + length:
-        return None
-    (version_minor, flags, kind, body_length, local_port, remote_port, ws_max_frame,
-     ws_read_timeout, ws_keepalive) = _FIXED.unpack_from(buffer, 4)
-    at = 4 + _FIXED.size
-    texts = []
-    for _ in range(8):
-        (size,) = _U32.unpack_from(buffer, at)
-        at += 4
-        texts.append(bytes(buffer[at:at + size]))
-        at += size
-    (count,) = _U32.unpack_from(buffer, at)
-    at += 4
-    fields = []
-    for _ in range(count):
-        (size,) = _U32.unpack_from(buffer, at)
-        name = bytes(buffer[at + 4:at + 4 + size])
-        at += 4 + size
-        (size,) = _U32.unpack_from(buffer, at)
-        value = bytes(buffer[at + 4:at + 4 + size])
-        at += 4 + size
-        fields.append((name, value))
-    if at != 4 + length:
-        raise ValueError('malformed request frame')
-    request = Request(version_minor, flags, kind, body_length, local_port, remote_port,
-                      texts, fields)
-    request.websocket = (ws_max_frame, ws_read_timeout / 1000, ws_keepalive / 1000)
-    return request, 4 + length
+# The request frame decoder (`decode_frame(buffer)`: None until the frame at the start
+# of the buffer is whole, else the arguments of its Request and the frame's length) is
+# the runner's own, unit-http's, set on this module before the server starts; so is
+# the response head encoder (`encode_head(status, fields, kind, length)`), whose frame
+# the router relays as it is.
+decode_frame = None
+encode_head = None
 
 
 class Request:
@@ -110,7 +82,7 @@ class Request:
                  'local_addr', 'server_name', 'app_target', 'fields', 'websocket')
 
     def __init__(self, version_minor, flags, kind, body_length, local_port, remote_port,
-                 texts, fields):
+                 texts, fields, websocket):
         self.version_minor = version_minor
         self.flags = flags
         self.kind = kind
@@ -119,7 +91,9 @@ class Request:
         self.remote_port = remote_port
         (self.method, self.target, self.path, self.query, self.remote_addr,
          self.local_addr, self.server_name, self.app_target) = texts
+        # Lowercased names, as ASGI has them.
         self.fields = fields
+        self.websocket = websocket
 
 
 class ChunkedBody:
@@ -313,21 +287,7 @@ def log_error(text):
         sys.stderr.flush()
 
 
-_RESPONSE_FIXED = struct.Struct('<HBBQ')
 BODY_NONE, BODY_LENGTH, BODY_CHUNKED = 0, 1, 2
-
-
-def _encode_head(status, fields, kind=BODY_NONE, length=0):
-    """A response head frame (unit-http's AppResponseHead): the router relays the
-    fields as they are."""
-    parts = [b'', _RESPONSE_FIXED.pack(status, kind, 0, length), _U32.pack(len(fields))]
-    for name, value in fields:
-        parts.append(_U32.pack(len(name)))
-        parts.append(name)
-        parts.append(_U32.pack(len(value)))
-        parts.append(value)
-    frame = b''.join(parts)
-    return _U32.pack(len(frame)) + frame
 
 
 class Connection(asyncio.Protocol):
@@ -397,9 +357,9 @@ class Connection(asyncio.Protocol):
                 return
             if decoded is None:
                 return
-            request, length = decoded
+            arguments, length = decoded
             del self.buffer[:length]
-            self.begin(request)
+            self.begin(Request(*arguments))
 
     def flow(self):
         pending = self.exchange.buffered if self.exchange is not None else 0
@@ -413,7 +373,7 @@ class Connection(asyncio.Protocol):
     def begin(self, request):
         target = self.server.target(request.app_target)
         websocket = bool(request.flags & FLAG_UPGRADE) and any(
-            name.lower() == b'upgrade' and value.lower() == b'websocket'
+            name == b'upgrade' and value.lower() == b'websocket'
             for name, value in request.fields)
         self.exchange = Exchange(self, request, target, websocket)
         self.loop.create_task(self.exchange.run())
@@ -553,7 +513,7 @@ class Exchange:
             else:
                 kind, length = BODY_LENGTH, len(body)
                 self.content_length = len(body)
-            out.append(_encode_head(self.status, self.fields, kind, length))
+            out.append(encode_head(self.status, self.fields, kind, length))
         if body and not self.no_body:
             if self.content_length is not None:
                 body = body[:max(0, self.content_length - self.sent)]
@@ -586,7 +546,7 @@ class Exchange:
             self.started = True
             self.complete = True
             # As Unit answers for an application that failed: 503.
-            self.connection.transport.write(_encode_head(503, [], BODY_LENGTH, 0))
+            self.connection.transport.write(encode_head(503, [], BODY_LENGTH, 0))
             self.end()
         else:
             self.complete = True
@@ -596,7 +556,7 @@ class Exchange:
         request = self.request
         _, app, legacy, prefix_bytes, prefix = self.target
         path = request.path
-        headers = [(name.lower(), value) for name, value in request.fields]
+        headers = request.fields
         tls = bool(request.flags & FLAG_TLS)
         scope = {
             'type': 'websocket' if self.is_websocket else 'http',
@@ -723,7 +683,7 @@ class WebSocket:
             code = message.get('code', 1000)
             if self.state == 'connecting':
                 self.state = 'closed'
-                transport.write(_encode_head(403, [], BODY_LENGTH, 0))
+                transport.write(encode_head(403, [], BODY_LENGTH, 0))
                 self.exchange.complete = True
                 self.connection.finished(self.exchange, True)
                 return
@@ -748,7 +708,7 @@ class WebSocket:
             fields.append((b'sec-websocket-protocol', subprotocol.encode()))
         for name, value in message.get('headers', []):
             fields.append((bytes(name), bytes(value)))
-        self.connection.transport.write(_encode_head(101, fields))
+        self.connection.transport.write(encode_head(101, fields))
         self.state = 'open'
         self.exchange.started = True
         self.connection.websocket = self
