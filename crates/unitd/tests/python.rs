@@ -287,21 +287,26 @@ def application(environ, start_response):
     return [body]
 "#;
 
+/// A unitd serving `ECHO_PATH_APP` on `processes` processes of one thread each, and
+/// its port, once it has answered.
+fn echo_path_app(test: &str, processes: u32) -> Option<(TestUnit, u16)> {
+    let unit = start_unit(test)?;
+    let app = python_app(
+        &unit,
+        "wsgi",
+        ECHO_PATH_APP,
+        json!({"threads": 1, "processes": processes}),
+    );
+    let port = configure_app(&unit, app);
+    assert_eq!(get(port, "/").status, 200);
+    Some((unit, port))
+}
+
 #[test]
 fn one_thread_serves_many_clients_at_once_each_its_own_answer() {
-    let Some(unit) = start_unit("python_many_clients") else {
+    let Some((_unit, port)) = echo_path_app("python_many_clients", 1) else {
         return;
     };
-    let port = configure_app(
-        &unit,
-        python_app(
-            &unit,
-            "wsgi",
-            ECHO_PATH_APP,
-            json!({"threads": 1, "processes": 1}),
-        ),
-    );
-    assert_eq!(get(port, "/").status, 200);
     // More clients than the process serves at once: the router sends it requests on
     // several connections, and each answer goes back on its own.
     let clients: Vec<_> = (0..24)
@@ -327,19 +332,9 @@ fn one_thread_serves_many_clients_at_once_each_its_own_answer() {
 
 #[test]
 fn a_slow_request_does_not_hold_up_those_behind_it() {
-    let Some(unit) = start_unit("python_slow_ahead") else {
+    let Some((_unit, port)) = echo_path_app("python_slow_ahead", 2) else {
         return;
     };
-    let port = configure_app(
-        &unit,
-        python_app(
-            &unit,
-            "wsgi",
-            ECHO_PATH_APP,
-            json!({"threads": 1, "processes": 2}),
-        ),
-    );
-    assert_eq!(get(port, "/").status, 200);
     // Both processes have been idle a while, so neither counts as getting through
     // requests: nothing is queued behind the slow one.
     thread::sleep(Duration::from_millis(200));

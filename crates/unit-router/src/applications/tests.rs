@@ -329,17 +329,7 @@ fn a_python_process_is_its_module_told_which_application_to_run() {
         "module": "wsgi",
         "environment": {"DJANGO_SETTINGS_MODULE": "blog.settings"},
     });
-    let conf = crate::conf::tests::parse_with(
-        &json!({"applications": {"blog": raw}}),
-        &crate::conf::tests::python_module(),
-    )
-    .expect("a valid configuration");
-    let application = conf
-        .applications
-        .into_iter()
-        .next()
-        .expect("the application");
-    let pool = AppPool::new(application, Box::new(|| {}));
+    let pool = python_pool_of("blog", &raw);
     let plan = pool.plan(Instant::now());
     let [start] = plan.starts.as_slice() else {
         panic!("one process to start, not {:?}", plan.starts);
@@ -397,8 +387,13 @@ fn python_pool(members: serde_json::Value) -> Arc<AppPool> {
     if let (Some(application), Some(members)) = (application.as_object_mut(), members.as_object()) {
         application.extend(members.clone());
     }
+    python_pool_of("app", &application)
+}
+
+/// A pool for the Python application `name`, configured as `application`.
+fn python_pool_of(name: &str, application: &serde_json::Value) -> Arc<AppPool> {
     let conf = crate::conf::tests::parse_with(
-        &json!({"applications": {"app": application}}),
+        &json!({"applications": {name: application}}),
         &crate::conf::tests::python_module(),
     )
     .expect("a valid configuration");
