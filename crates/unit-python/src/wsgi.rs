@@ -11,6 +11,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -61,11 +62,15 @@ impl Wsgi {
     fn serve_detached(&self, connections: &Connections) -> io::Result<()> {
         let mut events = vec![EpollEvent::empty(); connections.events_per_wait()];
         loop {
-            let ready = match connections.epoll.wait(&mut events, EpollTimeout::NONE) {
+            let ready = match connections
+                .epoll
+                .wait(&mut events, connections.wait_timeout())
+            {
                 Ok(ready) => ready,
                 Err(Errno::EINTR) => continue,
                 Err(errno) => return Err(errno.into()),
             };
+            connections.resume_accepting_when_due()?;
             for event in &events[..ready] {
                 let key = event.data();
                 if key == LISTENER_KEY {
@@ -315,6 +320,11 @@ fn to_io(error: PyErr) -> io::Error {
 const LISTENER_KEY: u64 = u64::MAX;
 /// How many ready connections one thread takes from a wait when it serves alone.
 const EVENTS_PER_WAIT: usize = 64;
+/// How long accepting stops when the process is out of descriptors or memory, as the
+/// router's accept back-off: no spinning, and little waiting once some are free.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// At most one log line about it per this long, whatever the number of threads.
+const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The router's connections to this process, served by the WSGI threads from one
 /// epoll instance. The router may send a request on one connection while the process
@@ -328,6 +338,11 @@ pub(crate) struct Connections {
     /// Several threads serve: a ready connection goes to one of them, and is watched
     /// again once its request has been answered (`EPOLLONESHOT`).
     one_shot: bool,
+    /// Accepting failed for want of descriptors or memory: the listener is not watched
+    /// until then, while the open connections are served.
+    accept_paused_until: Mutex<Option<Instant>>,
+    /// When that was last logged.
+    accept_failure_logged: Mutex<Option<Instant>>,
 }
 
 impl Connections {
@@ -343,6 +358,8 @@ impl Connections {
             epoll,
             open: Mutex::new(Vec::new()),
             one_shot: threads > 1,
+            accept_paused_until: Mutex::new(None),
+            accept_failure_logged: Mutex::new(None),
         })
     }
 
@@ -359,19 +376,22 @@ impl Connections {
     }
 
     fn lock_open(&self) -> MutexGuard<'_, Vec<Option<Arc<Shared>>>> {
-        self.open
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.open)
     }
 
     /// Takes the connections waiting on the listener; an error only when accepting
-    /// fails for a reason other than a race with another thread.
+    /// fails for a reason other than a race with another thread or a lack of
+    /// descriptors or memory, which pauses accepting.
     fn accept(&self) -> io::Result<()> {
         loop {
             let stream = match self.listener.accept() {
                 Ok((stream, _)) => stream,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) if is_out_of_resources(&error) => {
+                    self.pause_accepting(&error)?;
+                    return Ok(());
+                }
                 Err(error) => return Err(error),
             };
             if let Err(error) = self.add(stream) {
@@ -406,6 +426,50 @@ impl Connections {
         if let Err(errno) = watched {
             self.close(key, &shared);
             return Err(errno.into());
+        }
+        Ok(())
+    }
+
+    fn pause_accepting(&self, error: &io::Error) -> io::Result<()> {
+        let now = Instant::now();
+        {
+            let mut logged = lock(&self.accept_failure_logged);
+            if logged.is_none_or(|at| now.saturating_duration_since(at) >= ACCEPT_LOG_INTERVAL) {
+                *logged = Some(now);
+                tracing::error!(
+                    "accepting a connection failed: {error}; accepting pauses for {} ms",
+                    ACCEPT_PAUSE.as_millis()
+                );
+            }
+        }
+        self.epoll.modify(
+            &self.listener,
+            &mut EpollEvent::new(EpollFlags::empty(), LISTENER_KEY),
+        )?;
+        *lock(&self.accept_paused_until) = Some(now + ACCEPT_PAUSE);
+        Ok(())
+    }
+
+    /// How long a thread may wait for readiness: until a pause in accepting ends.
+    fn wait_timeout(&self) -> EpollTimeout {
+        match *lock(&self.accept_paused_until) {
+            None => EpollTimeout::NONE,
+            Some(until) => {
+                let left = until.saturating_duration_since(Instant::now()).as_millis();
+                EpollTimeout::from(u16::try_from(left).unwrap_or(u16::MAX))
+            }
+        }
+    }
+
+    /// Watches the listener again once a pause in accepting is over.
+    fn resume_accepting_when_due(&self) -> io::Result<()> {
+        let mut paused = lock(&self.accept_paused_until);
+        if paused.is_some_and(|until| Instant::now() >= until) {
+            *paused = None;
+            self.epoll.modify(
+                &self.listener,
+                &mut EpollEvent::new(EpollFlags::EPOLLIN, LISTENER_KEY),
+            )?;
         }
         Ok(())
     }
@@ -870,4 +934,20 @@ impl WsgiInput {
         let line = self.with_input(py, |input, out| input.read_line(usize::MAX, out).map(drop))?;
         Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
     }
+}
+
+/// Locks a mutex whose data stays good if a thread panicked holding it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether an accept failed for want of descriptors or memory, so that it would fail
+/// again until some are freed (the router's `unit_engine::is_out_of_resources`).
+fn is_out_of_resources(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }

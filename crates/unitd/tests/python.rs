@@ -773,3 +773,55 @@ def application(environ, start_response):
     let old = std::fs::read_to_string(&rotated).expect("the rotated log");
     assert!(!old.contains("after-rotation"), "{old}");
 }
+
+/// Lowers its own descriptor limit at import to what the runner has open plus its
+/// epoll instance and one connection (two descriptors), and restores it 3 s later.
+const FEW_DESCRIPTORS_APP: &str = r#"
+import os, resource, threading
+
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+# The listing counts the descriptor it reads the directory with.
+open_now = len(os.listdir('/proc/self/fd')) - 1
+resource.setrlimit(resource.RLIMIT_NOFILE, (open_now + 3, hard))
+threading.Timer(3.0, resource.setrlimit, (resource.RLIMIT_NOFILE, (soft, hard))).start()
+
+def application(environ, start_response):
+    body = str(os.getpid()).encode()
+    start_response('200 OK', [('Content-Length', str(len(body)))])
+    return [body]
+"#;
+
+#[test]
+fn a_runner_out_of_descriptors_pauses_accepting_and_serves_again() {
+    let Some(unit) = start_unit("python_few_descriptors") else {
+        return;
+    };
+    // Two threads: the router opens a second connection at once, which the process
+    // has no descriptor to accept.
+    let app = python_app(
+        &unit,
+        "wsgi",
+        FEW_DESCRIPTORS_APP,
+        json!({"threads": 2, "processes": 1}),
+    );
+    let port = configure_app(&unit, app);
+    let clients: Vec<_> = (0..8)
+        .map(|_| thread::spawn(move || get(port, "/")))
+        .collect();
+    let answers: Vec<_> = clients
+        .into_iter()
+        .map(|client| client.join().expect("a client"))
+        .collect();
+    let pids: std::collections::BTreeSet<String> =
+        answers.iter().map(support::http::HttpReply::text).collect();
+    assert!(
+        answers.iter().all(|answer| answer.status == 200),
+        "{pids:?}"
+    );
+    assert_eq!(pids.len(), 1, "one process served them all: {pids:?}");
+    assert!(
+        unit.log_text().contains("accepting pauses"),
+        "{}",
+        unit.log_text()
+    );
+}
