@@ -10,6 +10,7 @@ use std::io;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyIOError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -20,10 +21,19 @@ use crate::exchange::{Input, write_all_parts};
 use crate::interpreter::{LoadedApp, LoadedTarget};
 use crate::{ErrorStream, SERVER_SOFTWARE, target_for};
 
+/// How long a thread stops accepting when the process is out of descriptors or memory,
+/// as the router's accept back-off does: no spinning, and little waiting once some are
+/// free.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// At most one log line about it per this long, whatever the number of threads.
+const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The application and what every request's environ starts from.
 pub(crate) struct Wsgi {
     app: LoadedApp,
     base_environ: Py<PyDict>,
+    /// When a failed accept was last logged, shared by the threads.
+    accept_failure_logged: Mutex<Option<Instant>>,
 }
 
 impl Wsgi {
@@ -42,21 +52,49 @@ impl Wsgi {
         Ok(Wsgi {
             app,
             base_environ: base.unbind(),
+            accept_failure_logged: Mutex::new(None),
         })
     }
 
-    /// Serves connections from `listener` on this thread until accepting fails.
+    /// Serves connections from `listener` on this thread until accepting fails for a
+    /// reason other than a lack of descriptors or memory, which only pauses it.
     pub(crate) fn serve(&self, listener: &UnixListener) -> io::Result<()> {
         loop {
             let (stream, _) = match listener.accept() {
                 Ok(accepted) => accepted,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) if is_out_of_resources(&error) => {
+                    if self.accept_failure_to_log() {
+                        tracing::error!(
+                            "accepting a connection failed: {error}; accepting pauses for {} ms",
+                            ACCEPT_PAUSE.as_millis()
+                        );
+                    }
+                    std::thread::sleep(ACCEPT_PAUSE);
+                    continue;
+                }
                 Err(error) => return Err(error),
             };
             if let Err(error) = self.serve_connection(stream) {
                 tracing::info!("a connection from the router ended: {error}");
             }
         }
+    }
+
+    /// Whether a failed accept is the first in a second, and so to be logged.
+    fn accept_failure_to_log(&self) -> bool {
+        let now = Instant::now();
+        // A poisoned lock only means another thread panicked; the time is still good.
+        let mut logged = self
+            .accept_failure_logged
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let due = logged
+            .is_none_or(|logged| now.saturating_duration_since(logged) >= ACCEPT_LOG_INTERVAL);
+        if due {
+            *logged = Some(now);
+        }
+        due
     }
 
     fn serve_connection(&self, stream: UnixStream) -> io::Result<()> {
@@ -722,4 +760,13 @@ impl WsgiInput {
         let line = self.with_input(py, |input, out| input.read_line(usize::MAX, out).map(drop))?;
         Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
     }
+}
+
+/// Whether an accept failed for want of descriptors or memory, so that it would fail
+/// again until some are freed (the router's `unit_engine::is_out_of_resources`).
+fn is_out_of_resources(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
