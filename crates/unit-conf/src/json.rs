@@ -5,7 +5,7 @@
 //! may appear wherever whitespace may and are dropped, duplicate object member names are
 //! refused, numbers are at most 14 characters long (as written, and as printed once the
 //! exponent is normalized, see below) and no larger in magnitude than 2^63 − 1, and
-//! arrays and objects nest at most 512 levels deep. Members keep
+//! arrays and objects nest at most 400 levels deep. Members keep
 //! their order and numbers keep the spelling they had in the body (`1.50` stays `1.50`, `-0`
 //! stays `-0`), except that serde_json's documented number parser writes an exponent with a
 //! lower-case `e` and an explicit sign (`1E3` becomes `1e+3`).
@@ -14,7 +14,8 @@
 //! control API puts into its `{"error": "Invalid JSON.", ...}` response.
 //!
 //! The parser works with an explicit stack rather than recursion, so no input can exhaust
-//! the thread's stack. Comment text is skipped byte by byte and is not checked for valid
+//! the thread's stack, and the depth limit holds before anything that recurses over a
+//! value (the validator, cloning, printing, dropping) sees it. Comment text is skipped byte by byte and is not checked for valid
 //! UTF-8; everything else outside strings is ASCII. What this module deliberately does not
 //! do: validate the configuration's meaning (names, types of members), or render JSON.
 
@@ -80,8 +81,19 @@ impl std::error::Error for JsonError {}
 /// `1.50`; only an exponent is normalized to `e+`/`e-`. See the module documentation for
 /// the accepted syntax.
 pub fn parse_json(body: &[u8]) -> Result<Value, JsonError> {
+    parse_json_below(body, 0)
+}
+
+/// Parses a request body whose value goes `enclosing_depth` arrays and objects deep into
+/// the configuration tree (a `PUT` of `/config/routes/0` puts it two levels down), so
+/// that the whole tree keeps to the depth limit, not only the body.
+pub fn parse_json_below(body: &[u8], enclosing_depth: usize) -> Result<Value, JsonError> {
     let text = body.strip_prefix(UTF8_BOM).unwrap_or(body);
-    let mut parser = Parser { text, pos: 0 };
+    let mut parser = Parser {
+        text,
+        pos: 0,
+        max_open: MAX_DEPTH.saturating_sub(enclosing_depth),
+    };
     parser.skip_space()?;
     if parser.peek().is_none() {
         return Err(parser.error(parser.pos, EMPTY));
@@ -94,8 +106,12 @@ pub fn parse_json(body: &[u8]) -> Result<Value, JsonError> {
     Ok(value)
 }
 
-/// How many arrays and objects may be open at once.
-const MAX_DEPTH: usize = 512;
+/// How many arrays and objects may be open at once. Unit's recursive parser has no limit,
+/// and serde_json's recursion limit (128) is too low for a long chain of share `fallback`
+/// actions, the one place a configuration may nest without bound. Code that walks a
+/// value recursively (the validator, the typed model, the router's compiler, cloning,
+/// printing, dropping) then never runs deeper than this.
+const MAX_DEPTH: usize = 400;
 
 /// How many characters a number may have, sign, fraction and exponent included.
 const MAX_NUMBER_LEN: usize = 14;
@@ -118,7 +134,7 @@ const DUPLICATE: &str = "Duplicate object member.";
 const TOO_LONG: &str = "The number is too long.";
 const OUT_OF_RANGE: &str = "The number is out of range. Numbers must lie between \
                             -9223372036854775807 and 9223372036854775807.";
-const TOO_DEEP: &str = "The JSON value is nested too deeply. At most 512 levels of arrays and \
+const TOO_DEEP: &str = "The JSON value is nested too deeply. At most 400 levels of arrays and \
                         objects are allowed.";
 const TRAILING: &str = "Unexpected character after the JSON value. Only whitespace and \
                         comments may follow it.";
@@ -159,6 +175,8 @@ struct Parser<'a> {
     /// The body without its BOM; offsets are relative to it.
     text: &'a [u8],
     pos: usize,
+    /// How many arrays and objects of the body may be open at once.
+    max_open: usize,
 }
 
 /// An array or object whose closing bracket has not been seen yet.
@@ -220,7 +238,7 @@ impl Parser<'_> {
             let mut value = match self.peek() {
                 None => return Err(self.end_error()),
                 Some(bracket @ (b'[' | b'{')) => {
-                    if open_containers.len() >= MAX_DEPTH {
+                    if open_containers.len() >= self.max_open {
                         return Err(self.error(self.pos, TOO_DEEP));
                     }
                     self.pos += 1;

@@ -35,7 +35,7 @@ pub use address::ControlAddress;
 pub use available::Available;
 pub use cli::{Action, CommandLine, help_text, parse_command_line, version_text};
 pub use error::{AddressError, CliError, ModulesError};
-pub use json::{JsonError, parse_json};
+pub use json::{JsonError, parse_json, parse_json_below};
 pub use model::{
     AccessLog, ActionKind, Application, ApplicationKind, Automount, Compression, Compressor,
     Condition, Conf, DEFAULT_ACCESS_LOG_FORMAT, DEFAULT_SHARE_INDEX, FieldPatterns, Forwarded,

@@ -2,7 +2,7 @@
 //! as a plan the controller carries out, and the answers' shapes.
 
 use serde_json::{Value, json};
-use unit_conf::{Available, Modules, parse_json, validate_config};
+use unit_conf::{Available, Modules, parse_json_below, validate_config};
 
 use crate::certificates::{self, CertificatePath, Certificates};
 pub(crate) use crate::plan::{ApiResponse, Plan};
@@ -148,7 +148,11 @@ fn plan_config(
     let edited = if method == "DELETE" {
         tree::delete(&mut candidate, segments)
     } else {
-        let value = match parse_json(request.body) {
+        // The body goes one level down per segment (and one more as a new element of an
+        // array), and the tree as a whole must keep to the parser's depth limit, as the
+        // router parses it again.
+        let enclosing_depth = segments.len() + usize::from(method == "POST");
+        let value = match parse_json_below(request.body, enclosing_depth) {
             Ok(value) => value,
             Err(error) => return Plan::Respond(invalid_json(&error)),
         };
@@ -489,6 +493,42 @@ mod tests {
             json!({"offset": 9, "line": 2, "column": 8})
         );
         assert!(response.body["detail"].is_string());
+    }
+
+    #[test]
+    fn the_depth_limit_counts_the_path() {
+        let nested = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+        let depth_of = |method: &str, target: &str, body: &str| {
+            let request = ApiRequest {
+                method,
+                target,
+                body: body.as_bytes(),
+                if_match: None,
+            };
+            match plan(
+                &request,
+                &conf(),
+                &Modules::default(),
+                &Certificates::default(),
+            ) {
+                Plan::Respond(response) if response.body["error"] == "Invalid JSON." => "too deep",
+                _ => "parsed",
+            }
+        };
+        assert_eq!(depth_of("PUT", "/config", &nested(400)), "parsed");
+        assert_eq!(depth_of("PUT", "/config", &nested(401)), "too deep");
+        assert_eq!(depth_of("PUT", "/config/routes", &nested(399)), "parsed");
+        assert_eq!(depth_of("PUT", "/config/routes", &nested(400)), "too deep");
+        assert_eq!(
+            depth_of("PUT", "/config/applications/app/x", &nested(397)),
+            "parsed"
+        );
+        assert_eq!(
+            depth_of("PUT", "/config/applications/app/x", &nested(398)),
+            "too deep"
+        );
+        assert_eq!(depth_of("POST", "/config/routes", &nested(398)), "parsed");
+        assert_eq!(depth_of("POST", "/config/routes", &nested(399)), "too deep");
     }
 
     #[test]

@@ -137,12 +137,36 @@ enum Step {
     Pass(String),
 }
 
+/// What one action did: finished the request's routing, or handed it to a share's
+/// `fallback`.
+enum ActionStep<'a> {
+    Done(Step),
+    Fallback(&'a Action),
+}
+
+/// Runs `action`, and the `fallback` of each share that serves nothing, in a loop rather
+/// than by recursion, so a long chain of fallbacks costs no stack.
 fn run_action(
     conf: &ActiveConf,
     action: &Action,
     request: &mut HttpRequest,
     services: &mut Services,
 ) -> Step {
+    let mut action = action;
+    loop {
+        match run_one_action(conf, action, request, services) {
+            ActionStep::Done(step) => return step,
+            ActionStep::Fallback(fallback) => action = fallback,
+        }
+    }
+}
+
+fn run_one_action<'a>(
+    conf: &ActiveConf,
+    action: &'a Action,
+    request: &mut HttpRequest,
+    services: &mut Services,
+) -> ActionStep<'a> {
     if let Some(rewrite) = &action.rewrite {
         let rewritten = rewrite.expand(request, &ResponseVars::default());
         let path = rewritten
@@ -163,12 +187,14 @@ fn run_action(
                     notice!("URI rewritten to \"{}\"", request.uri);
                 }
             }
-            Err(_) => return Step::Outcome(Outcome::Respond(error_page(500))),
+            Err(_) => return ActionStep::Done(Step::Outcome(Outcome::Respond(error_page(500)))),
         }
     }
     let mut response = match &action.kind {
         ActionKind::Pass(template) => {
-            return Step::Pass(template.expand(request, &ResponseVars::default()));
+            return ActionStep::Done(Step::Pass(
+                template.expand(request, &ResponseVars::default()),
+            ));
         }
         ActionKind::Return { status, location } => {
             if (400..=599).contains(status) {
@@ -231,28 +257,28 @@ fn run_action(
                         if conf.http.log_route {
                             notice!("\"fallback\" taken");
                         }
-                        return run_action(conf, fallback, request, services);
+                        return ActionStep::Fallback(fallback);
                     }
                     None => error_page(status),
                 },
                 ShareOutcome::MethodNotAllowed => match &share.fallback {
-                    Some(fallback) => return run_action(conf, fallback, request, services),
+                    Some(fallback) => return ActionStep::Fallback(fallback),
                     None => error_page(405),
                 },
                 ShareOutcome::Error => error_page(500),
             }
         }
         ActionKind::Proxy(target) => {
-            return Step::Outcome(Outcome::Proxy {
+            return ActionStep::Done(Step::Outcome(Outcome::Proxy {
                 target: target.clone(),
                 response_headers: expand_headers(action, request),
-            });
+            }));
         }
     };
     // As in Unit, an action's `response_headers` change only successful and
     // redirecting answers, never an error page.
     if !(200..400).contains(&response.status) {
-        return Step::Outcome(Outcome::Respond(response));
+        return ActionStep::Done(Step::Outcome(Outcome::Respond(response)));
     }
     for (name, value) in expand_headers(action, request) {
         response
@@ -262,7 +288,7 @@ fn run_action(
             response.headers.push((name.into(), value.into()));
         }
     }
-    Step::Outcome(Outcome::Respond(response))
+    ActionStep::Done(Step::Outcome(Outcome::Respond(response)))
 }
 
 /// The action's `response_headers`, expanded for `request` (`None` removes a field).

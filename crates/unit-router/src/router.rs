@@ -322,7 +322,9 @@ impl Router {
                 error_reply("another configuration is being applied"),
             );
         }
-        let conf: Value = match serde_json::from_slice(conf) {
+        // The controller's own parser, with its depth limit: serde_json's recursion limit
+        // (128) is below it and would refuse a deep `fallback` chain the controller took.
+        let conf: Value = match unit_conf::parse_json(conf) {
             Ok(conf) => conf,
             Err(error) => return self.reply_to(requester, error_reply(&error.to_string())),
         };

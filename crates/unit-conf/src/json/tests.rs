@@ -427,29 +427,47 @@ fn positions_count_lines_and_characters() {
 
 #[test]
 fn nesting_depth_is_limited() {
-    let too_deep = "The JSON value is nested too deeply. At most 512 levels of arrays and objects are \
+    let too_deep = "The JSON value is nested too deeply. At most 400 levels of arrays and objects are \
          allowed.";
-    let deepest_arrays = format!("{}{}", "[".repeat(512), "]".repeat(512));
+    let deepest_arrays = format!("{}{}", "[".repeat(400), "]".repeat(400));
     check(deepest_arrays.as_bytes(), &deepest_arrays);
 
-    let too_deep_arrays = format!("{}{}", "[".repeat(513), "]".repeat(513));
+    let too_deep_arrays = format!("{}{}", "[".repeat(401), "]".repeat(401));
     check(
         too_deep_arrays.as_bytes(),
-        &format!("error 512 1:513 {too_deep}"),
+        &format!("error 400 1:401 {too_deep}"),
     );
 
-    let deepest_objects = format!("{}1{}", "{\"a\":".repeat(512), "}".repeat(512));
+    let deepest_objects = format!("{}1{}", "{\"a\":".repeat(400), "}".repeat(400));
     check(deepest_objects.as_bytes(), &deepest_objects);
 
     let too_deep_mixed = format!("{}{{}}", "[{\"k\":".repeat(256));
     check(
         too_deep_mixed.as_bytes(),
-        &format!("error {} 1:{} {too_deep}", 256 * 6, 256 * 6 + 1),
+        &format!("error {} 1:{} {too_deep}", 200 * 6, 200 * 6 + 1),
     );
 
     // Far deeper input is refused without exhausting the stack.
     let very_deep = "[".repeat(1_000_000);
-    check(very_deep.as_bytes(), &format!("error 512 1:513 {too_deep}"));
+    check(very_deep.as_bytes(), &format!("error 400 1:401 {too_deep}"));
+}
+
+#[test]
+fn the_depth_limit_counts_the_levels_above_the_body() {
+    let three_deep = b"[[[1]]]";
+    assert!(parse_json_below(three_deep, 397).is_ok());
+    let json_error = parse_json_below(three_deep, 398).expect_err("401 levels in all");
+    assert_eq!(
+        render_error(&json_error)
+            .split_once(" The")
+            .map(|(at, _)| at),
+        Some("error 2 1:3")
+    );
+    assert!(
+        parse_json_below(b"1", 400).is_ok(),
+        "a scalar opens no level"
+    );
+    assert!(parse_json_below(b"[]", 1000).is_err());
 }
 
 #[test]
