@@ -212,3 +212,50 @@ fn slow_clients_are_closed_by_the_timeouts_and_do_not_stop_others() {
         "the router grew by {growth} KiB while the slow clients were open"
     );
 }
+
+/// Idle keep-alive connections held at once.
+const IDLE_CONNECTIONS: usize = 300;
+
+#[test]
+fn idle_keep_alive_connections_are_all_closed_at_the_idle_timeout() {
+    if let Err(reason) = raise_descriptor_limit(2 * IDLE_CONNECTIONS as u64 + 256) {
+        return skip("idle_keep_alive_connections", &reason);
+    }
+    let port = free_port();
+    let conf = json!({
+        "listeners": {format!("127.0.0.1:{port}"): {"pass": "routes"}},
+        "routes": [{"action": {"return": 200}}],
+        "settings": {"http": {"idle_timeout": 1}}
+    });
+    let unit = support::http::start_with("idle-clients", &conf);
+    // Each connection is served one request, then waits for its next one.
+    let mut idle: Vec<TcpStream> = (0..IDLE_CONNECTIONS)
+        .map(|_| {
+            let mut stream = connect(port);
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .expect("send");
+            assert_eq!(read_reply(&mut stream, false).expect("served").status, 200);
+            stream.set_nonblocking(true).expect("nonblocking");
+            stream
+        })
+        .collect();
+    assert_eq!(
+        served(port, "/").status,
+        200,
+        "a new client is served while the idle ones are held"
+    );
+    let started = Instant::now();
+    while !idle.is_empty() && started.elapsed() < GIVE_UP_AFTER {
+        idle.retain_mut(|stream| !closed_by_server(stream));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        idle.is_empty(),
+        "{} of {IDLE_CONNECTIONS} idle connections are still open after {} s",
+        idle.len(),
+        GIVE_UP_AFTER.as_secs()
+    );
+    assert_eq!(served(port, "/").status, 200);
+    drop(unit);
+}
