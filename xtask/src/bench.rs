@@ -3,8 +3,9 @@
 //! Each suite is its own submodule behind one variant of [`Suite`]: `criterion` (every
 //! crate's `benches/`), which also runs when no suite is named, `http` (a release unitd
 //! against nginx under wrk load), `app` (an application through unitd against the
-//! same application reached directly) and `python` (WSGI and ASGI hello worlds through
-//! unitd against granian, gunicorn and uvicorn).
+//! same application reached directly), `python` (WSGI and ASGI hello worlds through
+//! unitd against granian, gunicorn and uvicorn) and `idle` (many idle keep-alive
+//! connections held by a release unitd).
 //! Suites report their own results; this module only dispatches.
 
 mod criterion;
@@ -42,6 +43,10 @@ enum Suite {
     /// Load-test WSGI and ASGI hello worlds through a release unitd against granian,
     /// gunicorn and uvicorn (installed from PyPI into a virtual environment under target/).
     Python(http::python::PythonArgs),
+    /// Hold many idle keep-alive connections on a release unitd: the router's RSS per
+    /// idle connection, wrk's p99 meanwhile, and whether every one is closed at its
+    /// `idle_timeout`.
+    Idle(http::idle::IdleArgs),
 }
 
 /// Runs the chosen suite.
@@ -52,5 +57,6 @@ pub(crate) fn run(bench_args: BenchArgs) -> Result<()> {
         Some(Suite::Http(http_args)) => http::run(http_args),
         Some(Suite::App(app_args)) => http::app::run(app_args),
         Some(Suite::Python(python_args)) => http::python::run(python_args),
+        Some(Suite::Idle(idle_args)) => http::idle::run(idle_args),
     }
 }

@@ -9,6 +9,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::signal::Signal;
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::unistd::Pid;
@@ -71,6 +72,7 @@ const SIGNALS: [Signal; 8] = [
 /// Runs the main process (role `main`): returns the exit status.
 pub fn run_main() -> i32 {
     unit_log::init();
+    raise_descriptor_limit();
     let argv: Vec<String> = std::env::var(ARGV_ENV)
         .ok()
         .and_then(|json| serde_json::from_str(&json).ok())
@@ -96,6 +98,21 @@ pub fn run_main() -> i32 {
             alert!("{error}");
             1
         }
+    }
+}
+
+/// Raises the soft descriptor limit to the hard one, as nginx users expect: a distribution's
+/// default soft limit (often 1024) is far below what a router holding thousands of
+/// connections needs. The controller, the router and applications inherit it.
+fn raise_descriptor_limit() {
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(error) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                alert!("raising the descriptor limit from {soft} to {hard} failed: {error}");
+            }
+        }
+        Ok(_) => {}
+        Err(error) => alert!("reading the descriptor limit failed: {error}"),
     }
 }
 

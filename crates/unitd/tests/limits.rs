@@ -1,4 +1,5 @@
-//! unitd when resources run out: descriptors exhausted by a flood of connections.
+//! unitd's descriptor limits: raised to the hard limit at start, and exhausted by a
+//! flood of connections.
 
 mod support;
 
@@ -10,17 +11,60 @@ use serde_json::json;
 use support::http::{free_port, read_reply};
 use support::{Paths, TestUnit, skip, wait_until};
 
+/// Whether prlimit (util-linux), which starts unitd under chosen limits, is installed.
+fn has_prlimit() -> bool {
+    std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_ok()
+}
+
+/// The soft limit on open files in a `/proc/<pid>/limits` text.
+fn soft_open_files(limits: &str) -> Option<u64> {
+    limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn main_raises_the_soft_descriptor_limit_to_the_hard_one() {
+    if !has_prlimit() {
+        return skip(
+            "raises_the_descriptor_limit",
+            "prlimit (util-linux) is not installed",
+        );
+    }
+    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .expect("getrlimit");
+    if hard < 1024 {
+        return skip(
+            "raises_the_descriptor_limit",
+            "the hard descriptor limit is below 1024",
+        );
+    }
+    let unit = TestUnit::start_through(
+        Paths::new("nofile"),
+        &["prlimit", "--nofile=256:1024", "--"],
+        &[],
+        &[],
+    );
+    for pid in [unit.main_pid, unit.child_titled("unit: router")] {
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+        assert_eq!(soft_open_files(&limits), Some(1024), "{limits}");
+    }
+}
+
 /// The descriptor limit unitd runs under: enough for its processes to start, few
 /// enough for a test to exhaust.
 const NOFILE: &str = "--nofile=96:96";
 
 #[test]
 fn running_out_of_descriptors_pauses_accepting_and_recovers() {
-    if std::process::Command::new("prlimit")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if !has_prlimit() {
         return skip(
             "running_out_of_descriptors",
             "prlimit (util-linux) is not installed",

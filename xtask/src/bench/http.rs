@@ -14,9 +14,11 @@
 //! Submodules: `tools` (wrk, nginx and openssl), `servers` (configs, start and stop),
 //! `wrk` (running and parsing it), `procfs` (process trees and groups) and `report`
 //! (tables and targets); `app` is the application suite (`cargo xtask bench app`) and
-//! `python` the Python servers' (`cargo xtask bench python`), built on the same parts.
+//! `python` the Python servers' (`cargo xtask bench python`) and `idle` many idle
+//! keep-alive connections (`cargo xtask bench idle`), built on the same parts.
 
 pub(super) mod app;
+pub(super) mod idle;
 mod procfs;
 pub(super) mod python;
 mod report;
@@ -72,18 +74,22 @@ impl RunArgs {
 
     /// The unitd binary to measure: the one given, or a release build made now.
     fn unitd_binary(&self) -> Result<std::path::PathBuf> {
-        let binary = self
-            .unitd
-            .clone()
-            .unwrap_or_else(|| target_dir().join("release").join("unitd"));
-        if self.unitd.is_none() {
-            run_step(&mut cargo(&["build", "--release", "-p", "unitd"]))?;
-        }
-        if !binary.is_file() {
-            bail!("{} is missing", binary.display());
-        }
-        Ok(binary)
+        unitd_binary(self.unitd.as_deref())
     }
+}
+
+/// The unitd binary to measure: `given`, or a release build made now.
+fn unitd_binary(given: Option<&Path>) -> Result<std::path::PathBuf> {
+    let binary = given
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| target_dir().join("release").join("unitd"));
+    if given.is_none() {
+        run_step(&mut cargo(&["build", "--release", "-p", "unitd"]))?;
+    }
+    if !binary.is_file() {
+        bail!("{} is missing", binary.display());
+    }
+    Ok(binary)
 }
 
 /// Arguments of `cargo xtask bench http`.
