@@ -21,6 +21,7 @@ mod procfs;
 pub(super) mod python;
 mod report;
 mod servers;
+pub(super) mod soak;
 mod tools;
 mod wrk;
 
