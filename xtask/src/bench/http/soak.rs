@@ -262,7 +262,7 @@ pub(crate) fn run(args: SoakArgs) -> Result<()> {
             continue;
         }
         step += 1;
-        if step % INVALID_EVERY == 0 {
+        if step.is_multiple_of(INVALID_EVERY) {
             match put_config(&control, &invalid) {
                 Ok(400) => refused += 1,
                 Ok(status) => problems.push(format!(
@@ -453,7 +453,7 @@ fn client(index: usize, port: u16, targets: &[Target], shared: &Shared) {
             _ => return,
         }
         count += 1;
-        if count % REQUESTS_PER_CONNECTION == 0 {
+        if count.is_multiple_of(REQUESTS_PER_CONNECTION) {
             connection = None;
         }
         let target = &targets[(count % targets.len() as u64) as usize];
