@@ -11,6 +11,8 @@
 mod criterion;
 mod http;
 
+pub(crate) use http::soak::{SoakArgs, run as soak};
+
 use anyhow::Result;
 use clap::{Args, Subcommand};
 

@@ -3,7 +3,9 @@
 //! Each task lives in its own module: `ci` (`cargo xtask test`, the exact gate CI runs),
 //! `dist` (a stripped release binary plus packaging files), `run` (a foreground unitd
 //! with every path under `run/`), `bench` (benchmark suites), `compat` (NGINX Unit's
-//! own test suite against this unitd) and `fuzz` (mutation fuzzing of the parsers).
+//! own test suite against this unitd) and `fuzz` (mutation fuzzing of the parsers);
+//! `soak` (a long run under traffic, reconfiguration and router kills) lives with the
+//! benchmarks' plumbing in `bench`.
 //! Shared plumbing (the workspace root, running cargo) is in `cmd`.
 //! The tidy checks are `#[test]` functions in `tidy`, so a plain `cargo test` runs them.
 //!
@@ -51,6 +53,9 @@ enum Task {
     Compat(compat::CompatArgs),
     /// Fuzz the parsers (one target, or each in turn) with the stable-toolchain fuzzer.
     Fuzz(fuzz::FuzzArgs),
+    /// Drive mixed traffic at a release unitd for minutes while reconfiguring it and
+    /// killing its router, then check for lost requests, leaks and a stale conf.json.
+    Soak(bench::SoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
         Task::Bench(bench_args) => bench::run(bench_args),
         Task::Compat(compat_args) => compat::run(compat_args),
         Task::Fuzz(fuzz_args) => fuzz::run(fuzz_args),
+        Task::Soak(soak_args) => bench::soak(soak_args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,6 +23,7 @@ mod procfs;
 pub(super) mod python;
 mod report;
 mod servers;
+pub(super) mod soak;
 mod tools;
 mod wrk;
 

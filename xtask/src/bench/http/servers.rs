@@ -32,7 +32,7 @@ const STOP_DEADLINE: Duration = Duration::from_secs(5);
 
 /// How long a request on unitd's control socket may take, applying a configuration
 /// included.
-const CONTROL_DEADLINE: Duration = Duration::from_secs(10);
+pub(super) const CONTROL_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The files every server serves, with their sizes.
 pub(super) const STATIC_FILES: [(&str, usize); 2] = [("1k.bin", 1024), ("1m.bin", 1024 * 1024)];
@@ -508,7 +508,7 @@ impl Drop for Server {
 
 /// Sends the signal named `name` to `pid` through the shell's `kill`, since this crate
 /// makes no system calls of its own.
-fn signal(name: &str, pid: u32) {
+pub(super) fn signal(name: &str, pid: u32) {
     let _ = Command::new("sh")
         .args([
             "-c",
@@ -585,7 +585,7 @@ fn control_put(path: &Path, target: &str, body: &[u8]) -> Result<()> {
 
 /// Sends one request to the control socket at `path` and returns the answer's status and
 /// body; each read and write may take up to `timeout`.
-fn control_request(
+pub(super) fn control_request(
     path: &Path,
     method: &str,
     target: &str,
