@@ -21,6 +21,7 @@ use unit_http::{
 };
 
 use crate::applications::{Acquired, AppPool, Lease, Unavailable};
+use crate::buffers::SpareBuffers;
 use crate::conf::ActiveConf;
 use crate::counters::Counters;
 use crate::handler::{self, Outcome, Services, error_page};
@@ -251,6 +252,23 @@ impl Connection {
             lingering_since: None,
             idle: false,
         }
+    }
+
+    /// Gives the connection buffers again if it handed its own back while idle.
+    pub(crate) fn lend_buffers(&mut self, spares: &mut SpareBuffers) {
+        spares.lend_to(&mut self.input);
+        spares.lend_to(&mut self.output);
+    }
+
+    /// Between requests: hands back the input and output buffers, which hold nothing
+    /// now, so an idle connection keeps no memory it does not need.
+    pub(crate) fn reclaim_buffers(&mut self, spares: &mut SpareBuffers) {
+        if self.output_pending() {
+            return;
+        }
+        self.written = 0;
+        spares.reclaim(&mut self.input);
+        spares.reclaim(&mut self.output);
     }
 
     /// The client socket, to register with the worker's engine.

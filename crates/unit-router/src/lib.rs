@@ -12,6 +12,7 @@
 
 mod access_log;
 mod applications;
+mod buffers;
 mod conf;
 mod connection;
 mod counters;

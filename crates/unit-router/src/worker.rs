@@ -16,6 +16,7 @@ use unit_engine::{
 use unit_http::DateCache;
 
 use crate::applications::{Lease, Unavailable};
+use crate::buffers::SpareBuffers;
 use crate::conf::ActiveConf;
 use crate::connection::{Connection, Drive, DriveContext, GrantSink, Wait};
 use crate::counters::Counters;
@@ -113,6 +114,7 @@ pub(crate) fn spawn_worker(index: usize, counters: Arc<Counters>) -> io::Result<
                 conf: None,
                 listeners: HashMap::default(),
                 connections: HashMap::default(),
+                spares: SpareBuffers::default(),
                 next_token: FIRST_CONNECTION,
                 next_listener_token: 1,
                 date: TurnDate::default(),
@@ -178,7 +180,10 @@ pub(crate) struct Worker {
     conf: Option<Arc<ActiveConf>>,
     /// Listener address → (token, socket).
     listeners: HashMap<String, (usize, Listener)>,
-    connections: HashMap<usize, Entry>,
+    /// Boxed: a connection is large, and the table has room for more than it holds.
+    connections: HashMap<usize, Box<Entry>>,
+    /// Buffers idle connections handed back.
+    spares: SpareBuffers,
     next_token: usize,
     next_listener_token: usize,
     date: TurnDate,
@@ -461,7 +466,7 @@ impl Worker {
                 timer: None,
             };
             entry.set_deadline(engine, token, deadline_after(now, conf.http.idle_timeout));
-            self.connections.insert(token, entry);
+            self.connections.insert(token, Box::new(entry));
         }
     }
 
@@ -476,6 +481,7 @@ impl Worker {
             counters,
             pool,
             request_ids,
+            spares,
             ..
         } = self;
         let Some(entry) = connections.get_mut(&token) else {
@@ -496,11 +502,15 @@ impl Worker {
             grants,
             worker: *index,
         };
+        entry.connection.lend_buffers(spares);
         let drive = entry.connection.drive(&mut context);
         match drive {
             Drive::Close => self.close(engine, token),
             Drive::Wait(wait) => {
                 let idle = wait == Wait::Idle;
+                if idle {
+                    entry.connection.reclaim_buffers(spares);
+                }
                 if idle != entry.connection.idle {
                     entry.connection.idle = idle;
                     if idle {
@@ -544,6 +554,8 @@ impl Worker {
         self.counters.closed.fetch_add(1, Ordering::Relaxed);
         entry.connection.abandon(engine.registry(), &mut self.pool);
         let _ = engine.registry().deregister(entry.connection.source());
+        // The next connection accepted reads into them.
+        entry.connection.reclaim_buffers(&mut self.spares);
     }
 
     fn close_all(&mut self, engine: &mut Engine<Worker>) {
