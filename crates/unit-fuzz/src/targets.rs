@@ -17,6 +17,7 @@ mod http_response;
 mod json;
 mod path;
 mod pattern;
+mod pem;
 mod port;
 mod proxy_framing;
 
@@ -117,6 +118,14 @@ const TARGETS: &[Target] = &[
         dictionary: path::DICTIONARY,
         max_len: 1024,
         mutate: None,
+    },
+    Target {
+        name: "pem",
+        description: "certificate bundles: Bundle::from_pem, its description and SNI names",
+        run: pem::run,
+        dictionary: pem::DICTIONARY,
+        max_len: 16 * 1024,
+        mutate: Some(pem::mutate),
     },
     Target {
         name: "proxy-framing",
