@@ -10,6 +10,7 @@
 //! Targets use no I/O, no threads and no randomness of their own, so an input always
 //! does the same thing and a saved crash reproduces.
 
+mod app_frames;
 mod chunked;
 mod config;
 mod http_request;
@@ -117,6 +118,14 @@ const TARGETS: &[Target] = &[
         run: path::run,
         dictionary: path::DICTIONARY,
         max_len: 1024,
+        mutate: None,
+    },
+    Target {
+        name: "app-frames",
+        description: "runner frames: request and response heads, split, and re-encoded",
+        run: app_frames::run,
+        dictionary: app_frames::DICTIONARY,
+        max_len: 4096,
         mutate: None,
     },
     Target {
