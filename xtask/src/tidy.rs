@@ -127,7 +127,13 @@ fn allowed_dependencies(crate_name: &str) -> Option<AllowedDependencies> {
         // A language runner frames HTTP and logs as unitd does, and nothing more.
         "unit-python" => Only(&["unit-http", "unit-log"]),
         // The fuzz targets run the parsers of these crates, and nothing depends on it.
-        "unit-fuzz" => Only(&["unit-http", "unit-conf", "unit-port", "unit-router"]),
+        "unit-fuzz" => Only(&[
+            "unit-http",
+            "unit-conf",
+            "unit-port",
+            "unit-router",
+            "unit-tls",
+        ]),
         "unitd" => Any,
         _ => return None,
     };

@@ -4,8 +4,8 @@
 //! needs none. Its [`targets`](all_targets) call the parsers of the workspace's crates
 //! (request and response heads, chunked bodies, the body relay, JSON, the whole
 //! configuration validator with the router's compiler, port messages, patterns and
-//! templates, paths, and a differential check of the proxy's request framing) and
-//! assert what must hold for any input. The [engine](fuzz) mutates inputs from a seed
+//! templates, paths, certificate bundles, the language runners' frames, and a
+//! differential check of the proxy's request framing) and assert what must hold for any input. The [engine](fuzz) mutates inputs from a seed
 //! corpus (`fuzz/corpus/<target>/`), runs each under `catch_unwind` with a time limit
 //! and an allocation cap ([`CountingAlloc`], which the `unit-fuzz` binary installs as
 //! its global allocator), and saves a failing input to `fuzz/crashes/<target>/`.

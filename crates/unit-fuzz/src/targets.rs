@@ -10,6 +10,7 @@
 //! Targets use no I/O, no threads and no randomness of their own, so an input always
 //! does the same thing and a saved crash reproduces.
 
+mod app_frames;
 mod chunked;
 mod config;
 mod http_request;
@@ -17,6 +18,7 @@ mod http_response;
 mod json;
 mod path;
 mod pattern;
+mod pem;
 mod port;
 mod proxy_framing;
 
@@ -117,6 +119,22 @@ const TARGETS: &[Target] = &[
         dictionary: path::DICTIONARY,
         max_len: 1024,
         mutate: None,
+    },
+    Target {
+        name: "app-frames",
+        description: "runner frames: request and response heads, split, and re-encoded",
+        run: app_frames::run,
+        dictionary: app_frames::DICTIONARY,
+        max_len: 4096,
+        mutate: None,
+    },
+    Target {
+        name: "pem",
+        description: "certificate bundles: Bundle::from_pem, its description and SNI names",
+        run: pem::run,
+        dictionary: pem::DICTIONARY,
+        max_len: 16 * 1024,
+        mutate: Some(pem::mutate),
     },
     Target {
         name: "proxy-framing",

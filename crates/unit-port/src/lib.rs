@@ -30,9 +30,9 @@ mod table;
 pub use child::{ChildEvent, ChildPort, Requester};
 pub use error::PortError;
 pub use message::{Header, Message, MsgType, NewPort, PortId, ProcessType};
-#[doc(hidden)]
-pub use port::Reassembly;
 pub use port::{PortReceiver, PortSender, port_pair};
+#[doc(hidden)]
+pub use port::{Reassembly, ReassemblyLimits};
 pub use protocol::{AppStart, AppStarted, Reply, ToChild, ToMain, ToRouter};
 pub use rpc::RpcStreams;
 pub use table::{PortKey, PortTable};

@@ -22,6 +22,12 @@ use crate::sys::{self, MAX_FDS_PER_PACKET};
 const MAX_FRAGMENT: usize = 16 * 1024;
 /// The largest message a receiver reassembles; a sender past it is dropped.
 const MAX_MESSAGE: usize = 256 * 1024 * 1024;
+/// The most one sender may have pending across all its half-received messages; past
+/// it, its packets that would add more are refused.
+const MAX_PENDING_PER_SENDER: usize = 256 * 1024 * 1024;
+/// What each half-received message costs its sender on top of its payload: more than
+/// its entry really takes, so opening streams exhausts the budget long before memory.
+const PARTIAL_OVERHEAD: usize = 1024;
 /// How long a send waits for a full receiver before giving up.
 const SEND_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -161,16 +167,61 @@ struct PartialMessage {
     fds: Vec<OwnedFd>,
 }
 
+/// How much a [`Reassembly`] keeps for its senders. [`Default`] gives the limits every
+/// port uses; smaller ones are for tests and fuzzing, where the limits must be reached.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReassemblyLimits {
+    /// The largest payload one message may reach.
+    pub max_message: usize,
+    /// The most one sender may have pending across its half-received messages: their
+    /// payloads so far plus `partial_overhead` for each.
+    pub max_pending_per_sender: usize,
+    /// What each half-received message is charged on top of its payload, so that
+    /// fragments with empty payloads and fresh stream ids run out of budget too.
+    pub partial_overhead: usize,
+}
+
+impl Default for ReassemblyLimits {
+    fn default() -> ReassemblyLimits {
+        ReassemblyLimits {
+            max_message: MAX_MESSAGE,
+            max_pending_per_sender: MAX_PENDING_PER_SENDER,
+            partial_overhead: PARTIAL_OVERHEAD,
+        }
+    }
+}
+
 /// The messages of a port still arriving in fragments, by sender and stream: packets go
 /// in, whole messages come out. [`PortReceiver`] runs every packet it reads through one;
 /// it is public (and hidden) for the fuzz targets, which feed it packets directly.
+///
+/// Each sender has a budget ([`ReassemblyLimits`]): a packet that would leave more than
+/// `max_pending_per_sender` pending for its sender is refused, and the half-received
+/// message it belonged to is dropped, as it is when the message outgrows
+/// `max_message`. The sender's other half-received messages, and every other
+/// sender's, stay as they were. A last fragment leaves nothing pending (its message
+/// comes out whole), so only `max_message` limits it.
 #[doc(hidden)]
 #[derive(Debug, Default)]
 pub struct Reassembly {
     partial: HashMap<(Pid, u32), PartialMessage>,
+    /// What each sender with half-received messages has pending, kept in step with
+    /// `partial`; a sender with nothing pending has no entry.
+    pending: HashMap<Pid, usize>,
+    limits: ReassemblyLimits,
 }
 
 impl Reassembly {
+    /// A reassembly with other limits than the ports' own.
+    pub fn with_limits(limits: ReassemblyLimits) -> Reassembly {
+        Reassembly {
+            partial: HashMap::default(),
+            pending: HashMap::default(),
+            limits,
+        }
+    }
+
     /// Adds one packet (header and payload), which came from `sender` with `fds`, to
     /// the message it belongs to; the message once it is whole.
     pub fn take_packet(
@@ -182,8 +233,12 @@ impl Reassembly {
         let header = Header::decode(packet)?;
         let chunk = &packet[Header::SIZE..];
         let key = (sender, header.stream);
+        let mut pending = self.pending(sender);
         let mut partial = match self.partial.remove(&key) {
-            Some(partial) => partial,
+            Some(partial) => {
+                pending -= self.charge(&partial);
+                partial
+            }
             None => PartialMessage {
                 msg_type: header.msg_type,
                 reply_port: header.reply_port,
@@ -191,17 +246,31 @@ impl Reassembly {
                 fds: Vec::new(),
             },
         };
-        if partial.payload.len() + chunk.len() > MAX_MESSAGE {
+        // From here on the partial is out of the map and `pending` excludes it: an
+        // error below drops it and leaves the sender's budget exact.
+        if partial.payload.len() + chunk.len() > self.limits.max_message {
+            self.set_pending(sender, pending);
             return Err(PortError::Malformed(
                 "message larger than the reassembly limit",
             ));
         }
-        partial.payload.extend_from_slice(chunk);
-        partial.fds.extend(fds);
         if !header.is_last() {
+            let charge = self.limits.partial_overhead + partial.payload.len() + chunk.len();
+            if pending + charge > self.limits.max_pending_per_sender {
+                self.set_pending(sender, pending);
+                return Err(PortError::Malformed(
+                    "sender has more half-received messages than its reassembly budget",
+                ));
+            }
+            partial.payload.extend_from_slice(chunk);
+            partial.fds.extend(fds);
+            self.set_pending(sender, pending + charge);
             self.partial.insert(key, partial);
             return Ok(None);
         }
+        self.set_pending(sender, pending);
+        partial.payload.extend_from_slice(chunk);
+        partial.fds.extend(fds);
         Ok(Some(Message {
             msg_type: partial.msg_type,
             stream: header.stream,
@@ -215,6 +284,32 @@ impl Reassembly {
     /// Drops half-received messages of a process that is gone.
     pub fn forget_sender(&mut self, pid: Pid) {
         self.partial.retain(|(sender, _), _| *sender != pid);
+        self.pending.remove(&pid);
+    }
+
+    /// What `sender` has pending: its half-received messages' payloads so far, plus
+    /// the fixed overhead for each.
+    pub fn pending(&self, sender: Pid) -> usize {
+        self.pending.get(&sender).copied().unwrap_or(0)
+    }
+
+    /// How many senders have something pending.
+    pub fn n_pending_senders(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// What `partial` counts against its sender's budget.
+    fn charge(&self, partial: &PartialMessage) -> usize {
+        self.limits.partial_overhead + partial.payload.len()
+    }
+
+    /// Records what `sender` has pending, dropping the entry when that is nothing.
+    fn set_pending(&mut self, sender: Pid, pending: usize) {
+        if pending == 0 {
+            self.pending.remove(&sender);
+        } else {
+            self.pending.insert(sender, pending);
+        }
     }
 }
 
@@ -448,6 +543,147 @@ mod tests {
             sender.send(&Message::new(MsgType::Quit), 0),
             Err(PortError::Closed)
         ));
+        Ok(())
+    }
+
+    // === Reassembly's per-sender budget ===
+
+    /// Small limits: messages up to 100 bytes, 64 pending per sender, 10 per partial.
+    const TEST_LIMITS: ReassemblyLimits = ReassemblyLimits {
+        max_message: 100,
+        max_pending_per_sender: 64,
+        partial_overhead: 10,
+    };
+
+    fn packet(stream: u32, last: bool, payload: &[u8]) -> Vec<u8> {
+        let mut packet = Header {
+            msg_type: MsgType::Status,
+            flags: if last { FLAG_LAST } else { 0 },
+            n_fds: 0,
+            stream,
+            reply_port: 0,
+            payload_len: payload.len() as u32,
+        }
+        .encode()
+        .to_vec();
+        packet.extend_from_slice(payload);
+        packet
+    }
+
+    fn take(
+        reassembly: &mut Reassembly,
+        sender: i32,
+        stream: u32,
+        last: bool,
+        payload: &[u8],
+    ) -> Result<Option<Message>, PortError> {
+        reassembly.take_packet(
+            &packet(stream, last, payload),
+            Vec::new(),
+            Pid::from_raw(sender),
+        )
+    }
+
+    #[test]
+    fn the_per_sender_budget_refuses_and_drops_only_that_stream() -> Result<(), PortError> {
+        let mut reassembly = Reassembly::with_limits(TEST_LIMITS);
+        assert!(take(&mut reassembly, 1, 1, false, &[1; 20])?.is_none());
+        assert!(take(&mut reassembly, 1, 2, false, &[2; 10])?.is_none());
+        assert_eq!(reassembly.pending(Pid::from_raw(1)), 30 + 20);
+        // Stream 2 would reach 10 + 25 and the sender 65, one past the budget.
+        assert!(matches!(
+            take(&mut reassembly, 1, 2, false, &[2; 15]),
+            Err(PortError::Malformed(_))
+        ));
+        assert_eq!(reassembly.pending(Pid::from_raw(1)), 30);
+        // Stream 1 is untouched; stream 2 starts again from nothing.
+        let message = take(&mut reassembly, 1, 1, true, &[1; 5])?.expect("stream 1 completes");
+        assert_eq!(message.payload, [1; 25]);
+        let message = take(&mut reassembly, 1, 2, true, b"x")?.expect("stream 2 completes");
+        assert_eq!(message.payload, b"x");
+        assert_eq!(reassembly.pending(Pid::from_raw(1)), 0);
+        assert_eq!(reassembly.n_pending_senders(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn other_senders_have_their_own_budget() -> Result<(), PortError> {
+        let mut reassembly = Reassembly::with_limits(TEST_LIMITS);
+        assert!(take(&mut reassembly, 1, 1, false, &[1; 54])?.is_none());
+        assert!(take(&mut reassembly, 1, 2, false, &[]).is_err());
+        assert!(take(&mut reassembly, 2, 1, false, &[2; 54])?.is_none());
+        assert_eq!(reassembly.pending(Pid::from_raw(1)), 64);
+        assert_eq!(reassembly.pending(Pid::from_raw(2)), 64);
+        let message = take(&mut reassembly, 2, 1, true, &[])?.expect("sender 2 completes");
+        assert_eq!(message.payload, [2; 54]);
+        assert_eq!(reassembly.pending(Pid::from_raw(1)), 64);
+        Ok(())
+    }
+
+    #[test]
+    fn the_budget_is_released_on_completion_and_on_forget_sender() -> Result<(), PortError> {
+        let mut reassembly = Reassembly::with_limits(TEST_LIMITS);
+        for _ in 0..10 {
+            assert!(take(&mut reassembly, 1, 7, false, &[0; 50])?.is_none());
+            assert!(take(&mut reassembly, 1, 7, true, &[0; 50])?.is_some());
+        }
+        assert_eq!(reassembly.n_pending_senders(), 0);
+        assert!(take(&mut reassembly, 1, 1, false, &[0; 50])?.is_none());
+        assert!(take(&mut reassembly, 2, 1, false, &[0; 50])?.is_none());
+        reassembly.forget_sender(Pid::from_raw(1));
+        assert_eq!(reassembly.pending(Pid::from_raw(1)), 0);
+        assert_eq!(reassembly.n_pending_senders(), 1);
+        assert!(take(&mut reassembly, 1, 2, false, &[0; 54])?.is_none());
+        assert_eq!(reassembly.pending(Pid::from_raw(2)), 60);
+        Ok(())
+    }
+
+    #[test]
+    fn the_per_message_limit_releases_the_dropped_partial() -> Result<(), PortError> {
+        let limits = ReassemblyLimits {
+            max_pending_per_sender: 1000,
+            ..TEST_LIMITS
+        };
+        let mut reassembly = Reassembly::with_limits(limits);
+        assert!(take(&mut reassembly, 1, 1, false, &[0; 90])?.is_none());
+        assert!(take(&mut reassembly, 1, 1, true, &[0; 11]).is_err());
+        assert_eq!(reassembly.n_pending_senders(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn empty_fragments_with_new_streams_run_out_of_budget() -> Result<(), PortError> {
+        let mut reassembly = Reassembly::with_limits(TEST_LIMITS);
+        for stream in 0..6 {
+            assert!(take(&mut reassembly, 1, stream, false, &[])?.is_none());
+        }
+        for stream in 6..1000 {
+            assert!(matches!(
+                take(&mut reassembly, 1, stream, false, &[]),
+                Err(PortError::Malformed(_))
+            ));
+        }
+        assert_eq!(reassembly.pending(Pid::from_raw(1)), 60);
+        assert_eq!(reassembly.partial.len(), 6);
+        Ok(())
+    }
+
+    #[test]
+    fn the_real_budget_bounds_empty_fragments() -> Result<(), PortError> {
+        let mut reassembly = Reassembly::default();
+        let most = MAX_PENDING_PER_SENDER / PARTIAL_OVERHEAD;
+        let packet = |stream: u32| packet(stream, false, &[]);
+        let mut n_taken = 0;
+        for stream in 0..=most as u32 {
+            if reassembly
+                .take_packet(&packet(stream), Vec::new(), Pid::from_raw(1))
+                .is_ok()
+            {
+                n_taken += 1;
+            }
+        }
+        assert_eq!(n_taken, most);
+        assert_eq!(reassembly.pending(Pid::from_raw(1)), MAX_PENDING_PER_SENDER);
         Ok(())
     }
 }

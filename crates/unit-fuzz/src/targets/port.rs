@@ -6,9 +6,11 @@
 //! whatever decodes must encode to a message that decodes to the same thing. In framing
 //! mode, the rest is a run of packets from a few senders, each a small description
 //! (type, flags, stream, payload length, whether its length field lies) or raw bytes,
-//! fed to the receiver's reassembly; a model of the reassembly says which messages must
-//! come out whole, and with which payloads, and that a packet the header refuses leaves
-//! the half-received messages as they were.
+//! fed to the receiver's reassembly, which runs with small limits so that inputs reach
+//! them. A model of the reassembly says which messages must come out whole, and with
+//! which payloads; that a packet the header refuses leaves the half-received messages
+//! as they were; that a packet past the message limit or its sender's budget is
+//! refused and drops only its own stream's partial; and what each sender has pending.
 //!
 //! No descriptors ride with the packets, so messages that need one are refused, as
 //! they must be.
@@ -17,8 +19,8 @@ use std::collections::BTreeMap;
 
 use nix::unistd::Pid;
 use unit_port::{
-    AppStarted, Header, Message, MsgType, NewPort, PortError, Reassembly, Reply, ToChild, ToMain,
-    ToRouter,
+    AppStarted, Header, Message, MsgType, NewPort, PortError, Reassembly, ReassemblyLimits, Reply,
+    ToChild, ToMain, ToRouter,
 };
 
 use super::{bucket, outcome};
@@ -123,15 +125,28 @@ fn error_kind(error: &PortError) -> String {
         .to_owned()
 }
 
+/// The limits framing mode runs the reassembly with: a few packets of up to 255 bytes
+/// reach either, and eight empty fragments on fresh streams (of the eight a described
+/// packet can name) exceed the budget.
+const LIMITS: ReassemblyLimits = ReassemblyLimits {
+    max_message: 600,
+    max_pending_per_sender: 700,
+    partial_overhead: 100,
+};
+
+/// The senders of framing mode.
+const SENDERS: std::ops::RangeInclusive<i32> = 1..=4;
+
 /// A half-received message as the model keeps it: type, reply port and payload so far.
 type Partial = (u16, u32, Vec<u8>);
 
 /// Framing mode: packets from a few senders, reassembled.
 fn framing(mut input: &[u8]) -> u64 {
-    let mut reassembly = Reassembly::default();
+    let mut reassembly = Reassembly::with_limits(LIMITS);
     let mut model: BTreeMap<(i32, u32), Partial> = BTreeMap::new();
     let mut n_messages = 0usize;
     let mut n_refused = 0usize;
+    let mut n_over_limit = 0usize;
     while let Some((&control, rest)) = input.split_first() {
         let (packet, rest) = next_packet(control, rest);
         input = rest;
@@ -145,6 +160,13 @@ fn framing(mut input: &[u8]) -> u64 {
             Expected::Refused => {
                 assert!(taken.is_err(), "a malformed packet was taken: {taken:?}");
                 n_refused += 1;
+            }
+            Expected::OverLimit => {
+                assert!(
+                    matches!(taken, Err(PortError::Malformed(_))),
+                    "a packet past the limits was taken: {taken:?}"
+                );
+                n_over_limit += 1;
             }
             Expected::Partial => {
                 assert!(
@@ -165,14 +187,50 @@ fn framing(mut input: &[u8]) -> u64 {
                 n_messages += 1;
             }
         }
+        check_pending(&reassembly, &model);
     }
-    outcome((bucket(n_messages), bucket(n_refused), bucket(model.len())))
+    outcome((
+        bucket(n_messages),
+        bucket(n_refused),
+        bucket(n_over_limit),
+        bucket(model.len()),
+    ))
+}
+
+/// What the model's half-received messages of `sender` charge its budget.
+fn model_pending(model: &BTreeMap<(i32, u32), Partial>, sender: i32) -> usize {
+    model
+        .range((sender, 0)..=(sender, u32::MAX))
+        .map(|(_, (_, _, payload))| LIMITS.partial_overhead + payload.len())
+        .sum()
+}
+
+/// The reassembly's account of what each sender has pending must be the model's, and it
+/// keeps no entry for a sender with nothing pending.
+fn check_pending(reassembly: &Reassembly, model: &BTreeMap<(i32, u32), Partial>) {
+    let mut n_pending_senders = 0;
+    for sender in SENDERS {
+        let pending = model_pending(model, sender);
+        assert_eq!(
+            reassembly.pending(Pid::from_raw(sender)),
+            pending,
+            "sender {sender}'s pending bytes differ from the model's"
+        );
+        assert!(pending <= LIMITS.max_pending_per_sender);
+        if pending > 0 {
+            n_pending_senders += 1;
+        }
+    }
+    assert_eq!(reassembly.n_pending_senders(), n_pending_senders);
 }
 
 /// What the model says a packet does.
 enum Expected {
     /// The header is refused.
     Refused,
+    /// The packet would take its message past the message limit, or its sender past
+    /// its budget: refused, and its stream's partial is gone.
+    OverLimit,
     /// A fragment that is not the last.
     Partial,
     /// The last fragment: the message's type, reply port, stream and whole payload.
@@ -195,17 +253,23 @@ fn expected(model: &mut BTreeMap<(i32, u32), Partial>, sender: i32, packet: &[u8
             .remove(&key)
             .unwrap_or((header.msg_type as u16, header.reply_port, Vec::new()));
     payload.extend_from_slice(&packet[Header::SIZE..]);
-    if header.is_last() {
-        Expected::Whole(msg_type, reply_port, header.stream, payload)
-    } else {
-        model.insert(key, (msg_type, reply_port, payload));
-        Expected::Partial
+    if payload.len() > LIMITS.max_message {
+        return Expected::OverLimit;
     }
+    if header.is_last() {
+        return Expected::Whole(msg_type, reply_port, header.stream, payload);
+    }
+    let charge = LIMITS.partial_overhead + payload.len();
+    if model_pending(model, sender) + charge > LIMITS.max_pending_per_sender {
+        return Expected::OverLimit;
+    }
+    model.insert(key, (msg_type, reply_port, payload));
+    Expected::Partial
 }
 
 /// The next packet of framing mode and the input after it. The control byte's bit 4
 /// says the packet is raw bytes (a length byte, then that many); otherwise it is built
-/// from a description: type, flags, stream, reply port and payload length bytes, then
+/// from a description: type, flags, stream (0 to 7), reply port and payload length bytes, then
 /// the payload, with the header's length field wrong when bit 5 is set.
 fn next_packet(control: u8, input: &[u8]) -> (Vec<u8>, &[u8]) {
     let take = |input: &[u8], n_bytes: usize| -> (Vec<u8>, usize) {
@@ -233,7 +297,7 @@ fn next_packet(control: u8, input: &[u8]) -> (Vec<u8>, &[u8]) {
     packet.extend_from_slice(&u16::from(description[0] % 24).to_ne_bytes());
     packet.push(description[1] & 1);
     packet.push(0);
-    packet.extend_from_slice(&u32::from(description[2] & 3).to_ne_bytes());
+    packet.extend_from_slice(&u32::from(description[2] & 7).to_ne_bytes());
     packet.extend_from_slice(&u32::from(description[3]).to_ne_bytes());
     packet.extend_from_slice(&length_field.to_ne_bytes());
     packet.extend_from_slice(&payload);
