@@ -294,10 +294,16 @@ impl AppPool {
         let generation = state.generation;
         let room = self.queue_room(&state);
         let usable = |process: &AppProcess| process.takes_requests(generation);
+        // The least loaded process with room: a process that serves many requests at
+        // once (an ASGI runner's event loop) would otherwise take them all while the
+        // others idle.
         let chosen = state
             .processes
             .iter()
-            .position(|process| usable(process) && process.active < process.capacity)
+            .enumerate()
+            .filter(|(_, process)| usable(process) && process.active < process.capacity)
+            .min_by_key(|(_, process)| process.active)
+            .map(|(index, _)| index)
             .or_else(|| {
                 // Every process is busy: the least loaded one with room that is getting
                 // through its requests takes it.

@@ -370,6 +370,29 @@ fn a_process_serves_as_many_requests_at_once_as_it_reported() {
 }
 
 #[test]
+fn requests_go_to_the_least_loaded_process_that_has_room() {
+    let (pool, _) = pool(json!({"processes": 2}));
+    let plan = pool.plan(Instant::now());
+    assert_eq!(plan.starts.len(), 2);
+    for (index, start) in plan.starts.iter().enumerate() {
+        let pid = 550 + index as i32;
+        pool.started(
+            start.generation,
+            Pid::from_raw(pid),
+            format!("/run/{pid}.sock").into(),
+            8,
+        );
+    }
+    let leases: Vec<Lease> = (0..6).map(|_| leased(acquire(&pool).0)).collect();
+    let on_first = leases
+        .iter()
+        .filter(|lease| lease.socket() == leases[0].socket())
+        .count();
+    assert_eq!(on_first, 3, "spread over both processes");
+    drop(leases);
+}
+
+#[test]
 fn taking_a_spare_process_starts_another_even_once_the_request_is_done() {
     let (pool, _) = pool(json!({"processes": {"spare": 1, "max": 3}}));
     assert_eq!(start_planned(&pool, 600).len(), 1);
