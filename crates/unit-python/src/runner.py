@@ -21,6 +21,10 @@ FLAG_UPGRADE = 2
 _WS_GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 # Request body bytes buffered before reading from the router pauses.
 _BODY_HIGH_WATER = 256 * 1024
+# What one read from the router takes at most. The connection reads into a buffer of
+# its own: asyncio's plain protocols get a new bytes object of 256 KiB per read, which
+# malloc maps and unmaps each time.
+_READ_SIZE = 64 * 1024
 
 
 def _function_of(obj):
@@ -290,7 +294,7 @@ def log_error(text):
 BODY_NONE, BODY_LENGTH, BODY_CHUNKED = 0, 1, 2
 
 
-class Connection(asyncio.Protocol):
+class Connection(asyncio.BufferedProtocol):
     """One connection from the router: requests in turn, or one WebSocket."""
 
     def __init__(self, server, loop):
@@ -298,6 +302,7 @@ class Connection(asyncio.Protocol):
         self.loop = loop
         self.transport = None
         self.buffer = bytearray()
+        self.incoming = memoryview(bytearray(_READ_SIZE))
         self.exchange = None
         self.websocket = None
         self.closed = False
@@ -307,11 +312,14 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
 
-    def data_received(self, data):
+    def get_buffer(self, sizehint):
+        return self.incoming
+
+    def buffer_updated(self, nbytes):
         if self.websocket is not None:
-            self.websocket.feed(data)
+            self.websocket.feed(bytes(self.incoming[:nbytes]))
             return
-        self.buffer += data
+        self.buffer += self.incoming[:nbytes]
         self.advance()
 
     def eof_received(self):

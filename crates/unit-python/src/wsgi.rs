@@ -17,6 +17,7 @@ use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
 use pyo3::exceptions::{PyIOError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use unit_http::{AppBody, AppRequest, AppResponseHead, FLAG_TLS, decode_app_request, push_decimal};
@@ -208,35 +209,42 @@ impl Wsgi {
     ) -> PyResult<Bound<'py, PyDict>> {
         let environ = self.base_environ.bind(py).copy()?;
         let text = |bytes: &[u8]| latin1(py, bytes);
-        environ.set_item("REQUEST_METHOD", text(request.method))?;
-        environ.set_item("REQUEST_URI", text(request.target))?;
-        environ.set_item("QUERY_STRING", text(request.query))?;
+        environ.set_item(intern!(py, "REQUEST_METHOD"), text(request.method))?;
+        environ.set_item(intern!(py, "REQUEST_URI"), text(request.target))?;
+        environ.set_item(intern!(py, "QUERY_STRING"), text(request.query))?;
         let prefix = target.target.prefix.as_bytes();
         let mut path = request.path;
         if !prefix.is_empty()
             && path.starts_with(prefix)
             && (path.len() == prefix.len() || path[prefix.len()] == b'/')
         {
-            environ.set_item("SCRIPT_NAME", text(prefix))?;
+            environ.set_item(intern!(py, "SCRIPT_NAME"), text(prefix))?;
             path = &path[prefix.len()..];
         }
-        environ.set_item("PATH_INFO", text(path))?;
-        environ.set_item("REMOTE_ADDR", text(request.remote_addr))?;
-        environ.set_item("SERVER_ADDR", text(request.local_addr))?;
+        environ.set_item(intern!(py, "PATH_INFO"), text(path))?;
+        environ.set_item(intern!(py, "REMOTE_ADDR"), text(request.remote_addr))?;
+        environ.set_item(intern!(py, "SERVER_ADDR"), text(request.local_addr))?;
         let mut port = Vec::with_capacity(5);
         push_decimal(&mut port, u64::from(request.local_port));
-        environ.set_item("SERVER_PORT", text(&port))?;
+        environ.set_item(intern!(py, "SERVER_PORT"), text(&port))?;
         let https = request.flags & FLAG_TLS != 0;
-        environ.set_item("wsgi.url_scheme", if https { "https" } else { "http" })?;
+        environ.set_item(
+            intern!(py, "wsgi.url_scheme"),
+            if https {
+                intern!(py, "https")
+            } else {
+                intern!(py, "http")
+            },
+        )?;
         environ.set_item(
             "SERVER_PROTOCOL",
             if request.version_minor == 0 {
-                "HTTP/1.0"
+                intern!(py, "HTTP/1.0")
             } else {
-                "HTTP/1.1"
+                intern!(py, "HTTP/1.1")
             },
         )?;
-        environ.set_item("SERVER_NAME", text(request.server_name))?;
+        environ.set_item(intern!(py, "SERVER_NAME"), text(request.server_name))?;
         let mut key = Vec::with_capacity(64);
         let mut used = vec![false; request.fields.len()];
         for (index, (name, value)) in request.fields.iter().enumerate() {
@@ -261,12 +269,12 @@ impl Wsgi {
             let value = joined.as_deref().unwrap_or(value);
             environ.set_item(text(&key), text(value))?;
             if name.eq_ignore_ascii_case(b"content-length") {
-                environ.set_item("CONTENT_LENGTH", text(value))?;
+                environ.set_item(intern!(py, "CONTENT_LENGTH"), text(value))?;
             } else if name.eq_ignore_ascii_case(b"content-type") {
-                environ.set_item("CONTENT_TYPE", text(value))?;
+                environ.set_item(intern!(py, "CONTENT_TYPE"), text(value))?;
             }
         }
-        environ.set_item("wsgi.input", Py::new(py, wsgi_input)?)?;
+        environ.set_item(intern!(py, "wsgi.input"), Py::new(py, wsgi_input)?)?;
         Ok(environ)
     }
 }
