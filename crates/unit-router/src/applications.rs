@@ -191,6 +191,27 @@ impl AppProcess {
     fn takes_requests(&self, generation: u64) -> bool {
         !self.retiring && !self.stopping && self.generation == generation
     }
+
+    /// A parked connection for a request on `worker`: one registered with that worker,
+    /// since moving a connection between workers' polls costs two epoll_ctl calls. A
+    /// language runner without one is connected to anew (it serves any number of
+    /// connections, so in the end each worker has its own); an external program's
+    /// connection moves, since one that serves a connection at a time would not take
+    /// a second while the first is parked.
+    fn take_connection(&mut self, worker: usize, runner: bool) -> Option<Parked> {
+        let index = self
+            .connections
+            .iter()
+            .rposition(|connection| connection.worker() == worker)
+            .or_else(|| {
+                if runner {
+                    None
+                } else {
+                    self.connections.len().checked_sub(1)
+                }
+            })?;
+        Some(self.connections.swap_remove(index))
+    }
 }
 
 /// A process leased for one request; given back when dropped.
@@ -333,7 +354,7 @@ impl AppPool {
                 worker,
                 socket: Arc::clone(&process.socket),
                 served: false,
-                connection: process.connections.pop(),
+                connection: process.take_connection(worker, self.speaks_frames),
             };
             // As Unit: taking one of the `spare` idle processes starts another, which
             // stays whether or not this request is still running when it comes up.
@@ -488,7 +509,7 @@ impl AppPool {
             worker: waiter.worker,
             socket: Arc::clone(&process.socket),
             served: false,
-            connection: process.connections.pop(),
+            connection: process.take_connection(waiter.worker, self.speaks_frames),
         };
         Some((waiter.deliver, lease))
     }

@@ -26,16 +26,85 @@ pub(crate) enum ConnAddr {
 
 /// An address as text, as `inet_ntop` prints it (and so Unit): an IPv6 address whose
 /// first 96 bits are zero and whose next 16 are not is printed with its last 32 bits in
-/// dotted form (`::11.22.33.44`), where the standard library prints hexadecimal.
-pub(crate) fn ip_text(ip: std::net::IpAddr) -> String {
-    if let std::net::IpAddr::V6(v6) = ip {
-        let segments = v6.segments();
-        if segments[..6].iter().all(|segment| *segment == 0) && segments[6] != 0 {
-            let [.., a, b, c, d] = v6.octets();
-            return format!("::{a}.{b}.{c}.{d}");
+/// dotted form (`::11.22.33.44`), where the standard library prints hexadecimal. The
+/// text is held inline: writing an address costs no allocation.
+pub(crate) struct IpText {
+    /// Room for the longest, `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`.
+    bytes: [u8; 46],
+    len: usize,
+}
+
+impl IpText {
+    /// No address (a unix socket's).
+    pub(crate) fn empty() -> IpText {
+        IpText {
+            bytes: [0; 46],
+            len: 0,
         }
     }
-    ip.to_string()
+
+    pub(crate) fn new(ip: std::net::IpAddr) -> IpText {
+        let mut text = IpText::empty();
+        match ip {
+            std::net::IpAddr::V4(v4) => text.push_dotted(v4.octets()),
+            std::net::IpAddr::V6(v6) => {
+                let segments = v6.segments();
+                if segments[..6].iter().all(|segment| *segment == 0) && segments[6] != 0 {
+                    let [.., a, b, c, d] = v6.octets();
+                    text.push(b"::");
+                    text.push_dotted([a, b, c, d]);
+                } else {
+                    // The room fits any address, so the write cannot fall short.
+                    let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{v6}"));
+                }
+            }
+        }
+        text
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> bool {
+        let Some(room) = self.bytes.get_mut(self.len..self.len + bytes.len()) else {
+            return false;
+        };
+        room.copy_from_slice(bytes);
+        self.len += bytes.len();
+        true
+    }
+
+    fn push_dotted(&mut self, octets: [u8; 4]) {
+        for (index, octet) in octets.into_iter().enumerate() {
+            if index > 0 {
+                self.push(b".");
+            }
+            let digits = [
+                b'0' + octet / 100,
+                b'0' + octet / 10 % 10,
+                b'0' + octet % 10,
+            ];
+            let skip = if octet >= 100 {
+                0
+            } else if octet >= 10 {
+                1
+            } else {
+                2
+            };
+            self.push(&digits[skip..]);
+        }
+    }
+}
+
+impl std::fmt::Write for IpText {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        if self.push(text.as_bytes()) {
+            Ok(())
+        } else {
+            Err(std::fmt::Error)
+        }
+    }
 }
 
 /// A parsed request, as routing and actions see it.
@@ -278,12 +347,22 @@ impl HttpResponse {
 
 #[cfg(test)]
 mod tests {
-    use super::ip_text;
+    use super::IpText;
 
     #[test]
     fn addresses_print_as_inet_ntop_prints_them() {
-        let text = |address: &str| ip_text(address.parse().expect("an address"));
+        let text = |address: &str| {
+            IpText::new(address.parse().expect("an address"))
+                .as_str()
+                .to_owned()
+        };
         assert_eq!(text("127.0.0.1"), "127.0.0.1");
+        assert_eq!(text("0.9.10.255"), "0.9.10.255");
+        assert_eq!(text("100.99.1.200"), "100.99.1.200");
+        assert_eq!(
+            text("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+        );
         assert_eq!(text("::11.22.33.44"), "::11.22.33.44");
         assert_eq!(text("::ffff:1.2.3.4"), "::ffff:1.2.3.4");
         assert_eq!(text("::1"), "::1");

@@ -138,7 +138,7 @@ fn push_variable(
         Variable::Status => expanded.push_str(&format!("{:03}", extra.status)),
         Variable::RemoteAddr => match &request.remote {
             ConnAddr::Inet(socket_addr) => {
-                expanded.push_str(&crate::http::ip_text(socket_addr.ip()))
+                expanded.push_str(crate::http::IpText::new(socket_addr.ip()).as_str())
             }
             ConnAddr::Unix => expanded.push_str("unix:"),
         },

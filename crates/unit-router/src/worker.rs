@@ -90,7 +90,7 @@ pub(crate) fn spawn_worker(index: usize, counters: Arc<Counters>) -> io::Result<
                     return;
                 }
             };
-            let home = match WorkerHome::of(engine.registry()) {
+            let home = match WorkerHome::of(engine.registry(), index) {
                 Ok(home) => home,
                 Err(error) => {
                     tracing::error!("router worker {index} could not start: {error}");

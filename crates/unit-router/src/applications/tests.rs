@@ -472,3 +472,51 @@ fn an_external_program_is_never_sent_a_second_request() {
     assert!(matches!(acquire(&pool).0, Acquired::Waiting(_)));
     drop(lease);
 }
+
+/// A connection to `listener` as a worker parks it after a request.
+fn parked_on(
+    pool: &mut crate::upstream::UpstreamPool,
+    registry: &mio::Registry,
+    listener: &std::path::Path,
+) -> crate::upstream::Parked {
+    let stream = unit_engine::Stream::connect_unix(listener).expect("connect");
+    let upstream = pool.register_app(registry, stream, 0).expect("register");
+    pool.park_app(upstream)
+}
+
+#[test]
+fn a_parked_connection_is_taken_by_the_worker_it_is_registered_with() {
+    let directory = std::env::temp_dir().join(format!("unit-parked-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory).expect("a directory");
+    let socket = directory.join("app.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    let poll = mio::Poll::new().expect("poll");
+    let mut worker_one = crate::upstream::UpstreamPool::new(
+        0,
+        1000,
+        crate::upstream::WorkerHome::of(poll.registry(), 1).expect("home"),
+    );
+
+    for (pool, runner) in [(python_pool(json!({"processes": 1})), true), {
+        let (pool, _) = pool(json!({"processes": 1}));
+        (pool, false)
+    }] {
+        assert_eq!(start_planned(&pool, 950).len(), 1);
+        let mut lease = leased(acquire_on(&pool, 1).0);
+        assert!(lease.take_connection().is_none(), "none parked yet");
+        lease.keep_connection(parked_on(&mut worker_one, poll.registry(), &socket));
+        drop(lease);
+        // Worker 0 has none of its own: a runner is connected to anew, an external
+        // program's one connection moves over.
+        let mut elsewhere = leased(acquire_on(&pool, 0).0);
+        assert_eq!(elsewhere.take_connection().is_some(), !runner);
+        drop(elsewhere);
+        if runner {
+            let mut home = leased(acquire_on(&pool, 1).0);
+            let connection = home.take_connection().expect("its own connection");
+            assert_eq!(connection.worker(), 1);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&directory);
+}

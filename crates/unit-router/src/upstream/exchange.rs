@@ -22,7 +22,7 @@ use unit_http::{
 };
 
 use super::pool::{Parked, Upstream, UpstreamPool, connect};
-use crate::http::{ConnAddr, Field, HttpRequest};
+use crate::http::{ConnAddr, Field, HttpRequest, IpText};
 use crate::routes::ProxyTarget;
 
 /// Buffer at most this much in either direction before waiting for the reader.
@@ -470,8 +470,15 @@ impl Exchange {
     /// Takes the process's parked connection, or connects to its socket.
     fn open_application(&mut self, registry: &Registry, pool: &mut UpstreamPool) -> bool {
         // One that hung up or spoke while parked is not used: its events went unheeded.
-        // One that stays quiet reports whatever comes next as new readiness.
-        if let Some(parked) = self.parked.take().filter(Parked::is_quiet)
+        // One that stays quiet reports whatever comes next as new readiness. A language
+        // runner never speaks unasked, and a request without a body that finds its
+        // connection closed goes again on a new one (`link_failed`), so that case
+        // spares the look.
+        let look = !self.framed_answers || !self.outgoing.done;
+        if let Some(parked) = self
+            .parked
+            .take()
+            .filter(|parked| !look || parked.is_quiet())
             && let Some(upstream) = pool.claim_app(registry, parked, self.owner)
         {
             self.link = Some(Link::new(upstream, true, false));
@@ -910,8 +917,8 @@ fn write_app_frame(
     head: &mut Vec<u8>,
 ) {
     let address = |address: &ConnAddr| match address {
-        ConnAddr::Inet(address) => (crate::http::ip_text(address.ip()), address.port()),
-        ConnAddr::Unix => (String::new(), 0),
+        ConnAddr::Inet(address) => (IpText::new(address.ip()), address.port()),
+        ConnAddr::Unix => (IpText::empty(), 0),
     };
     let (remote_addr, remote_port) = address(&request.remote);
     let (local_addr, local_port) = address(&request.local);
@@ -934,9 +941,9 @@ fn write_app_frame(
             RequestBody::Length(length) => AppBody::Length(*length),
             RequestBody::Chunked(_) => AppBody::Chunked,
         },
-        remote_addr: &remote_addr,
+        remote_addr: remote_addr.as_str(),
         remote_port,
-        local_addr: &local_addr,
+        local_addr: local_addr.as_str(),
         local_port,
         // As Unit: the host the request names, or `localhost` without one.
         server_name: if request.host.is_empty() {

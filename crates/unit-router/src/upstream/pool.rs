@@ -45,13 +45,16 @@ fn app_token(stream: &Stream) -> Token {
 #[derive(Debug)]
 pub(crate) struct WorkerHome {
     registry: Registry,
+    /// The worker's number.
+    worker: usize,
 }
 
 impl WorkerHome {
-    /// The home of the worker whose poll `registry` is (a handle of its own to it).
-    pub(crate) fn of(registry: &Registry) -> io::Result<Arc<WorkerHome>> {
+    /// The home of worker `worker`, whose poll `registry` is (a handle of its own to it).
+    pub(crate) fn of(registry: &Registry, worker: usize) -> io::Result<Arc<WorkerHome>> {
         Ok(Arc::new(WorkerHome {
             registry: registry.try_clone()?,
+            worker,
         }))
     }
 }
@@ -68,6 +71,11 @@ impl Parked {
     /// Neither closed by the process nor holding bytes it sent unasked.
     pub(crate) fn is_quiet(&self) -> bool {
         self.stream.is_quiet()
+    }
+
+    /// The worker it is registered with.
+    pub(crate) fn worker(&self) -> usize {
+        self.home.worker
     }
 }
 
@@ -295,7 +303,7 @@ mod tests {
         let registry = poll.registry();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let target = ProxyTarget::Inet(listener.local_addr().expect("address"));
-        let home = WorkerHome::of(registry).expect("home");
+        let home = WorkerHome::of(registry, 0).expect("home");
         let mut pool = UpstreamPool::new(1000, 1010, home);
 
         let first = pool.new_token(7);
@@ -340,7 +348,7 @@ mod tests {
         let registry = poll.registry();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let target = ProxyTarget::Inet(listener.local_addr().expect("address"));
-        let home = WorkerHome::of(registry).expect("home");
+        let home = WorkerHome::of(registry, 0).expect("home");
         let mut pool = UpstreamPool::new(1000, 1 << 20, home);
         let token = pool.new_token(1);
         let upstream = connected_upstream(&listener, registry, token);
