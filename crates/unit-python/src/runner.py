@@ -401,6 +401,11 @@ class Connection(asyncio.BufferedProtocol):
 class Exchange:
     """One request and its answer."""
 
+    __slots__ = ('connection', 'request', 'target', 'is_websocket', 'chunks', 'buffered',
+                 'body_left', 'chunked', 'body_done', 'waiter', 'delivered_last', 'gone',
+                 'status', 'fields', 'started', 'chunked_answer', 'no_body', 'complete',
+                 'content_length', 'sent')
+
     def __init__(self, connection, request, target, websocket):
         self.connection = connection
         self.request = request
@@ -502,11 +507,14 @@ class Exchange:
                 raise RuntimeError('http.response.body after the last one')
             body = message.get('body', b'')
             more = message.get('more_body', False)
-            await self.write_body(bytes(body), more)
+            if self.write_body(bytes(body), more):
+                await self.connection.drain()
         else:
             raise RuntimeError(f'unexpected message type {kind!r}')
 
-    async def write_body(self, body, more):
+    def write_body(self, body, more):
+        """Writes body bytes (the head first); true when more is to come, for the
+        caller to await the connection's drain."""
         transport = self.connection.transport
         out = []
         if not self.started:
@@ -524,7 +532,9 @@ class Exchange:
             out.append(encode_head(self.status, self.fields, kind, length))
         if body and not self.no_body:
             if self.content_length is not None:
-                body = body[:max(0, self.content_length - self.sent)]
+                room = max(0, self.content_length - self.sent)
+                if len(body) > room:
+                    body = body[:room]
             self.sent += len(body)
             if self.chunked_answer:
                 out.append(b'%x\r\n' % len(body))
@@ -540,8 +550,7 @@ class Exchange:
             transport.write(b''.join(out))
         if not more:
             self.end()
-        else:
-            await self.connection.drain()
+        return more
 
     def end(self):
         keep = not self.gone and (
@@ -617,7 +626,7 @@ class Exchange:
                 log_error('the application returned without an answer')
                 self.fail()
             else:
-                await self.write_body(b'', False)
+                self.write_body(b'', False)
 
 
 class WebSocketError(Exception):
