@@ -168,7 +168,12 @@ class AsgiServer:
     def startup(self):
         """Runs every target's lifespan startup on the first thread's loop; False
         when one failed."""
+        # The loops come from the event loop policy, which the application's module
+        # may have set (to uvloop's, say), as in Unit.
         loop = self.loop_for(0)
+        kind = type(loop)
+        if not isinstance(loop, asyncio.SelectorEventLoop):
+            log_info(f'ASGI event loops: {kind.__module__}.{kind.__qualname__}')
         asyncio.set_event_loop(loop)
         ok = True
         for _, app, legacy, _, _ in self.targets:

@@ -56,6 +56,13 @@ static FASTAPI: Framework = Framework {
     venv: OnceLock::new(),
 };
 
+/// FastAPI with uvloop, whose event loop policy the application sets.
+static FASTAPI_UVLOOP: Framework = Framework {
+    name: "fastapi-uvloop",
+    requirements: &["fastapi>=0.100,<1", "uvloop>=0.19,<1"],
+    venv: OnceLock::new(),
+};
+
 /// The file, inside a finished virtual environment, that says what it was built from;
 /// written last, so a directory without it is not a usable environment.
 const MARKER: &str = "unitd-test-installed.txt";
@@ -754,14 +761,25 @@ fn assert_closed(stream: &mut std::net::TcpStream) {
 
 /// unitd serving the FastAPI project, with its port and the file its lifespan
 /// shutdown writes; `None` when the test is skipped.
-fn start_fastapi(test: &str) -> Option<(TestUnit, u16, PathBuf)> {
+/// The FastAPI project's package set up to run on uvloop, as a Unit user does it:
+/// the event loop policy, set when the application is imported.
+const UVLOOP_POLICY: &str = "import asyncio\n\nimport uvloop\n\n\
+                             asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())\n";
+
+/// Starts the FastAPI project with `framework`'s environment; `package_init` is its
+/// package's `__init__.py`.
+fn start_fastapi(
+    test: &str,
+    framework: &'static Framework,
+    package_init: &str,
+) -> Option<(TestUnit, u16, PathBuf)> {
     let unit = start_unit(test)?;
-    let venv = framework_venv(test, &FASTAPI)?;
+    let venv = framework_venv(test, framework)?;
     let project = write_app(
         unit.paths.dir.path(),
         "fastapi-project",
         &[
-            ("app/__init__.py", ""),
+            ("app/__init__.py", package_init),
             ("app/main.py", FASTAPI_MAIN),
             ("app/routers/__init__.py", ""),
             ("app/routers/items.py", FASTAPI_ITEMS),
@@ -787,12 +805,39 @@ fn start_fastapi(test: &str) -> Option<(TestUnit, u16, PathBuf)> {
     Some((unit, port, shutdown_marker))
 }
 
+/// What the runner logs of event loops that are not asyncio's own.
+const LOOP_LINE: &str = "ASGI event loops:";
+
 #[test]
 fn fastapi_serves_json_streams_its_lifespan_and_a_websocket() {
-    let Some((unit, port, shutdown_marker)) = start_fastapi("python_fastapi") else {
+    let Some((unit, port, shutdown_marker)) = start_fastapi("python_fastapi", &FASTAPI, "") else {
         return;
     };
+    exercise_fastapi(&unit, port, &shutdown_marker);
+    assert!(!unit.log_text().contains(LOOP_LINE), "{}", unit.log_text());
+}
 
+/// An application that sets uvloop's event loop policy runs on uvloop's loops, and
+/// behaves the same on them.
+#[test]
+fn fastapi_on_uvloop_serves_the_same() {
+    let Some((unit, port, shutdown_marker)) =
+        start_fastapi("python_fastapi_uvloop", &FASTAPI_UVLOOP, UVLOOP_POLICY)
+    else {
+        return;
+    };
+    let uvloop_line = format!("{LOOP_LINE} uvloop.Loop");
+    assert!(
+        support::wait_until(|| unit.log_text().contains(&uvloop_line)),
+        "{}",
+        unit.log_text()
+    );
+    exercise_fastapi(&unit, port, &shutdown_marker);
+}
+
+/// JSON in and out, validation, a stream, WebSocket messages and closes, and the
+/// lifespan's shutdown once the application is removed.
+fn exercise_fastapi(unit: &TestUnit, port: u16, shutdown_marker: &Path) {
     let root = get(port, "/");
     assert_eq!(root.status, 200, "{root:?}\n{}", unit.log_text());
     assert_eq!(content_type(&root), "application/json");
@@ -898,7 +943,8 @@ fn fastapi_serves_json_streams_its_lifespan_and_a_websocket() {
 /// stops its process, and the same listener can be put back.
 #[test]
 fn a_finished_websocket_whose_client_lingers_does_not_hold_the_application() {
-    let Some((unit, port, shutdown_marker)) = start_fastapi("python_fastapi_linger") else {
+    let Some((unit, port, shutdown_marker)) = start_fastapi("python_fastapi_linger", &FASTAPI, "")
+    else {
         return;
     };
     let mut websocket = open_websocket(port, "/ws");

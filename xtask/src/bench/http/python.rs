@@ -10,7 +10,10 @@
 //! gunicorn (sync workers, WSGI) and uvicorn (httptools and uvloop, ASGI) run with two
 //! workers from a virtual environment under the target directory, made once with the
 //! same Python by pip and reused while its marker file matches. When pip cannot install
-//! them, the run says so and measures unitd alone.
+//! them, the run says so and measures unitd alone. unitd's applications take that
+//! environment as their `home`, and the ASGI application sets uvloop's event loop
+//! policy, so every server runs ASGI on uvloop (granian and uvicorn pick it
+//! themselves).
 //!
 //! Every server listens on its own loopback port, and wrk (two threads) loads one at a
 //! time, in rounds whose order rotates, as `bench app` does. Each measurement splits the
@@ -573,6 +576,16 @@ fn asgi_source() -> String {
     format!(
         r#""""The ASGI hello world of `cargo xtask bench python`."""
 
+try:
+    import asyncio
+    import uvloop
+except ImportError:
+    pass
+else:
+    # Every server runs it on uvloop: uvicorn and granian pick uvloop themselves, and
+    # unitd takes the event loop policy the application sets, as Unit does.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
 
 async def application(scope, receive, send):
     if scope["type"] == "lifespan":
@@ -594,8 +607,10 @@ async def application(scope, receive, send):
     )
 }
 
-/// unitd's configuration: a listener and a `python` application per unitd row.
-fn unit_config(work: &Path, rows: &[(Contestant, u16)]) -> String {
+/// unitd's configuration: a listener and a `python` application per unitd row, with
+/// the other servers' virtual environment as its `home` when there is one (so the ASGI
+/// application finds uvloop there, as they do).
+fn unit_config(work: &Path, rows: &[(Contestant, u16)], home: Option<&Path>) -> String {
     let mut listeners = serde_json::Map::new();
     let mut applications = serde_json::Map::new();
     for (contestant, port) in rows {
@@ -608,18 +623,19 @@ fn unit_config(work: &Path, rows: &[(Contestant, u16)]) -> String {
             format!("127.0.0.1:{port}"),
             serde_json::json!({ "pass": format!("applications/{name}") }),
         );
-        applications.insert(
-            name,
-            serde_json::json!({
-                "type": "python",
-                "path": work.display().to_string(),
-                "module": contestant.interface.module(),
-                "callable": "application",
-                "protocol": contestant.interface.name(),
-                "processes": PROCESSES,
-                "threads": threads,
-            }),
-        );
+        let mut application = serde_json::json!({
+            "type": "python",
+            "path": work.display().to_string(),
+            "module": contestant.interface.module(),
+            "callable": "application",
+            "protocol": contestant.interface.name(),
+            "processes": PROCESSES,
+            "threads": threads,
+        });
+        if let Some(home) = home {
+            application["home"] = home.display().to_string().into();
+        }
+        applications.insert(name, application);
     }
     let config = serde_json::json!({ "listeners": listeners, "applications": applications });
     format!("{config:#}\n")
@@ -784,6 +800,11 @@ pub(in crate::bench) fn run(args: PythonArgs) -> Result<()> {
         Err(reason) => eprintln!("warning: {reason}\nwarning: measuring unitd alone"),
     }
     let ticks_per_second = procfs::clock_ticks_per_second();
+    // The environment's interpreter is `<home>/bin/python`.
+    let servers_home = venv_python
+        .as_ref()
+        .ok()
+        .and_then(|python| python.parent()?.parent());
 
     // Declared before the servers so it is dropped (removed) after they have stopped.
     let work = WorkDir::create(args.run.keep)?;
@@ -820,7 +841,7 @@ pub(in crate::bench) fn run(args: PythonArgs) -> Result<()> {
     let mut unitd = Server::start_unitd_with(
         &unitd_binary,
         &work,
-        &unit_config(work.path(), &unitd_rows),
+        &unit_config(work.path(), &unitd_rows, servers_home),
         unitd_rows.iter().map(|(_, port)| *port).collect(),
     )?;
     if !unitd.dead_ports.is_empty() {
@@ -1323,8 +1344,12 @@ mod tests {
     fn the_configuration_runs_each_unitd_row_as_an_application() {
         let rows = contestants(&[1, 2]);
         let ports: Vec<(Contestant, u16)> = rows.into_iter().zip(41001..).collect();
-        let config: serde_json::Value =
-            serde_json::from_str(&unit_config(Path::new("/w"), &ports)).expect("valid JSON");
+        let config: serde_json::Value = serde_json::from_str(&unit_config(
+            Path::new("/w"),
+            &ports,
+            Some(Path::new("/venv")),
+        ))
+        .expect("valid JSON");
         let listeners = config["listeners"].as_object().expect("listeners");
         assert_eq!(listeners.len(), 3);
         assert_eq!(
@@ -1343,6 +1368,7 @@ mod tests {
         assert_eq!(wsgi["processes"], PROCESSES);
         assert_eq!(wsgi["threads"], 2);
         let asgi = &config["applications"]["asgi-t1"];
+        assert_eq!(asgi["home"], "/venv");
         assert_eq!(asgi["module"], ASGI_MODULE);
         assert_eq!(asgi["protocol"], "asgi");
         assert_eq!(asgi["threads"], 1);
