@@ -320,7 +320,8 @@ impl AppResponseHead {
 
 /// Decodes a response head frame at the start of `input` into `head`, as
 /// `parse_response_head_into` parses an HTTP one: `Ok(false)` while it is incomplete.
-/// A field name that is not UTF-8 is refused; values are kept as sent.
+/// A field name that is not UTF-8 is refused; values are kept as sent. On an error the
+/// contents of `head` are unspecified.
 pub fn decode_app_response_into(
     input: &[u8],
     request_was_head: bool,
@@ -345,12 +346,14 @@ pub fn decode_app_response_into(
     let flags = reader.byte()?;
     let body_length = u64::from_le_bytes(reader.array()?);
     let count = u32::from_le_bytes(reader.array()?) as usize;
-    head.headers.clear();
-    for _ in 0..count {
+    // The fields go into the entries the last head left, so a head of as many fields
+    // or fewer allocates nothing.
+    for slot in 0..count {
         let name = std::str::from_utf8(reader.text()?).map_err(|_| HttpError::BadAppFrame)?;
         let value = reader.text()?;
-        head.headers.push((name.to_owned(), value.to_vec()));
+        crate::request::set_field(&mut head.headers, slot, name, value);
     }
+    head.headers.truncate(count);
     if !reader.rest.is_empty() {
         return Err(HttpError::BadAppFrame);
     }
@@ -475,6 +478,19 @@ mod tests {
         );
         assert_eq!(parsed.body, ResponseBody::None);
         assert!(!parsed.keep_alive);
+        assert!(parsed.headers.is_empty(), "the last head's fields are gone");
+        // A head decoded into one that had more fields keeps only its own.
+        let mut one_field = Vec::new();
+        head.encode([(&b"Server"[..], &b"u"[..])].into_iter(), &mut one_field);
+        assert_eq!(
+            decode_app_response_into(&frame, false, &mut parsed),
+            Ok(true)
+        );
+        assert_eq!(
+            decode_app_response_into(&one_field, false, &mut parsed),
+            Ok(true)
+        );
+        assert_eq!(parsed.headers, vec![("Server".to_owned(), b"u".to_vec())]);
         let mut bad = closing.clone();
         bad[4..6].copy_from_slice(&42u16.to_le_bytes());
         assert!(decode_app_response_into(&bad, false, &mut parsed).is_err());

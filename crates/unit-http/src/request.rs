@@ -441,16 +441,22 @@ fn finish_request(
 /// Makes `into` hold the parsed `fields`, reusing the strings it already has.
 pub(crate) fn copy_fields(fields: &[httparse::Header<'_>], into: &mut Vec<(String, Vec<u8>)>) {
     for (slot, field) in fields.iter().enumerate() {
-        match into.get_mut(slot) {
-            Some((name, value)) => {
-                replace_string(name, field.name);
-                value.clear();
-                value.extend_from_slice(field.value);
-            }
-            None => into.push((field.name.to_owned(), field.value.to_vec())),
-        }
+        set_field(into, slot, field.name, field.value);
     }
     into.truncate(fields.len());
+}
+
+/// Makes entry `slot` of `into` (at most its length) hold a field, in the allocations
+/// an entry there has.
+pub(crate) fn set_field(into: &mut Vec<(String, Vec<u8>)>, slot: usize, name: &str, value: &[u8]) {
+    match into.get_mut(slot) {
+        Some((old_name, old_value)) => {
+            replace_string(old_name, name);
+            old_value.clear();
+            old_value.extend_from_slice(value);
+        }
+        None => into.push((name.to_owned(), value.to_vec())),
+    }
 }
 
 /// Makes `into` hold `text`, in the allocation it has when that is large enough.

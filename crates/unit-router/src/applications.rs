@@ -231,7 +231,7 @@ pub(crate) struct Lease {
 
 impl Lease {
     /// The unix socket the process serves on.
-    pub(crate) fn socket(&self) -> &Path {
+    pub(crate) fn socket(&self) -> &Arc<Path> {
         &self.socket
     }
 
@@ -306,8 +306,12 @@ impl AppPool {
     }
 
     /// Leases a process for a request on `worker`, or queues the request (`deliver`
-    /// gets the lease, or the news that none will come).
-    pub(crate) fn acquire(self: &Arc<Self>, worker: usize, deliver: Deliver) -> Acquired {
+    /// gets the lease, or the news that none will come; it is boxed only then, so a
+    /// request served at once allocates nothing for it).
+    pub(crate) fn acquire<F>(self: &Arc<Self>, worker: usize, deliver: F) -> Acquired
+    where
+        F: FnOnce(Result<Lease, Unavailable>) + Send + 'static,
+    {
         let mut state = self.lock();
         if state.removed {
             return Acquired::Unavailable;
@@ -395,7 +399,7 @@ impl AppPool {
             ticket,
             worker,
             passed_over: 0,
-            deliver,
+            deliver: Box::new(deliver),
         });
         drop(state);
         if plan {

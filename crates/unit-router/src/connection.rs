@@ -592,10 +592,7 @@ impl Connection {
         let seq = self.app_seq;
         let token = context.token;
         let grants = Arc::clone(context.grants);
-        let acquired = pool.acquire(
-            context.worker,
-            Box::new(move |outcome| grants(token, seq, outcome)),
-        );
+        let acquired = pool.acquire(context.worker, move |outcome| grants(token, seq, outcome));
         let mut app = AppRequest {
             pool,
             target,
@@ -637,7 +634,7 @@ impl Connection {
             &finished.request,
             Peer::Application,
             format,
-            ProxyTarget::Unix(lease.socket().to_path_buf()),
+            ProxyTarget::Unix(Arc::clone(lease.socket())),
             body,
             std::mem::take(&mut app.response_headers),
             context.token,

@@ -14,7 +14,8 @@
 //! expanded ones the caller looks the target up).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
 
 use unit_conf::{RouteAction, ServerAddress};
 
@@ -75,8 +76,9 @@ pub(crate) struct Share {
 pub(crate) enum ProxyTarget {
     /// `http://<ip>:<port>` or `http://[<ipv6>]:<port>`.
     Inet(SocketAddr),
-    /// `http://unix:<path>`; a Linux abstract socket keeps its leading `@`.
-    Unix(PathBuf),
+    /// `http://unix:<path>`; a Linux abstract socket keeps its leading `@`. Shared, so
+    /// an application's socket path is not copied for each request.
+    Unix(Arc<Path>),
 }
 
 /// Where an expanded `pass` value points.
@@ -186,9 +188,11 @@ impl ProxyTarget {
     pub(crate) fn new(address: &ServerAddress) -> ProxyTarget {
         match address {
             ServerAddress::Inet(socket_addr) => ProxyTarget::Inet(*socket_addr),
-            ServerAddress::Unix(path) => ProxyTarget::Unix(path.clone()),
+            ServerAddress::Unix(path) => ProxyTarget::Unix(Arc::from(path.as_path())),
             // The connecting side reads a leading `@` as the abstract namespace.
-            ServerAddress::Abstract(name) => ProxyTarget::Unix(PathBuf::from(format!("@{name}"))),
+            ServerAddress::Abstract(name) => {
+                ProxyTarget::Unix(Arc::from(Path::new(&format!("@{name}"))))
+            }
         }
     }
 }

@@ -27,8 +27,12 @@ use crate::routes::ProxyTarget;
 
 /// Buffers larger than this are freed rather than kept for reuse.
 const RECYCLED_BUFFER_LIMIT: usize = 64 * 1024;
-/// How many spare buffers a worker keeps.
-const SPARE_BUFFERS: usize = 32;
+/// How many spare buffers a worker keeps: an exchange holds two, and a worker may have
+/// dozens of exchanges at once with an application whose processes take many requests
+/// each (ASGI); fewer spares than that frees and allocates buffers as they come and go.
+const SPARE_BUFFERS: usize = 128;
+/// A new buffer's room: a request frame or head fits, and so does a first read.
+const NEW_BUFFER_CAPACITY: usize = 4096;
 /// Idle upstream connections kept per target in one worker.
 const POOL_PER_TARGET: usize = 64;
 
@@ -177,7 +181,9 @@ impl UpstreamPool {
 
     /// An empty buffer, reused when one is spare.
     pub(crate) fn buffer(&mut self) -> Vec<u8> {
-        self.spare_buffers.pop().unwrap_or_default()
+        self.spare_buffers
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(NEW_BUFFER_CAPACITY))
     }
 
     /// Keeps a buffer for a later exchange; large or surplus ones are freed.

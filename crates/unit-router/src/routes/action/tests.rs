@@ -1,6 +1,6 @@
 //! Tests of action compilation and `pass` parsing.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use serde_json::{Value, json};
 
@@ -226,11 +226,11 @@ fn proxy_targets() {
         ("http://[::1]:9000", ProxyTarget::Inet(socket("[::1]:9000"))),
         (
             "http://unix:/run/app.sock",
-            ProxyTarget::Unix(PathBuf::from("/run/app.sock")),
+            ProxyTarget::Unix(Path::new("/run/app.sock").into()),
         ),
         (
             "http://unix:@abstract",
-            ProxyTarget::Unix(PathBuf::from("@abstract")),
+            ProxyTarget::Unix(Path::new("@abstract").into()),
         ),
     ] {
         let action = compile_action(&json!({ "proxy": address })).expect("proxy actions compile");

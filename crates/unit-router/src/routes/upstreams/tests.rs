@@ -1,5 +1,6 @@
 //! Tests of upstream compilation and the smooth weighted round robin order.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::thread;
 
@@ -115,7 +116,7 @@ fn lookups() {
     assert_eq!(upstreams.pick("six"), inet("[::1]:8080"));
     assert_eq!(
         upstreams.pick("local"),
-        Some(ProxyTarget::Unix("/run/app.sock".into()))
+        Some(ProxyTarget::Unix(Path::new("/run/app.sock").into()))
     );
     assert_eq!(upstreams.pick("seven"), None);
     let none = compile_upstreams(None).expect("no upstreams compile");
