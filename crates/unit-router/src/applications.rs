@@ -57,8 +57,11 @@ const SAME_WORKER_WINDOW: usize = 8;
 const MAX_PASSED_OVER: u8 = 2;
 /// How many requests a language runner's process may be sent beyond its capacity while
 /// no process can be added: enough that under load it finds the next request waiting
-/// whenever it has answered one.
-const QUEUED_PER_RUNNER: u32 = 8;
+/// whenever it has answered one, and that few requests wait in the pool's queue, whose
+/// hand-over to a request on another worker costs a wake-up of that worker. The price
+/// is that up to this many may wait behind a request that turns slow within
+/// `QUEUE_IF_ANSWERED_WITHIN` of the process's last answer.
+const QUEUED_PER_RUNNER: u32 = 32;
 /// A busy process is sent more only if it answered a request this recently: one that
 /// has been working on the same requests for longer may be on a slow one, and what is
 /// sent to it would wait behind that instead of going to the next process free.
