@@ -237,7 +237,7 @@ impl Wsgi {
             },
         )?;
         environ.set_item(
-            "SERVER_PROTOCOL",
+            intern!(py, "SERVER_PROTOCOL"),
             if request.version_minor == 0 {
                 intern!(py, "HTTP/1.0")
             } else {

@@ -474,11 +474,11 @@ impl Exchange {
         // runner never speaks unasked, and a request without a body that finds its
         // connection closed goes again on a new one (`link_failed`), so that case
         // spares the look.
-        let look = !self.framed_answers || !self.outgoing.done;
+        let check_quiet = !self.framed_answers || !self.outgoing.done;
         if let Some(parked) = self
             .parked
             .take()
-            .filter(|parked| !look || parked.is_quiet())
+            .filter(|parked| !check_quiet || parked.is_quiet())
             && let Some(upstream) = pool.claim_app(registry, parked, self.owner)
         {
             self.link = Some(Link::new(upstream, true, false));
