@@ -712,26 +712,34 @@ impl Connection {
     /// A read timeout passed while the connection waited for `wait`. As in Unit, the
     /// client is answered 408 before the connection closes: with the error page when a
     /// request was under way, with an empty answer when it was idle. Nothing is sent
-    /// when part of an answer is out already. The answer goes as far as the socket
-    /// takes it at once; the connection closes either way.
-    pub(crate) fn time_out(&mut self, wait: Wait, date: &str) {
+    /// when part of an answer is out already. True when the connection should be driven
+    /// on to send the answer and linger, so that what the client still sends does not
+    /// reset the connection before the answer is read; false when it closes now.
+    pub(crate) fn time_out(&mut self, wait: Wait, date: &str) -> bool {
         // A TLS handshake that did not finish has no one to answer.
         if self.transport.is_handshaking() {
-            return;
+            return false;
         }
         let response = match wait {
             Wait::Header | Wait::Body => error_page(408),
             Wait::Idle => HttpResponse::empty(408),
             // As in Unit, an application that takes too long is answered for: 503.
             Wait::Application => error_page(503),
-            Wait::Send | Wait::Upstream | Wait::Linger | Wait::Tunnel => return,
+            Wait::Send | Wait::Upstream | Wait::Linger | Wait::Tunnel => return false,
         };
         let answering = self.exchange.as_ref().is_some_and(Exchange::answer_started);
         if self.output_pending() || answering || self.tunnel.is_some() {
-            return;
+            return false;
         }
         self.refuse(response, date);
-        let _ = self.flush();
+        // Only a client that was sending a head or body may still be sending.
+        let lingers = matches!(wait, Wait::Header | Wait::Body)
+            && self.exchange.is_none()
+            && self.app.is_none();
+        if !lingers {
+            let _ = self.flush();
+        }
+        lingers
     }
 
     fn output_pending(&self) -> bool {

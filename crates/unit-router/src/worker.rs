@@ -277,8 +277,11 @@ impl Worker {
         let deadline = entry.deadline;
         if deadline <= engine.now() {
             let date = self.date.at(engine.now());
-            entry.connection.time_out(entry.wait, date);
-            self.close(engine, token);
+            if entry.connection.time_out(entry.wait, date) {
+                self.drive(engine, token);
+            } else {
+                self.close(engine, token);
+            }
         } else {
             entry.set_deadline(engine, token, deadline);
         }
