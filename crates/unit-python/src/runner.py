@@ -16,8 +16,6 @@ import sys
 import threading
 import traceback
 
-FLAG_TLS = 1
-FLAG_UPGRADE = 2
 _WS_GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 # Request body bytes buffered before reading from the router pauses.
 _BODY_HIGH_WATER = 256 * 1024
@@ -71,33 +69,13 @@ class FileWrapper:
         raise StopIteration
 
 
-# The request frame decoder (`decode_frame(buffer)`: None until the frame at the start
-# of the buffer is whole, else the arguments of its Request and the frame's length) is
-# the runner's own, unit-http's, set on this module before the server starts; so is
-# the response head encoder (`encode_head(status, fields, kind, length)`), whose frame
-# the router relays as it is.
-decode_frame = None
+# Set on this module by the runner before the server starts: `RequestDecoder`, which
+# makes each request frame's ASGI scope; `Answer`, an HTTP answer under way, which
+# frames its head and body for the router; and `encode_head(status, fields, kind,
+# length)`, the response head frame of an answer the runner makes itself.
+RequestDecoder = None
+Answer = None
 encode_head = None
-
-
-class Request:
-    __slots__ = ('version_minor', 'flags', 'kind', 'body_length', 'local_port',
-                 'remote_port', 'method', 'target', 'path', 'query', 'remote_addr',
-                 'local_addr', 'server_name', 'app_target', 'fields', 'websocket')
-
-    def __init__(self, version_minor, flags, kind, body_length, local_port, remote_port,
-                 texts, fields, websocket):
-        self.version_minor = version_minor
-        self.flags = flags
-        self.kind = kind
-        self.body_length = body_length
-        self.local_port = local_port
-        self.remote_port = remote_port
-        (self.method, self.target, self.path, self.query, self.remote_addr,
-         self.local_addr, self.server_name, self.app_target) = texts
-        # Lowercased names, as ASGI has them.
-        self.fields = fields
-        self.websocket = websocket
 
 
 class ChunkedBody:
@@ -143,20 +121,12 @@ class AsgiServer:
 
     def __init__(self, targets, server_software):
         # targets: list of (name, callable, legacy, prefix)
-        self.targets = [
-            (name.encode(), app, legacy, prefix.encode(), prefix)
-            for name, app, legacy, prefix in targets
-        ]
+        self.targets = [(app, legacy) for _, app, legacy, _ in targets]
+        self.decoder = RequestDecoder([(name, prefix) for name, _, _, prefix in targets])
         self.server_software = server_software.encode()
         self.loops = {}
         self.lifespans = []
         self.stopping = None
-
-    def target(self, name):
-        for target in self.targets:
-            if target[0] == name:
-                return target
-        return self.targets[0]
 
     def loop_for(self, index):
         loop = self.loops.get(index)
@@ -176,7 +146,7 @@ class AsgiServer:
             log_info(f'ASGI event loops: {kind.__module__}.{kind.__qualname__}')
         asyncio.set_event_loop(loop)
         ok = True
-        for _, app, legacy, _, _ in self.targets:
+        for app, legacy in self.targets:
             lifespan = Lifespan(app, legacy, loop)
             if not loop.run_until_complete(lifespan.startup()):
                 ok = False
@@ -296,7 +266,8 @@ def log_error(text):
         sys.stderr.flush()
 
 
-BODY_NONE, BODY_LENGTH, BODY_CHUNKED = 0, 1, 2
+# The body kind of a head encode_head makes: delimited by its length.
+BODY_LENGTH = 1
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -363,16 +334,19 @@ class Connection(asyncio.BufferedProtocol):
             if not self.buffer:
                 return
             try:
-                decoded = decode_frame(self.buffer)
+                decoded = self.server.decoder.decode(self.buffer)
             except Exception:
                 traceback.print_exc()
                 self.transport.close()
                 return
             if decoded is None:
                 return
-            arguments, length = decoded
+            scope, target, kind, body_length, websocket, head, limits, length = decoded
             del self.buffer[:length]
-            self.begin(Request(*arguments))
+            app, legacy = self.server.targets[target]
+            self.exchange = Exchange(self, scope, app, legacy, kind, body_length, websocket,
+                                     head, limits)
+            self.loop.create_task(self.exchange.run())
 
     def flow(self):
         pending = self.exchange.buffered if self.exchange is not None else 0
@@ -382,14 +356,6 @@ class Connection(asyncio.BufferedProtocol):
         elif pending <= _BODY_HIGH_WATER and self.paused:
             self.paused = False
             self.transport.resume_reading()
-
-    def begin(self, request):
-        target = self.server.target(request.app_target)
-        websocket = bool(request.flags & FLAG_UPGRADE) and any(
-            name == b'upgrade' and value.lower() == b'websocket'
-            for name, value in request.fields)
-        self.exchange = Exchange(self, request, target, websocket)
-        self.loop.create_task(self.exchange.run())
 
     def finished(self, exchange, keep):
         """The answer is complete; the next request may start."""
@@ -406,32 +372,33 @@ class Connection(asyncio.BufferedProtocol):
 class Exchange:
     """One request and its answer."""
 
-    __slots__ = ('connection', 'request', 'target', 'is_websocket', 'chunks', 'buffered',
-                 'body_left', 'chunked', 'body_done', 'waiter', 'delivered_last', 'gone',
-                 'status', 'fields', 'started', 'chunked_answer', 'no_body', 'complete',
-                 'content_length', 'sent')
+    __slots__ = ('connection', 'scope', 'app', 'legacy', 'is_websocket', 'is_head',
+                 'websocket_limits', 'chunks', 'buffered', 'body_left', 'chunked',
+                 'body_done', 'waiter', 'delivered_last', 'gone', 'answer', 'started',
+                 'complete')
 
-    def __init__(self, connection, request, target, websocket):
+    def __init__(self, connection, scope, app, legacy, kind, body_length, websocket, head,
+                 websocket_limits):
         self.connection = connection
-        self.request = request
-        self.target = target
+        self.scope = scope
+        self.app = app
+        self.legacy = legacy
         self.is_websocket = websocket
+        self.is_head = head
+        self.websocket_limits = websocket_limits
         self.chunks = []
         self.buffered = 0
-        self.body_left = request.body_length if request.kind == 1 else 0
-        self.chunked = ChunkedBody() if request.kind == 2 else None
-        self.body_done = request.kind == 0 or (request.kind == 1 and self.body_left == 0)
+        self.body_left = body_length if kind == 1 else 0
+        self.chunked = ChunkedBody() if kind == 2 else None
+        self.body_done = kind == 0 or (kind == 1 and self.body_left == 0)
         self.waiter = None
         self.delivered_last = False
         self.gone = False
-        self.status = None
-        self.fields = None
+        # The Answer of http.response.start.
+        self.answer = None
+        # Whether a head went out, and whether the answer is complete.
         self.started = False
-        self.chunked_answer = False
-        self.no_body = False
         self.complete = False
-        self.content_length = None
-        self.sent = 0
 
     # --- the request body ---
 
@@ -490,29 +457,14 @@ class Exchange:
         if self.gone:
             return
         if kind == 'http.response.start':
-            if self.started or self.status is not None:
+            if self.answer is not None:
                 raise RuntimeError('http.response.start sent twice')
-            self.status = int(message['status'])
-            self.fields = []
-            for name, value in message.get('headers', []):
-                name, value = bytes(name), bytes(value)
-                if name.lower() == b'content-length':
-                    try:
-                        self.content_length = int(value)
-                    except ValueError:
-                        # One that is not a number is left out, as Unit leaves it.
-                        continue
-                self.fields.append((name, value))
-            self.no_body = (self.request.method == b'HEAD'
-                            or self.status in (204, 304) or self.status < 200)
+            self.answer = Answer(int(message['status']), message.get('headers', ()),
+                                 self.is_head)
         elif kind == 'http.response.body':
-            if self.status is None:
+            if self.answer is None:
                 raise RuntimeError('http.response.body before http.response.start')
-            if self.complete:
-                raise RuntimeError('http.response.body after the last one')
-            body = message.get('body', b'')
-            more = message.get('more_body', False)
-            if self.write_body(bytes(body), more):
+            if self.write_body(message.get('body', b''), message.get('more_body', False)):
                 await self.connection.drain()
         else:
             raise RuntimeError(f'unexpected message type {kind!r}')
@@ -520,46 +472,17 @@ class Exchange:
     def write_body(self, body, more):
         """Writes body bytes (the head first); true when more is to come, for the
         caller to await the connection's drain."""
-        transport = self.connection.transport
-        out = []
-        if not self.started:
-            self.started = True
-            if self.no_body:
-                kind, length = BODY_NONE, 0
-            elif self.content_length is not None:
-                kind, length = BODY_LENGTH, self.content_length
-            elif more:
-                kind, length = BODY_CHUNKED, 0
-                self.chunked_answer = True
-            else:
-                kind, length = BODY_LENGTH, len(body)
-                self.content_length = len(body)
-            out.append(encode_head(self.status, self.fields, kind, length))
-        if body and not self.no_body:
-            if self.content_length is not None:
-                room = max(0, self.content_length - self.sent)
-                if len(body) > room:
-                    body = body[:room]
-            self.sent += len(body)
-            if self.chunked_answer:
-                out.append(b'%x\r\n' % len(body))
-                out.append(body)
-                out.append(b'\r\n')
-            elif body:
-                out.append(body)
+        data = self.answer.frame(body, more)
+        self.started = True
+        if data:
+            self.connection.transport.write(data)
         if not more:
-            if self.chunked_answer:
-                out.append(b'0\r\n\r\n')
             self.complete = True
-        if out:
-            transport.write(b''.join(out))
-        if not more:
             self.end()
         return more
 
     def end(self):
-        keep = not self.gone and (
-            self.no_body or self.chunked_answer or self.content_length == self.sent)
+        keep = not self.gone and self.answer is not None and self.answer.whole
         self.wake()
         self.connection.finished(self, keep)
 
@@ -575,31 +498,9 @@ class Exchange:
             self.connection.finished(self, False)
 
     async def run(self):
-        request = self.request
-        _, app, legacy, prefix_bytes, prefix = self.target
-        path = request.path
-        headers = request.fields
-        tls = bool(request.flags & FLAG_TLS)
-        scope = {
-            'type': 'websocket' if self.is_websocket else 'http',
-            'asgi': {'version': '3.0', 'spec_version': '2.1'},
-            'http_version': '1.0' if request.version_minor == 0 else '1.1',
-            'scheme': ('wss' if tls else 'ws') if self.is_websocket else
-                      ('https' if tls else 'http'),
-            'path': path.decode('utf-8', 'replace'),
-            'raw_path': request.target.split(b'?', 1)[0],
-            'query_string': request.query,
-            'headers': headers,
-            'client': (request.remote_addr.decode(), request.remote_port),
-            'server': (request.local_addr.decode(), request.local_port),
-        }
-        if not self.is_websocket:
-            scope['method'] = request.method.decode()
-        if prefix_bytes and path.startswith(prefix_bytes) and (
-                len(path) == len(prefix_bytes) or path[len(prefix_bytes)] == 0x2f):
-            scope['root_path'] = prefix
+        scope = self.scope
         if self.is_websocket:
-            protocols = [value for name, value in headers
+            protocols = [value for name, value in scope['headers']
                          if name == b'sec-websocket-protocol' and value]
             if protocols:
                 scope['subprotocols'] = tuple(
@@ -611,11 +512,11 @@ class Exchange:
             handler = None
             receive, send = self.receive, self.send
         try:
-            if legacy:
-                instance = app(scope)
+            if self.legacy:
+                instance = self.app(scope)
                 await instance(receive, send)
             else:
-                await app(scope, receive, send)
+                await self.app(scope, receive, send)
         except BaseException:
             traceback.print_exc()
             sys.stderr.flush()
@@ -627,7 +528,7 @@ class Exchange:
         if handler is not None:
             handler.returned()
         elif not self.complete:
-            if self.status is None:
+            if self.answer is None:
                 log_error('the application returned without an answer')
                 self.fail()
             else:
@@ -660,7 +561,7 @@ class WebSocket:
         self.close_code = None
         self.connect_delivered = False
         self.max_frame_size, self.read_timeout, self.keepalive = \
-            exchange.request.websocket
+            exchange.websocket_limits
         self.read_timer = None
         self.ping_timer = None
 
