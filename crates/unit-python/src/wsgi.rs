@@ -311,9 +311,13 @@ fn not_bytes(item: &Bound<'_, PyAny>) -> PyErr {
     ))
 }
 
-/// Calls the result's `close()`, if it has one, as PEP 3333 asks.
-fn close_result(_py: Python<'_>, result: &Bound<'_, PyAny>) -> PyResult<()> {
-    if result.hasattr("close")? {
+/// Calls the result's `close()`, if it has one, as PEP 3333 asks. A plain list or
+/// tuple has none, which is known without the attribute error a look-up would raise.
+fn close_result(py: Python<'_>, result: &Bound<'_, PyAny>) -> PyResult<()> {
+    if result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>() {
+        return Ok(());
+    }
+    if result.hasattr(intern!(py, "close"))? {
         result.call_method0("close")?;
     }
     Ok(())
