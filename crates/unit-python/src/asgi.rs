@@ -18,6 +18,7 @@ use unit_http::{
 };
 use unit_log::alert;
 
+use crate::config::under_prefix;
 use crate::interpreter::LoadedApp;
 use crate::{ErrorStream, SERVER_SOFTWARE};
 
@@ -238,13 +239,6 @@ impl RequestDecoder {
     }
 }
 
-/// Whether `path` is `prefix` or below it (a non-empty prefix).
-fn under_prefix(path: &[u8], prefix: &[u8]) -> bool {
-    !prefix.is_empty()
-        && path.starts_with(prefix)
-        && (path.len() == prefix.len() || path[prefix.len()] == b'/')
-}
-
 fn text<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
     PyString::new(py, &String::from_utf8_lossy(bytes))
 }
@@ -449,18 +443,4 @@ fn whole_frame(buffer: &Bound<'_, PyByteArray>) -> Option<Vec<u8>> {
     let bytes = unsafe { buffer.as_bytes() };
     let length = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
     bytes.get(..length.checked_add(4)?).map(<[u8]>::to_vec)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::under_prefix;
-
-    #[test]
-    fn a_prefix_holds_itself_and_the_paths_below_it_only() {
-        assert!(under_prefix(b"/api", b"/api"));
-        assert!(under_prefix(b"/api/items", b"/api"));
-        assert!(!under_prefix(b"/apiary", b"/api"));
-        assert!(!under_prefix(b"/", b"/api"));
-        assert!(!under_prefix(b"/api", b""));
-    }
 }

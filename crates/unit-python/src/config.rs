@@ -43,6 +43,13 @@ pub(crate) struct Target {
     pub(crate) prefix: String,
 }
 
+/// Whether `path` is a target's `prefix` or below it; an empty prefix holds nothing.
+pub(crate) fn under_prefix(path: &[u8], prefix: &[u8]) -> bool {
+    !prefix.is_empty()
+        && path.starts_with(prefix)
+        && (path.len() == prefix.len() || path[prefix.len()] == b'/')
+}
+
 /// What the runner needs to know of its application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AppConfig {
@@ -210,5 +217,14 @@ mod tests {
         let error = AppConfig::parse(r#"{"name": "app", "application": {"type": "python"}}"#);
         assert!(matches!(error, Err(ConfError::Member("module"))));
         assert!(AppConfig::parse("{").is_err());
+    }
+
+    #[test]
+    fn a_prefix_holds_itself_and_the_paths_below_it_only() {
+        assert!(under_prefix(b"/api", b"/api"));
+        assert!(under_prefix(b"/api/items", b"/api"));
+        assert!(!under_prefix(b"/apiary", b"/api"));
+        assert!(!under_prefix(b"/", b"/api"));
+        assert!(!under_prefix(b"/api", b""));
     }
 }

@@ -22,6 +22,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use unit_http::{AppBody, AppRequest, AppResponseHead, FLAG_TLS, decode_app_request, push_decimal};
 
+use crate::config::under_prefix;
 use crate::exchange::{Input, write_all_parts};
 use crate::interpreter::{LoadedApp, LoadedTarget};
 use crate::{ErrorStream, SERVER_SOFTWARE, target_for};
@@ -214,10 +215,7 @@ impl Wsgi {
         environ.set_item(intern!(py, "QUERY_STRING"), text(request.query))?;
         let prefix = target.target.prefix.as_bytes();
         let mut path = request.path;
-        if !prefix.is_empty()
-            && path.starts_with(prefix)
-            && (path.len() == prefix.len() || path[prefix.len()] == b'/')
-        {
+        if under_prefix(path, prefix) {
             environ.set_item(intern!(py, "SCRIPT_NAME"), text(prefix))?;
             path = &path[prefix.len()..];
         }
