@@ -344,9 +344,13 @@ class Connection(asyncio.BufferedProtocol):
             scope, target, kind, body_length, websocket, head, limits, length = decoded
             del self.buffer[:length]
             app, legacy = self.server.targets[target]
-            self.exchange = Exchange(self, scope, app, legacy, kind, body_length, websocket,
-                                     head, limits)
-            self.loop.create_task(self.exchange.run())
+            exchange = Exchange(self, scope, app, legacy, kind, body_length, websocket,
+                                head, limits)
+            self.exchange = exchange
+            self.loop.create_task(exchange.run())
+            if exchange.body_done:
+                # No body to feed; the router sends the next request after the answer.
+                return
 
     def flow(self):
         pending = self.exchange.buffered if self.exchange is not None else 0
@@ -361,7 +365,8 @@ class Connection(asyncio.BufferedProtocol):
         """The answer is complete; the next request may start."""
         if self.exchange is exchange:
             self.exchange = None
-            self.flow()
+            if self.paused:
+                self.flow()
             if not keep:
                 self.transport.close()
                 return
