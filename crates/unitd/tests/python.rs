@@ -479,6 +479,17 @@ async def application(scope, receive, send):
                 await send({'type': 'websocket.close', 'code': 4001})
                 continue
             await send(dict(message, type='websocket.send'))
+    if scope['path'] == '/app/forms':
+        # Headers as lists and a bytearray name, a Content-Length that is no number
+        # (left out), then one that cuts the body short; bodies of other buffer types.
+        await send({'type': 'http.response.start', 'status': 201,
+                    'headers': [[bytearray(b'x-form'), b'list'],
+                                (b'content-length', b'many'),
+                                (b'Content-Length', b'5')]})
+        await send({'type': 'http.response.body', 'body': bytearray(b'abc'),
+                    'more_body': True})
+        await send({'type': 'http.response.body', 'body': memoryview(b'defgh')})
+        return
     body = b''
     chunks = 0
     while True:
@@ -533,6 +544,19 @@ fn asgi_http_streams_both_ways_after_its_lifespan_started() {
     assert_eq!(reply.header("x-started").as_deref(), Some("True"));
     assert_eq!(reply.header("x-path").as_deref(), Some("/app/x"));
     assert_eq!(reply.header("x-root").as_deref(), Some("/app"));
+    let forms = |method: &str| {
+        let request =
+            format!("{method} /app/forms HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        exchange(port, &request)
+    };
+    let reply = forms("GET");
+    assert_eq!(reply.status, 201);
+    assert_eq!(reply.header("x-form").as_deref(), Some("list"));
+    assert_eq!(reply.header("content-length").as_deref(), Some("5"));
+    assert_eq!(reply.text(), "abcde");
+    let reply = forms("HEAD");
+    assert_eq!(reply.status, 201);
+    assert_eq!(reply.text(), "");
     // Removing the application stops its process: the lifespan shutdown runs.
     let response = unit.put("/config", r#"{"listeners": {}, "applications": {}}"#);
     assert_eq!(response.status, 200, "{}", response.body);
