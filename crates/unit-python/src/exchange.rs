@@ -1,10 +1,19 @@
 //! One connection from the router, as a request-answer exchange: reading request frames
 //! and their bodies (by length or chunked), and writing HTTP/1.1 answers.
 //!
-//! Blocking I/O on a unix stream; the callers release the GIL around it.
+//! Blocking I/O on the router's pipes (any descriptor works: the tests use sockets);
+//! the callers release the GIL around it. A connection from the router starts with
+//! the runner's ends of the two pipes, one way each, that carry it from then on.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::fs::File;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+
+use crate::adopt_received;
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 
 use unit_http::{AppBody, ChunkedDecoder, HttpError, decode_app_request};
 
@@ -22,7 +31,7 @@ enum BodyLeft {
 /// A connection's input: what has been read and not yet used, and the body state.
 #[derive(Debug)]
 pub(crate) struct Input {
-    stream: UnixStream,
+    stream: File,
     /// What has been read is `buffer[..end]`; the rest is room for the next read.
     buffer: Vec<u8>,
     /// Where the unused bytes in `buffer` start.
@@ -35,7 +44,7 @@ pub(crate) struct Input {
 }
 
 impl Input {
-    pub(crate) fn new(stream: UnixStream) -> Input {
+    pub(crate) fn new(stream: File) -> Input {
         Input {
             stream,
             buffer: vec![0; READ_SIZE],
@@ -73,7 +82,7 @@ impl Input {
     }
 
     /// The connection, to watch for readiness.
-    pub(crate) fn stream(&self) -> &UnixStream {
+    pub(crate) fn stream(&self) -> &File {
         &self.stream
     }
 
@@ -242,12 +251,56 @@ impl Input {
     }
 }
 
+/// The runner's ends of a new connection's pipes, which come with its first byte:
+/// (requests in, answers out). The socket itself carries nothing more.
+pub(crate) fn take_pipes(socket: &UnixStream) -> io::Result<(File, File)> {
+    let mut greeting = [0u8; 1];
+    let mut buffers = [IoSliceMut::new(&mut greeting)];
+    let mut space = nix::cmsg_space!([RawFd; 2]);
+    let received = loop {
+        match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut buffers,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(received) => break received,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    };
+    let mut ends = Vec::with_capacity(2);
+    for message in received.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = message {
+            ends.extend(fds.into_iter().map(adopt_received));
+        }
+    }
+    let mut ends = ends.into_iter();
+    match (ends.next(), ends.next(), ends.next()) {
+        (Some(requests), Some(answers), None) => {
+            // The router made them non-blocking; these ends are the runner's alone.
+            for end in [&requests, &answers] {
+                let flags = OFlag::from_bits_retain(fcntl(end, FcntlArg::F_GETFL)?);
+                fcntl(end, FcntlArg::F_SETFL(flags & !OFlag::O_NONBLOCK))?;
+            }
+            Ok((File::from(requests), File::from(answers)))
+        }
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a connection from the router came without its pipes",
+        )),
+    }
+}
+
 fn invalid(error: HttpError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, error)
 }
 
 /// Writes every byte of `parts`, in order, with as few system calls as it takes.
-pub(crate) fn write_all_parts(stream: &mut UnixStream, parts: &[&[u8]]) -> io::Result<()> {
+pub(crate) fn write_all_parts(stream: &mut Option<File>, parts: &[&[u8]]) -> io::Result<()> {
+    let Some(stream) = stream else {
+        return Err(io::ErrorKind::BrokenPipe.into());
+    };
     let mut part = 0;
     let mut offset = 0;
     while part < parts.len() {
@@ -283,6 +336,7 @@ pub(crate) fn write_all_parts(stream: &mut UnixStream, parts: &[&[u8]]) -> io::R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::OwnedFd;
     use unit_http::{AppRequestHead, encode_chunk, encode_last_chunk};
 
     fn frame(body: AppBody) -> Vec<u8> {
@@ -326,7 +380,7 @@ mod tests {
                 router.write_all(piece).expect("write");
             }
         });
-        let mut input = Input::new(runner);
+        let mut input = Input::new(File::from(OwnedFd::from(runner)));
         let mut bodies = Vec::new();
         while let Some(length) = input.next_frame().expect("frame") {
             input.consume_frame(length);
@@ -345,7 +399,7 @@ mod tests {
         let mut sent = frame(AppBody::Length(14));
         sent.extend_from_slice(b"one\ntwo\nthree!");
         router.write_all(&sent[..sent.len() - 1]).expect("write");
-        let mut input = Input::new(runner);
+        let mut input = Input::new(File::from(OwnedFd::from(runner)));
         let length = input.next_frame().expect("frame").expect("a frame");
         input.consume_frame(length);
         let mut line = Vec::new();
@@ -365,14 +419,53 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_brings_its_pipes_and_one_without_them_is_refused() {
+        use nix::sys::socket::{ControlMessage, sendmsg};
+        let (router, runner) = UnixStream::pair().expect("socket pair");
+        let (runner_requests, mut requests) = pipe_ends();
+        let (mut answers, runner_answers) = pipe_ends();
+        let ends = [runner_requests.as_raw_fd(), runner_answers.as_raw_fd()];
+        sendmsg::<()>(
+            router.as_raw_fd(),
+            &[IoSlice::new(b"P")],
+            &[ControlMessage::ScmRights(&ends)],
+            MsgFlags::empty(),
+            None,
+        )
+        .expect("send the ends");
+        drop((runner_requests, runner_answers));
+        let (mut from_router, mut to_router) = take_pipes(&runner).expect("the pipes");
+        requests.write_all(b"frame").expect("write");
+        let mut frame = [0u8; 5];
+        from_router.read_exact(&mut frame).expect("read");
+        assert_eq!(&frame, b"frame");
+        to_router.write_all(b"answer").expect("write");
+        let mut answer = [0u8; 6];
+        answers.read_exact(&mut answer).expect("read");
+        assert_eq!(&answer, b"answer");
+
+        let (router, runner) = UnixStream::pair().expect("socket pair");
+        (&router).write_all(b"P").expect("send");
+        let refused = take_pipes(&runner).expect_err("no pipes");
+        assert_eq!(refused.kind(), io::ErrorKind::InvalidData);
+    }
+
+    /// A pipe as files: (read end, write end).
+    fn pipe_ends() -> (File, File) {
+        let (read, write) = nix::unistd::pipe().expect("pipe");
+        (File::from(read), File::from(write))
+    }
+
+    #[test]
     fn parts_are_written_whole() {
-        let (mut writer, mut reader) = UnixStream::pair().expect("socket pair");
+        let (writer, mut reader) = UnixStream::pair().expect("socket pair");
         let big = vec![7u8; 300_000];
         let reading = std::thread::spawn(move || {
             let mut all = Vec::new();
             reader.read_to_end(&mut all).expect("read");
             all
         });
+        let mut writer = Some(File::from(OwnedFd::from(writer)));
         write_all_parts(&mut writer, &[b"head", &big, b"tail"]).expect("write");
         drop(writer);
         let all = reading.join().expect("reader");

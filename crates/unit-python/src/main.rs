@@ -225,7 +225,7 @@ fn take_reopened_logs(channel: std::fs::File) {
 
 /// Takes ownership of a descriptor that arrived with `SCM_RIGHTS`.
 #[allow(unsafe_code)]
-fn adopt_received(fd: RawFd) -> OwnedFd {
+pub(crate) fn adopt_received(fd: RawFd) -> OwnedFd {
     // SAFETY: the kernel installed this descriptor in this process for the message just
     // received; nothing else knows its number, so this is its only owner.
     unsafe { OwnedFd::from_raw_fd(fd) }

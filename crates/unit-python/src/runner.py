@@ -7,6 +7,7 @@ connection carries WebSocket frames, which this module reads and writes itself.
 
 import asyncio
 import base64
+import errno
 import hashlib
 import inspect
 import os
@@ -23,6 +24,11 @@ _BODY_HIGH_WATER = 256 * 1024
 # its own: asyncio's plain protocols get a new bytes object of 256 KiB per read, which
 # malloc maps and unmaps each time.
 _READ_SIZE = 64 * 1024
+# Accepting fails for want of these; it pauses for _ACCEPT_PAUSE seconds then.
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+_ACCEPT_PAUSE = 1
+# How long a new connection may take to bring its pipes.
+_PIPES_TIMEOUT = 1
 
 
 def _function_of(obj):
@@ -125,6 +131,8 @@ class AsgiServer:
         self.decoder = RequestDecoder([(name, prefix) for name, _, _, prefix in targets])
         self.server_software = server_software.encode()
         self.loops = {}
+        # Each listener's descriptors held for a new connection's pipes.
+        self.reserves = {}
         self.lifespans = []
         self.stopping = None
 
@@ -176,10 +184,60 @@ class AsgiServer:
         loop.run_until_complete(self._serve(loop, listener))
 
     async def _serve(self, loop, listener):
-        server = await loop.create_unix_server(
-            lambda: Connection(self, loop), sock=listener, backlog=511)
-        async with server:
-            await server.serve_forever()
+        loop.add_reader(listener.fileno(), self._accept, loop, listener)
+        await loop.create_future()
+
+    def _accept(self, loop, listener):
+        """Takes the connections waiting on the listener: each brings the runner's ends
+        of its two pipes, which carry it from then on. A connection is accepted only
+        while two descriptors are held for them, so they are never lost for want of
+        room."""
+        reserve = self.reserves.setdefault(listener.fileno(), [])
+        while True:
+            try:
+                while len(reserve) < 2:
+                    reserve.append(os.dup(listener.fileno()))
+                sock, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                if error.errno not in _OUT_OF_RESOURCES:
+                    raise
+                # As asyncio's own server does: accepting pauses for a second.
+                log_error(f'accepting a connection failed: {error}; accepting pauses '
+                          f'for {_ACCEPT_PAUSE} s')
+                loop.remove_reader(listener.fileno())
+                loop.call_later(_ACCEPT_PAUSE, loop.add_reader, listener.fileno(),
+                                self._accept, loop, listener)
+                return
+            # Their places are the pipes'.
+            while reserve:
+                os.close(reserve.pop())
+            with sock:
+                try:
+                    # The router sends the pipes as soon as it has connected.
+                    sock.settimeout(_PIPES_TIMEOUT)
+                    _, fds, _, _ = socket.recv_fds(sock, 1, 2)
+                except OSError as error:
+                    log_error(f'taking a connection from the router failed: {error}')
+                    continue
+            if len(fds) != 2:
+                for fd in fds:
+                    os.close(fd)
+                log_error('a connection from the router came without its pipes')
+                continue
+            loop.create_task(self._connect(loop, *fds))
+
+    async def _connect(self, loop, requests, answers):
+        connection = Connection(self, loop)
+        try:
+            writer, _ = await loop.connect_write_pipe(
+                lambda: AnswerPipe(connection), open(answers, 'wb', buffering=0))
+        except BaseException:
+            os.close(requests)
+            raise
+        connection.writer = writer
+        await loop.connect_read_pipe(lambda: connection, open(requests, 'rb', buffering=0))
 
 
 class Lifespan:
@@ -270,6 +328,46 @@ def log_error(text):
 BODY_LENGTH = 1
 
 
+class Pipes:
+    """The transport of a connection from the router: requests come through one pipe,
+    answers go through the other."""
+
+    __slots__ = ('reader', 'writer', 'write')
+
+    def __init__(self, reader, writer):
+        self.reader = reader
+        self.writer = writer
+        self.write = writer.write
+
+    def pause_reading(self):
+        self.reader.pause_reading()
+
+    def resume_reading(self):
+        self.reader.resume_reading()
+
+    def close(self):
+        self.reader.close()
+        self.writer.close()
+
+
+class AnswerPipe(asyncio.Protocol):
+    """The answers' side of a connection: its flow control, and its end."""
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    def pause_writing(self):
+        self.connection.pause_writing()
+
+    def resume_writing(self):
+        self.connection.resume_writing()
+
+    def connection_lost(self, exc):
+        # The router stopped reading answers: the requests' side closes too.
+        if self.connection.transport is not None:
+            self.connection.transport.close()
+
+
 class Connection(asyncio.BufferedProtocol):
     """One connection from the router: requests in turn, or one WebSocket."""
 
@@ -277,6 +375,8 @@ class Connection(asyncio.BufferedProtocol):
         self.server = server
         self.loop = loop
         self.transport = None
+        # The answers' pipe transport.
+        self.writer = None
         self.buffer = bytearray()
         self.incoming = memoryview(bytearray(_READ_SIZE))
         self.exchange = None
@@ -286,7 +386,7 @@ class Connection(asyncio.BufferedProtocol):
         self.writable = None
 
     def connection_made(self, transport):
-        self.transport = transport
+        self.transport = Pipes(transport, self.writer)
 
     def get_buffer(self, sizehint):
         return self.incoming
@@ -298,11 +398,21 @@ class Connection(asyncio.BufferedProtocol):
         self.buffer += self.incoming[:nbytes]
         self.advance()
 
+    def data_received(self, data):
+        # A loop whose pipes do not take a buffered protocol (asyncio's own).
+        if self.websocket is not None:
+            self.websocket.feed(data)
+            return
+        self.buffer += data
+        self.advance()
+
     def eof_received(self):
         return False
 
     def connection_lost(self, exc):
         self.closed = True
+        if self.writer is not None:
+            self.writer.close()
         if self.exchange is not None:
             self.exchange.disconnected()
         if self.websocket is not None:

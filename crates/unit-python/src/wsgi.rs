@@ -6,8 +6,9 @@
 //! application produces it, with its head in the same write as the first bytes; a
 //! body of known length goes out as it is, any other in chunks.
 
+use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,7 +24,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use unit_http::{AppBody, AppRequest, AppResponseHead, FLAG_TLS, decode_app_request, push_decimal};
 
 use crate::config::under_prefix;
-use crate::exchange::{Input, write_all_parts};
+use crate::exchange::{Input, take_pipes, write_all_parts};
 use crate::interpreter::{LoadedApp, LoadedTarget};
 use crate::{ErrorStream, SERVER_SOFTWARE, target_for};
 
@@ -353,7 +354,14 @@ pub(crate) struct Connections {
     accept_paused_until: Mutex<Option<Instant>>,
     /// When that was last logged.
     accept_failure_logged: Mutex<Option<Instant>>,
+    /// Descriptors held for a new connection's pipes, which arrive after it is
+    /// accepted: a connection is accepted only when they are held, so the pipes are
+    /// never lost for want of room.
+    reserve: Mutex<Vec<OwnedFd>>,
 }
+
+/// A new connection's pipes: two descriptors.
+const RESERVED_DESCRIPTORS: usize = 2;
 
 impl Connections {
     pub(crate) fn new(listener: UnixListener, threads: usize) -> io::Result<Connections> {
@@ -370,6 +378,7 @@ impl Connections {
             one_shot: threads > 1,
             accept_paused_until: Mutex::new(None),
             accept_failure_logged: Mutex::new(None),
+            reserve: Mutex::new(Vec::with_capacity(RESERVED_DESCRIPTORS)),
         })
     }
 
@@ -394,6 +403,17 @@ impl Connections {
     /// descriptors or memory, which pauses accepting.
     fn accept(&self) -> io::Result<()> {
         loop {
+            let mut reserve = lock(&self.reserve);
+            while reserve.len() < RESERVED_DESCRIPTORS {
+                match self.listener.as_fd().try_clone_to_owned() {
+                    Ok(held) => reserve.push(held),
+                    Err(error) if is_out_of_resources(&error) => {
+                        self.pause_accepting(&error)?;
+                        return Ok(());
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
             let stream = match self.listener.accept() {
                 Ok((stream, _)) => stream,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -404,20 +424,25 @@ impl Connections {
                 }
                 Err(error) => return Err(error),
             };
+            // Their places are the pipes'; the reserve stays locked until they are in.
+            reserve.clear();
             if let Err(error) = self.add(stream) {
                 tracing::warn!("taking a connection from the router failed: {error}");
             }
         }
     }
 
-    fn add(&self, stream: UnixStream) -> io::Result<()> {
-        // Requests are read and answered with blocking I/O once a connection is ready.
-        stream.set_nonblocking(false)?;
-        let slot = usize::try_from(stream.as_raw_fd()).map_err(io::Error::other)?;
+    fn add(&self, socket: UnixStream) -> io::Result<()> {
+        // The pipes came with the connection, which the router has closed already; they
+        // are read and written with blocking I/O once ready.
+        socket.set_nonblocking(false)?;
+        let (requests, answers) = take_pipes(&socket)?;
+        drop(socket);
+        let slot = usize::try_from(requests.as_raw_fd()).map_err(io::Error::other)?;
         let key = slot as u64;
         let shared = Arc::new(Shared {
-            output: Mutex::new(Output::new(stream.try_clone()?)),
-            input: Mutex::new(Input::new(stream)),
+            output: Mutex::new(Output::new(answers)),
+            input: Mutex::new(Input::new(requests)),
             request: AtomicU64::new(0),
         });
         {
@@ -502,7 +527,7 @@ impl Connections {
 
     /// Ends a connection. The application may hold on to its request's objects (a
     /// reference cycle lives until the collector runs), and with them the socket: it
-    /// is shut down here, so the router sees the connection end now.
+    /// pipe is closed here, so the router sees the connection end now.
     fn close(&self, key: u64, shared: &Shared) {
         if let Ok(slot) = usize::try_from(key)
             && let Some(entry) = self.lock_open().get_mut(slot)
@@ -510,10 +535,7 @@ impl Connections {
             *entry = None;
         }
         let _ = self.epoll.delete(shared.lock_input().stream());
-        let _ = shared
-            .lock_output()
-            .stream
-            .shutdown(std::net::Shutdown::Both);
+        shared.lock_output().stream = None;
     }
 }
 
@@ -545,7 +567,8 @@ impl Shared {
 
 /// The answer being written.
 struct Output {
-    stream: UnixStream,
+    /// The answers' pipe; `None` once the connection has ended.
+    stream: Option<File>,
     /// The status code and the header fields (name, value), once `start_response` ran.
     status: Option<u16>,
     fields: Vec<(Vec<u8>, Vec<u8>)>,
@@ -561,9 +584,9 @@ struct Output {
 }
 
 impl Output {
-    fn new(stream: UnixStream) -> Output {
+    fn new(stream: File) -> Output {
         Output {
-            stream,
+            stream: Some(stream),
             status: None,
             fields: Vec::with_capacity(16),
             content_length: None,

@@ -799,14 +799,15 @@ def application(environ, start_response):
 }
 
 /// Lowers its own descriptor limit at import to what the runner has open plus its
-/// epoll instance and one connection (two descriptors), and restores it 3 s later.
+/// epoll instance, the two it holds for a new connection's pipes and one connection
+/// (two pipes), and restores it 3 s later.
 const FEW_DESCRIPTORS_APP: &str = r#"
 import os, resource, threading
 
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 # The listing counts the descriptor it reads the directory with.
 open_now = len(os.listdir('/proc/self/fd')) - 1
-resource.setrlimit(resource.RLIMIT_NOFILE, (open_now + 3, hard))
+resource.setrlimit(resource.RLIMIT_NOFILE, (open_now + 5, hard))
 threading.Timer(3.0, resource.setrlimit, (resource.RLIMIT_NOFILE, (soft, hard))).start()
 
 def application(environ, start_response):

@@ -15,6 +15,7 @@
 use std::io;
 
 use mio::{Interest, Registry};
+use unit_engine::Stream;
 use unit_http::{
     AppBody, AppRequestHead, BodyRelay, ChunkedDecoder, ClientFraming, FLAG_TLS, FLAG_UPGRADE,
     HeadLimits, HeadWriter, ResponseHeadParsed, WebSocketLimits, decode_app_response_into,
@@ -484,7 +485,12 @@ impl Exchange {
             self.link = Some(Link::new(upstream, true, false));
             return true;
         }
-        let Ok(stream) = connect(&self.target) else {
+        // A language runner (framed answers) is spoken to through pipes.
+        let stream = match &self.target {
+            ProxyTarget::Unix(path) if self.framed_answers => Stream::connect_runner(path),
+            target => connect(target),
+        };
+        let Ok(stream) = stream else {
             return false;
         };
         let Ok(upstream) = pool.register_app(registry, stream, self.owner) else {
