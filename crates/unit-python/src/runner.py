@@ -230,14 +230,18 @@ class AsgiServer:
 
     async def _connect(self, loop, requests, answers):
         connection = Connection(self, loop)
+        requests = open(requests, 'rb', buffering=0)
+        answers = open(answers, 'wb', buffering=0)
         try:
-            writer, _ = await loop.connect_write_pipe(
-                lambda: AnswerPipe(connection), open(answers, 'wb', buffering=0))
-        except BaseException:
-            os.close(requests)
-            raise
-        connection.writer = writer
-        await loop.connect_read_pipe(lambda: connection, open(requests, 'rb', buffering=0))
+            writer, _ = await loop.connect_write_pipe(lambda: AnswerPipe(connection), answers)
+            connection.writer = writer
+            await loop.connect_read_pipe(lambda: connection, requests)
+        except Exception as error:
+            log_error(f'taking a connection from the router failed: {error}')
+            if connection.writer is not None:
+                connection.writer.close()
+            answers.close()
+            requests.close()
 
 
 class Lifespan:
