@@ -850,3 +850,58 @@ fn a_runner_out_of_descriptors_pauses_accepting_and_serves_again() {
         unit.log_text()
     );
 }
+
+/// Lowers its own descriptor limit at import to what the runner has open plus six: its
+/// event loop (an epoll instance and a wake-up socket pair), its listener, and the two
+/// it holds for a new connection's pipes, so no connection can be taken; the limit is
+/// restored 3 s later.
+const FEW_DESCRIPTORS_ASGI_APP: &str = r#"
+import os, resource, threading
+
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+open_now = len(os.listdir('/proc/self/fd')) - 1
+resource.setrlimit(resource.RLIMIT_NOFILE, (open_now + 6, hard))
+threading.Timer(3.0, resource.setrlimit, (resource.RLIMIT_NOFILE, (soft, hard))).start()
+
+async def application(scope, receive, send):
+    if scope['type'] != 'http':
+        return
+    body = str(os.getpid()).encode()
+    await send({'type': 'http.response.start', 'status': 200,
+                'headers': [(b'content-length', str(len(body)).encode())]})
+    await send({'type': 'http.response.body', 'body': body})
+"#;
+
+#[test]
+fn an_asgi_runner_out_of_descriptors_pauses_accepting_and_serves_again() {
+    let Some(unit) = start_unit("python_asgi_few_descriptors") else {
+        return;
+    };
+    let app = python_app(
+        &unit,
+        "asgi",
+        FEW_DESCRIPTORS_ASGI_APP,
+        json!({"protocol": "asgi", "processes": 1}),
+    );
+    let port = configure_app(&unit, app);
+    let clients: Vec<_> = (0..8)
+        .map(|_| thread::spawn(move || get(port, "/")))
+        .collect();
+    let answers: Vec<_> = clients
+        .into_iter()
+        .map(|client| client.join().expect("a client"))
+        .collect();
+    assert!(
+        answers.iter().all(|answer| answer.status == 200),
+        "{:?}",
+        answers
+            .iter()
+            .map(support::http::HttpReply::text)
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        unit.log_text().contains("accepting pauses"),
+        "{}",
+        unit.log_text()
+    );
+}
