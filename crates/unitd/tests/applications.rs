@@ -415,10 +415,11 @@ fn a_broken_executable_is_a_503_and_a_log_line() {
     );
     if is_root() {
         // A process that cannot even be started fails the configuration that adds it,
-        // as in Unit: the running one stays.
+        // as in Unit: the running one stays. (A new name: "app"'s starts wait out the
+        // back-off its failures above have built up.)
         let before = unit.get("/config").body;
         let app = json!({"type": "external", "executable": "/bin/true", "user": "no-such-user-x"});
-        let response = unit.put("/config/applications/app", &app.to_string());
+        let response = unit.put("/config/applications/unstartable", &app.to_string());
         assert_eq!(response.status, 500, "{}", response.body);
         assert!(
             response.body.contains("could not start"),
